@@ -1,0 +1,148 @@
+#pragma once
+// dlb-agent's configuration model (DESIGN.md, "Contract"). Plain C++20 + nlohmann/json: the
+// agent, dlbctl and the console all parse and validate through this one file.
+
+#include "algorithm_params.hpp"
+
+#include <nlohmann/json_fwd.hpp>
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace dlb::common {
+
+// Named defaults: every limit and timeout has one, and a config key that overrides it.
+inline constexpr unsigned kDefaultMaxHeaderBytes = 16384;
+inline constexpr unsigned kDefaultMaxHeaders = 100;
+inline constexpr unsigned kDefaultConnectTimeoutMs = 2000;
+inline constexpr unsigned kDefaultHeaderTimeoutMs = 10000;
+inline constexpr unsigned kDefaultIdleTimeoutMs = 60000;
+inline constexpr unsigned kDefaultResponseTimeoutMs = 60000;
+inline constexpr unsigned kDefaultUpstreamIdleMs = 30000;
+inline constexpr unsigned kDefaultDrainTimeoutMs = 10000;
+inline constexpr unsigned kDefaultMaxIdleUpstreamPerReplica = 64;
+inline constexpr unsigned kMaxWorkers = 64;
+
+struct Endpoint {
+    std::string host; // numeric IPv4/IPv6 address or a host name
+    uint16_t port = 0;
+};
+
+// "host:port", "[v6]:port". Returns nullopt with `why` set when malformed.
+std::optional<Endpoint> parseEndpoint(std::string_view text, std::string* why = nullptr);
+
+struct TlsConfig {
+    std::string certificate;
+    std::string private_key;
+};
+
+struct ListenerConfig {
+    std::string address; // as written, "0.0.0.0:8080"
+    Endpoint endpoint;
+    std::optional<TlsConfig> tls;
+};
+
+struct ControlToken {
+    std::string name;
+    std::string role;   // "admin" or "viewer"
+    std::string sha256; // lower-case hex of the token's SHA-256; the token itself is never stored
+};
+
+struct ControlConfig {
+    std::string unix_socket; // empty: none
+    std::string address;     // empty: no TCP control listener
+    std::vector<ControlToken> tokens;
+};
+
+struct RouteConfig {
+    std::string path_prefix;
+    std::string pool;
+};
+
+struct ReplicaConfig {
+    std::string url;  // "http://host:port" as written
+    std::string id;   // stable identifier, defaults to "host:port"
+    Endpoint endpoint;
+    std::string host_header; // "host:port" as it should appear in Host when the replica is probed
+    unsigned weight = 1;
+};
+
+struct ProbeConfig {
+    std::string path = "/ping";
+    unsigned timeout_ms = 50;
+};
+
+struct HealthCheckConfig {
+    bool enabled = true;
+    std::string path = "/healthz";
+    unsigned interval_ms = 2000;
+    unsigned timeout_ms = 1000;
+    unsigned rise = 2;
+    unsigned fall = 3;
+};
+
+struct PoolConfig {
+    std::string name;
+    AlgorithmConfig algorithm;
+    ProbeConfig probe;
+    HealthCheckConfig health_check;
+    std::vector<ReplicaConfig> replicas;
+};
+
+struct TimeoutsConfig {
+    unsigned connect_ms = kDefaultConnectTimeoutMs;
+    unsigned header_ms = kDefaultHeaderTimeoutMs;
+    unsigned idle_ms = kDefaultIdleTimeoutMs;
+    unsigned response_ms = kDefaultResponseTimeoutMs;
+    unsigned upstream_idle_ms = kDefaultUpstreamIdleMs;
+    unsigned drain_ms = kDefaultDrainTimeoutMs;
+};
+
+struct LimitsConfig {
+    unsigned max_header_bytes = kDefaultMaxHeaderBytes;
+    unsigned max_headers = kDefaultMaxHeaders;
+    uint64_t max_body_bytes = 0; // 0: unlimited (bodies are streamed, never buffered whole)
+    unsigned max_idle_upstream_per_replica = kDefaultMaxIdleUpstreamPerReplica;
+};
+
+struct AccessLogConfig {
+    std::string path;            // empty: no access log; "-": standard output
+    std::string format = "json"; // only "json" so far
+};
+
+struct Config {
+    unsigned workers = 0; // 0: one per core
+    std::vector<ListenerConfig> listeners;
+    ControlConfig control;
+    std::vector<RouteConfig> routes;
+    std::vector<PoolConfig> pools;
+    TimeoutsConfig timeouts;
+    LimitsConfig limits;
+    AccessLogConfig access_log;
+
+    const PoolConfig* findPool(std::string_view name) const;
+};
+
+struct ConfigError {
+    std::string path;   // JSON path, "pools[0].algorithm.q_rif"
+    std::string reason; // "must be in [0,1], got 1.7"
+    std::string toString() const { return path.empty() ? reason : path + ": " + reason; }
+};
+
+struct ConfigResult {
+    std::optional<Config> config; // set only when errors is empty
+    std::vector<ConfigError> errors;
+};
+
+// Parses and validates. Unknown keys are errors (a typo must not silently fall back to a
+// default); every error found is reported, not only the first.
+ConfigResult parseConfig(const nlohmann::json& doc);
+ConfigResult parseConfigText(std::string_view text);
+ConfigResult loadConfigFile(const std::string& path);
+
+// The inverse of parseConfig: parseConfig(toJson(c)) yields c again.
+nlohmann::json toJson(const Config& config);
+
+} // namespace dlb::common
