@@ -1,1 +1,201 @@
-// placeholder
+#include "agent/http/headers.hpp"
+
+#include <array>
+#include <charconv>
+
+namespace dlb::agent::http {
+
+namespace {
+
+constexpr std::array<std::string_view, 9> kHopByHop = {
+    "connection", "keep-alive", "proxy-connection", "proxy-authenticate", "proxy-authorization",
+    "te", "trailer", "transfer-encoding", "upgrade",
+};
+
+std::string_view trim(std::string_view s)
+{
+    while (!s.empty() && (s.front() == ' ' || s.front() == '\t'))
+        s.remove_prefix(1);
+    while (!s.empty() && (s.back() == ' ' || s.back() == '\t'))
+        s.remove_suffix(1);
+    return s;
+}
+
+void appendNumber(std::string& out, uint64_t v)
+{
+    char buf[24];
+    auto r = std::to_chars(buf, buf + sizeof buf, v);
+    out.append(buf, r.ptr);
+}
+
+void appendHeader(std::string& out, std::string_view name, std::string_view value)
+{
+    out.append(name);
+    out.append(": ");
+    out.append(value);
+    out.append("\r\n");
+}
+
+// Copies the end-to-end headers; skips hop-by-hop ones and, when `skip_length` is set,
+// Content-Length (the framing is rewritten by the caller).
+void appendEndToEnd(std::string& out, const Message& m, bool skip_length, std::string_view skip_extra = {})
+{
+    const std::string_view connection = m.header("connection");
+    for (size_t i = 0; i < m.headerCount(); ++i) {
+        const std::string_view name = m.headerName(i);
+        if (isHopByHop(name, connection))
+            continue;
+        if (skip_length && iequals(name, "content-length"))
+            continue;
+        if (!skip_extra.empty() && iequals(name, skip_extra))
+            continue;
+        appendHeader(out, name, m.headerValue(i));
+    }
+}
+
+} // namespace
+
+bool isHopByHop(std::string_view name, std::string_view connection_value)
+{
+    for (auto h : kHopByHop)
+        if (iequals(name, h))
+            return true;
+    // Connection: close, X-Foo  -> X-Foo is hop-by-hop too
+    while (!connection_value.empty()) {
+        const size_t comma = connection_value.find(',');
+        const std::string_view token = trim(connection_value.substr(0, comma));
+        if (!token.empty() && iequals(token, name))
+            return true;
+        if (comma == std::string_view::npos)
+            break;
+        connection_value.remove_prefix(comma + 1);
+    }
+    return false;
+}
+
+BodyFraming requestFraming(const Message& req)
+{
+    if (req.chunked())
+        return BodyFraming::Chunked;
+    if (req.hasContentLength() && req.contentLength() > 0)
+        return BodyFraming::ContentLength;
+    return BodyFraming::None;
+}
+
+void appendUpstreamRequestHead(std::string& out, const Message& req, BodyFraming framing, const ForwardInfo& fwd)
+{
+    out.append(req.methodName());
+    out.push_back(' ');
+    out.append(req.url());
+    out.append(" HTTP/1.1\r\n");
+    appendEndToEnd(out, req, framing != BodyFraming::ContentLength, "x-forwarded-for");
+    // X-Forwarded-For: keep what earlier proxies wrote and add this client.
+    const std::string_view prior = req.header("x-forwarded-for");
+    out.append("X-Forwarded-For: ");
+    if (!prior.empty()) {
+        out.append(prior);
+        out.append(", ");
+    }
+    out.append(fwd.client_ip);
+    out.append("\r\n");
+    if (!req.hasHeader("x-forwarded-proto"))
+        appendHeader(out, "X-Forwarded-Proto", fwd.proto);
+    if (framing == BodyFraming::Chunked)
+        out.append("Transfer-Encoding: chunked\r\n");
+    if (req.versionMajor() == 1 && req.versionMinor() == 0 && !req.hasHeader("host"))
+        out.append("Host: \r\n"); // HTTP/1.1 requires the field; an HTTP/1.0 client may omit it
+    out.append("\r\n");
+}
+
+BodyFraming responseFraming(const Message& resp, bool request_was_head, const Message& req)
+{
+    const int status = resp.status();
+    if (request_was_head || status == 204 || status == 304 || (status >= 100 && status < 200))
+        return BodyFraming::None;
+    if (resp.hasContentLength())
+        return BodyFraming::ContentLength;
+    if (req.versionMajor() == 1 && req.versionMinor() >= 1)
+        return BodyFraming::Chunked;
+    return BodyFraming::UntilClose;
+}
+
+void appendClientResponseHead(std::string& out, const Message& resp, BodyFraming framing, bool keep_alive)
+{
+    out.append("HTTP/1.1 ");
+    appendNumber(out, static_cast<uint64_t>(resp.status()));
+    out.push_back(' ');
+    out.append(resp.reason().empty() ? statusReason(resp.status()) : resp.reason());
+    out.append("\r\n");
+    // HEAD responses and 304 keep the Content-Length the origin sent: it describes the entity.
+    appendEndToEnd(out, resp, framing == BodyFraming::Chunked || framing == BodyFraming::UntilClose);
+    if (framing == BodyFraming::Chunked)
+        out.append("Transfer-Encoding: chunked\r\n");
+    if (!keep_alive || framing == BodyFraming::UntilClose)
+        out.append("Connection: close\r\n");
+    out.append("\r\n");
+}
+
+void appendInterimResponseHead(std::string& out, const Message& resp)
+{
+    out.append("HTTP/1.1 ");
+    appendNumber(out, static_cast<uint64_t>(resp.status()));
+    out.push_back(' ');
+    out.append(resp.reason().empty() ? statusReason(resp.status()) : resp.reason());
+    out.append("\r\n");
+    appendEndToEnd(out, resp, false);
+    out.append("\r\n");
+}
+
+std::string_view statusReason(int status)
+{
+    switch (status) {
+    case 100: return "Continue";
+    case 200: return "OK";
+    case 201: return "Created";
+    case 204: return "No Content";
+    case 304: return "Not Modified";
+    case 400: return "Bad Request";
+    case 401: return "Unauthorized";
+    case 403: return "Forbidden";
+    case 404: return "Not Found";
+    case 405: return "Method Not Allowed";
+    case 408: return "Request Timeout";
+    case 409: return "Conflict";
+    case 413: return "Content Too Large";
+    case 414: return "URI Too Long";
+    case 431: return "Request Header Fields Too Large";
+    case 500: return "Internal Server Error";
+    case 501: return "Not Implemented";
+    case 502: return "Bad Gateway";
+    case 503: return "Service Unavailable";
+    case 504: return "Gateway Timeout";
+    default: return "Unknown";
+    }
+}
+
+void appendSimpleResponse(std::string& out, int status, std::string_view body, bool keep_alive)
+{
+    out.append("HTTP/1.1 ");
+    appendNumber(out, static_cast<uint64_t>(status));
+    out.push_back(' ');
+    out.append(statusReason(status));
+    out.append("\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: ");
+    appendNumber(out, body.size() + 1);
+    out.append(keep_alive ? "\r\n\r\n" : "\r\nConnection: close\r\n\r\n");
+    out.append(body);
+    out.push_back('\n');
+}
+
+void appendChunk(std::string& out, std::string_view data)
+{
+    if (data.empty())
+        return; // an empty chunk would end the body
+    char buf[20];
+    auto r = std::to_chars(buf, buf + sizeof buf, data.size(), 16);
+    out.append(buf, r.ptr);
+    out.append("\r\n");
+    out.append(data);
+    out.append("\r\n");
+}
+
+} // namespace dlb::agent::http

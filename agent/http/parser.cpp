@@ -1,1 +1,258 @@
-// placeholder
+#include "agent/http/parser.hpp"
+
+#include <cstring>
+
+namespace dlb::agent::http {
+
+namespace {
+char lower(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c + ('a' - 'A')) : c; }
+Parser* self(llhttp_t* p) { return static_cast<Parser*>(p->data); }
+} // namespace
+
+bool iequals(std::string_view a, std::string_view b)
+{
+    if (a.size() != b.size())
+        return false;
+    for (size_t i = 0; i < a.size(); ++i)
+        if (lower(a[i]) != lower(b[i]))
+            return false;
+    return true;
+}
+
+std::string_view Message::header(std::string_view name) const
+{
+    for (const auto& h : headers_)
+        if (iequals(view(h.name_off, h.name_len), name))
+            return view(h.value_off, h.value_len);
+    return {};
+}
+
+bool Message::hasHeader(std::string_view name) const
+{
+    for (const auto& h : headers_)
+        if (iequals(view(h.name_off, h.name_len), name))
+            return true;
+    return false;
+}
+
+void Message::clear()
+{
+    buf_.clear();
+    headers_.clear();
+    url_off_ = url_len_ = 0;
+    status_ = 0;
+    keep_alive_ = chunked_ = has_content_length_ = upgrade_ = false;
+    content_length_ = 0;
+}
+
+const llhttp_settings_t* Parser::settings()
+{
+    static const llhttp_settings_t s = [] {
+        llhttp_settings_t st;
+        llhttp_settings_init(&st);
+        st.on_message_begin = &Parser::onMessageBegin;
+        st.on_url = &Parser::onUrl;
+        st.on_status = &Parser::onStatus;
+        st.on_header_field = &Parser::onHeaderField;
+        st.on_header_value = &Parser::onHeaderValue;
+        st.on_headers_complete = &Parser::onHeadersComplete;
+        st.on_body = &Parser::onBodyCb;
+        st.on_message_complete = &Parser::onMessageCompleteCb;
+        return st;
+    }();
+    return &s;
+}
+
+Parser::Parser(Kind kind, ParserHandler& handler, const ParserLimits& limits)
+    : handler_(handler), limits_(limits), kind_(kind)
+{
+    llhttp_init(&parser_, kind == Kind::Request ? HTTP_REQUEST : HTTP_RESPONSE, settings());
+    parser_.data = this;
+    msg_.buf_.reserve(limits.max_header_bytes);
+    msg_.headers_.reserve(32);
+}
+
+void Parser::reset()
+{
+    llhttp_reset(&parser_);
+    parser_.data = this;
+    msg_.clear();
+    error_ = ParseError::None;
+    error_reason_.clear();
+    hstate_ = HeaderState::None;
+    headers_done_ = in_message_ = paused_by_us_ = false;
+    body_bytes_ = 0;
+}
+
+int Parser::fail(ParseError error, const char* reason)
+{
+    error_ = error;
+    error_reason_ = reason;
+    return HPE_USER;
+}
+
+bool Parser::appendHeadBytes(const char* at, size_t len)
+{
+    if (msg_.buf_.size() + len > limits_.max_header_bytes)
+        return false;
+    msg_.buf_.append(at, len);
+    return true;
+}
+
+int Parser::onMessageBegin(llhttp_t* p)
+{
+    Parser* s = self(p);
+    s->msg_.clear();
+    s->hstate_ = HeaderState::None;
+    s->headers_done_ = false;
+    s->in_message_ = true;
+    s->body_bytes_ = 0;
+    return 0;
+}
+
+int Parser::onUrl(llhttp_t* p, const char* at, size_t len)
+{
+    Parser* s = self(p);
+    if (s->msg_.url_len_ == 0)
+        s->msg_.url_off_ = static_cast<uint32_t>(s->msg_.buf_.size());
+    if (!s->appendHeadBytes(at, len))
+        return s->fail(ParseError::HeadersTooLarge, "request line and headers exceed limits.max_header_bytes");
+    s->msg_.url_len_ += static_cast<uint32_t>(len);
+    return 0;
+}
+
+int Parser::onStatus(llhttp_t* p, const char* at, size_t len)
+{
+    return onUrl(p, at, len); // the reason phrase lives where a request keeps its URL
+}
+
+int Parser::onHeaderField(llhttp_t* p, const char* at, size_t len)
+{
+    Parser* s = self(p);
+    if (s->headers_done_)
+        return 0; // trailer fields: not forwarded
+    auto& hs = s->msg_.headers_;
+    if (s->hstate_ != HeaderState::Field) {
+        if (hs.size() >= s->limits_.max_headers)
+            return s->fail(ParseError::TooManyHeaders, "more header fields than limits.max_headers");
+        const auto off = static_cast<uint32_t>(s->msg_.buf_.size());
+        hs.push_back({off, 0, off, 0});
+        s->hstate_ = HeaderState::Field;
+    }
+    if (!s->appendHeadBytes(at, len))
+        return s->fail(ParseError::HeadersTooLarge, "request line and headers exceed limits.max_header_bytes");
+    hs.back().name_len += static_cast<uint32_t>(len);
+    return 0;
+}
+
+int Parser::onHeaderValue(llhttp_t* p, const char* at, size_t len)
+{
+    Parser* s = self(p);
+    if (s->headers_done_)
+        return 0;
+    auto& h = s->msg_.headers_.back();
+    if (s->hstate_ != HeaderState::Value) {
+        h.value_off = static_cast<uint32_t>(s->msg_.buf_.size());
+        s->hstate_ = HeaderState::Value;
+    }
+    if (!s->appendHeadBytes(at, len))
+        return s->fail(ParseError::HeadersTooLarge, "request line and headers exceed limits.max_header_bytes");
+    h.value_len += static_cast<uint32_t>(len);
+    return 0;
+}
+
+int Parser::onHeadersComplete(llhttp_t* p)
+{
+    Parser* s = self(p);
+    Message& m = s->msg_;
+    s->headers_done_ = true;
+    m.method_ = static_cast<llhttp_method_t>(p->method);
+    m.status_ = p->status_code;
+    m.major_ = p->http_major;
+    m.minor_ = p->http_minor;
+    m.keep_alive_ = llhttp_should_keep_alive(p) != 0;
+    m.chunked_ = (p->flags & F_CHUNKED) != 0;
+    m.has_content_length_ = (p->flags & F_CONTENT_LENGTH) != 0;
+    m.content_length_ = m.has_content_length_ ? p->content_length : 0;
+    m.upgrade_ = p->upgrade != 0;
+    if (s->limits_.max_body_bytes != 0 && m.has_content_length_ && m.content_length_ > s->limits_.max_body_bytes)
+        return s->fail(ParseError::BodyTooLarge, "body exceeds limits.max_body_bytes");
+    switch (s->handler_.onHeaders(m)) {
+    case ParserHandler::HeadersAction::Continue:
+        // An upgrade we do not perform (Upgrade is hop-by-hop and stripped): parse on as HTTP.
+        if (m.upgrade_) {
+            p->upgrade = 0;
+            m.upgrade_ = false;
+        }
+        return 0;
+    case ParserHandler::HeadersAction::SkipBody:
+        return 1;
+    }
+    return 0;
+}
+
+int Parser::onBodyCb(llhttp_t* p, const char* at, size_t len)
+{
+    Parser* s = self(p);
+    s->body_bytes_ += len;
+    if (s->limits_.max_body_bytes != 0 && s->body_bytes_ > s->limits_.max_body_bytes)
+        return s->fail(ParseError::BodyTooLarge, "body exceeds limits.max_body_bytes");
+    if (!s->handler_.onBody({at, len}))
+        return s->fail(ParseError::Aborted, "aborted");
+    return 0;
+}
+
+int Parser::onMessageCompleteCb(llhttp_t* p)
+{
+    Parser* s = self(p);
+    s->in_message_ = false;
+    if (!s->handler_.onMessageComplete()) {
+        s->paused_by_us_ = true;
+        return HPE_PAUSED;
+    }
+    return 0;
+}
+
+Parser::Result Parser::execute(const char* data, size_t len)
+{
+    if (error_ != ParseError::None)
+        return {Status::Error, 0};
+    const llhttp_errno_t err = llhttp_execute(&parser_, data, len);
+    if (err == HPE_OK)
+        return {Status::Ok, len};
+    const char* pos = llhttp_get_error_pos(&parser_);
+    size_t consumed = pos ? static_cast<size_t>(pos - data) : 0;
+    if (consumed > len)
+        consumed = len;
+    if (err == HPE_PAUSED && paused_by_us_)
+        return {Status::Paused, consumed};
+    if (error_ == ParseError::None) {
+        error_ = ParseError::Malformed;
+        const char* reason = llhttp_get_error_reason(&parser_);
+        error_reason_ = reason ? reason : llhttp_errno_name(err);
+    }
+    return {Status::Error, consumed};
+}
+
+void Parser::resume()
+{
+    if (paused_by_us_) {
+        paused_by_us_ = false;
+        llhttp_resume(&parser_);
+    }
+}
+
+Parser::Status Parser::finish()
+{
+    if (error_ != ParseError::None)
+        return Status::Error;
+    const llhttp_errno_t err = llhttp_finish(&parser_);
+    if (err == HPE_OK || (err == HPE_PAUSED && paused_by_us_))
+        return Status::Ok;
+    error_ = ParseError::Malformed;
+    const char* reason = llhttp_get_error_reason(&parser_);
+    error_reason_ = reason ? reason : "connection closed in the middle of a message";
+    return Status::Error;
+}
+
+} // namespace dlb::agent::http

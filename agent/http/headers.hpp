@@ -1,0 +1,53 @@
+#pragma once
+// Header rules of a proxy (RFC 9110 §7.6.1): which fields are hop-by-hop, and how a forwarded
+// head is written. Framing is decided here once for both directions.
+
+#include "agent/http/parser.hpp"
+
+#include <string>
+#include <string_view>
+
+namespace dlb::agent::http {
+
+// True for the fixed hop-by-hop fields and for any field the Connection header names.
+bool isHopByHop(std::string_view name, std::string_view connection_value);
+
+// How a forwarded body is framed on the outgoing side.
+enum class BodyFraming {
+    None,          // no body (GET without body, 204, 304, HEAD responses)
+    ContentLength, // the length is known and kept
+    Chunked,       // re-encoded as chunks as bytes arrive
+    UntilClose,    // response to an HTTP/1.0 client with unknown length: close ends it
+};
+
+struct ForwardInfo {
+    std::string_view client_ip;   // appended to X-Forwarded-For
+    std::string_view proto;       // "http" or "https", X-Forwarded-Proto
+};
+
+// Does this request carry a body, and how is it framed to the upstream?
+BodyFraming requestFraming(const Message& req);
+
+// Appends the request head the proxy sends upstream: the request line (HTTP/1.1), the
+// end-to-end headers (Host kept), X-Forwarded-For / X-Forwarded-Proto, the framing header.
+// The upstream connection is always kept alive from our side.
+void appendUpstreamRequestHead(std::string& out, const Message& req, BodyFraming framing, const ForwardInfo& fwd);
+
+// Framing of a response body towards the client.
+BodyFraming responseFraming(const Message& resp, bool request_was_head, const Message& req);
+
+// Appends the response head sent to the client; `keep_alive` false adds Connection: close.
+void appendClientResponseHead(std::string& out, const Message& resp, BodyFraming framing, bool keep_alive);
+
+// A 1xx interim response (100 Continue, 103 Early Hints) relayed as it is.
+void appendInterimResponseHead(std::string& out, const Message& resp);
+
+// The proxy's own answer: status line, a one-line text body saying why, Content-Length.
+void appendSimpleResponse(std::string& out, int status, std::string_view body, bool keep_alive);
+std::string_view statusReason(int status);
+
+// Chunked encoding of one slice, and the last chunk.
+void appendChunk(std::string& out, std::string_view data);
+inline constexpr std::string_view kLastChunk = "0\r\n\r\n";
+
+} // namespace dlb::agent::http

@@ -1,0 +1,185 @@
+#include "agent/net/tcp_conn.hpp"
+
+#include "agent/net/listener.hpp"
+
+namespace dlb::agent::net {
+
+namespace {
+// Reads land in one buffer per loop thread: read callbacks consume (or copy) the bytes before
+// the loop reads again, so no per-connection read buffer is needed.
+constexpr size_t kReadBufferBytes = 64 * 1024;
+thread_local char t_read_buffer[kReadBufferBytes];
+} // namespace
+
+TcpConn::TcpConn(uv_loop_t* loop, Handler* handler) : handler_(handler)
+{
+    uv_tcp_init(loop, &tcp_);
+    tcp_.data = this;
+}
+
+int TcpConn::accept(uv_stream_t* server)
+{
+    return uv_accept(server, reinterpret_cast<uv_stream_t*>(&tcp_));
+}
+
+int TcpConn::connect(const sockaddr* addr)
+{
+    connect_req_.data = this;
+    return uv_tcp_connect(&connect_req_, &tcp_, addr, &TcpConn::connectCb);
+}
+
+void TcpConn::setNoDelay()
+{
+    uv_tcp_nodelay(&tcp_, 1);
+}
+
+std::string TcpConn::peerIp() const
+{
+    sockaddr_storage ss{};
+    int len = sizeof ss;
+    if (uv_tcp_getpeername(&tcp_, reinterpret_cast<sockaddr*>(&ss), &len) != 0)
+        return {};
+    return ipString(reinterpret_cast<sockaddr*>(&ss));
+}
+
+int TcpConn::startReading()
+{
+    if (reading_ || closing_)
+        return 0;
+    const int rc = uv_read_start(reinterpret_cast<uv_stream_t*>(&tcp_), &TcpConn::allocCb, &TcpConn::readCb);
+    reading_ = rc == 0;
+    return rc;
+}
+
+void TcpConn::stopReading()
+{
+    if (reading_ && !closing_)
+        uv_read_stop(reinterpret_cast<uv_stream_t*>(&tcp_));
+    reading_ = false;
+}
+
+void TcpConn::write(std::string_view data)
+{
+    pending_.append(data);
+    flush();
+}
+
+void TcpConn::flush()
+{
+    if (writing_ || closing_ || pending_.empty())
+        return;
+    // Try the write synchronously first: the common small response goes out without a
+    // write request and callback round.
+    uv_buf_t buf = uv_buf_init(pending_.data(), static_cast<unsigned>(pending_.size()));
+    const int n = uv_try_write(reinterpret_cast<uv_stream_t*>(&tcp_), &buf, 1);
+    if (n == static_cast<int>(pending_.size())) {
+        pending_.clear();
+        if (close_after_write_)
+            closeAfterWrite();
+        else
+            handler_->onDrained();
+        return;
+    }
+    if (n < 0 && n != UV_EAGAIN) {
+        pending_.clear();
+        handler_->onWriteError(n);
+        return;
+    }
+    inflight_.swap(pending_);
+    pending_.clear();
+    inflight_off_ = n > 0 ? static_cast<size_t>(n) : 0;
+    writing_ = true;
+    write_req_.data = this;
+    uv_buf_t rest = uv_buf_init(inflight_.data() + inflight_off_, static_cast<unsigned>(inflight_.size() - inflight_off_));
+    const int rc = uv_write(&write_req_, reinterpret_cast<uv_stream_t*>(&tcp_), &rest, 1, &TcpConn::writeCb);
+    if (rc != 0) {
+        writing_ = false;
+        inflight_.clear();
+        handler_->onWriteError(rc);
+    }
+}
+
+void TcpConn::writeCb(uv_write_t* req, int status)
+{
+    auto* self = static_cast<TcpConn*>(req->data);
+    self->writing_ = false;
+    self->inflight_.clear();
+    self->inflight_off_ = 0;
+    if (self->closing_)
+        return;
+    if (status != 0) {
+        self->handler_->onWriteError(status);
+        return;
+    }
+    if (!self->pending_.empty()) {
+        self->flush();
+        return;
+    }
+    if (self->close_after_write_)
+        self->closeAfterWrite();
+    else
+        self->handler_->onDrained();
+}
+
+void TcpConn::closeAfterWrite()
+{
+    if (closing_ || shutting_down_)
+        return;
+    close_after_write_ = true;
+    if (writing_ || !pending_.empty()) {
+        flush();
+        return;
+    }
+    shutting_down_ = true;
+    shutdown_req_.data = this;
+    if (uv_shutdown(&shutdown_req_, reinterpret_cast<uv_stream_t*>(&tcp_), &TcpConn::shutdownCb) != 0)
+        close();
+}
+
+void TcpConn::shutdownCb(uv_shutdown_t* req, int /*status*/)
+{
+    static_cast<TcpConn*>(req->data)->close();
+}
+
+void TcpConn::close()
+{
+    if (closing_)
+        return;
+    closing_ = true;
+    reading_ = false;
+    uv_close(reinterpret_cast<uv_handle_t*>(&tcp_), &TcpConn::closeCb);
+}
+
+void TcpConn::closeCb(uv_handle_t* h)
+{
+    static_cast<TcpConn*>(h->data)->handler_->onClosed();
+}
+
+void TcpConn::allocCb(uv_handle_t* /*h*/, size_t /*suggested*/, uv_buf_t* buf)
+{
+    *buf = uv_buf_init(t_read_buffer, kReadBufferBytes);
+}
+
+void TcpConn::readCb(uv_stream_t* s, ssize_t nread, const uv_buf_t* buf)
+{
+    auto* self = static_cast<TcpConn*>(s->data);
+    if (nread > 0) {
+        self->handler_->onRead(buf->base, static_cast<size_t>(nread));
+    } else if (nread == UV_EOF) {
+        self->stopReading();
+        self->handler_->onEof();
+    } else if (nread < 0) {
+        self->stopReading();
+        self->handler_->onReadError(static_cast<int>(nread));
+    }
+}
+
+void TcpConn::connectCb(uv_connect_t* req, int status)
+{
+    auto* self = static_cast<TcpConn*>(req->data);
+    if (status == UV_ECANCELED || self->closing_)
+        return;
+    self->handler_->onConnected(status);
+}
+
+} // namespace dlb::agent::net

@@ -1,0 +1,86 @@
+#pragma once
+// One TCP stream on a libuv loop, with write coalescing and backpressure signals.
+//
+// Ownership: TcpConn is a member of its owner (a downstream session, an upstream connection,
+// a probe connection). The owner calls close(); libuv's close callback then calls
+// Handler::onClosed(), and only there may the owner free itself (one owner per handle, freed
+// only in its close callback). Threading: everything runs on the loop's thread.
+//
+// Writes: bytes are appended to `pending_`; while one uv_write is in flight, later bytes wait
+// in `pending_` and go out together in the next write (fewer syscalls, one copy per byte).
+// pendingBytes() lets the producer stop reading its source when the consumer is slow.
+
+#include <uv.h>
+
+#include <cstddef>
+#include <string>
+#include <string_view>
+
+namespace dlb::agent::net {
+
+class TcpConn {
+public:
+    class Handler {
+    public:
+        virtual ~Handler() = default;
+        virtual void onConnected(int /*status*/) {}        // outgoing connections; 0 or a UV error
+        virtual void onRead(const char* data, size_t len) = 0;
+        virtual void onEof() = 0;                            // the peer closed its side
+        virtual void onReadError(int status) = 0;            // reset and friends
+        virtual void onWriteError(int /*status*/) {}
+        virtual void onDrained() {}                          // everything written
+        virtual void onClosed() = 0;                         // handle closed: owner may free
+    };
+
+    TcpConn(uv_loop_t* loop, Handler* handler);
+    TcpConn(const TcpConn&) = delete;
+    TcpConn& operator=(const TcpConn&) = delete;
+
+    int accept(uv_stream_t* server);
+    int connect(const sockaddr* addr);
+    int startReading();
+    void stopReading();
+    bool reading() const { return reading_; }
+
+    void write(std::string_view data);
+    // Appends directly into the pending buffer (to format in place, no temporary string).
+    std::string& pendingBuffer() { return pending_; }
+    void flush();
+    size_t pendingBytes() const { return pending_.size() + (writing_ ? inflight_.size() - inflight_off_ : 0); }
+    bool writing() const { return writing_; }
+
+    // Closes after everything pending is written (FIN first, so a final answer is not lost to
+    // a reset).
+    void closeAfterWrite();
+    void close();
+    bool closing() const { return closing_; }
+
+    uv_tcp_t* handle() { return &tcp_; }
+    // The peer's IP as text ("" if unknown).
+    std::string peerIp() const;
+    void setNoDelay();
+
+private:
+    static void allocCb(uv_handle_t* h, size_t suggested, uv_buf_t* buf);
+    static void readCb(uv_stream_t* s, ssize_t nread, const uv_buf_t* buf);
+    static void writeCb(uv_write_t* req, int status);
+    static void connectCb(uv_connect_t* req, int status);
+    static void shutdownCb(uv_shutdown_t* req, int status);
+    static void closeCb(uv_handle_t* h);
+
+    uv_tcp_t tcp_;
+    uv_write_t write_req_;
+    uv_connect_t connect_req_;
+    uv_shutdown_t shutdown_req_;
+    Handler* handler_;
+    std::string pending_;
+    std::string inflight_;
+    size_t inflight_off_ = 0;
+    bool writing_ = false;
+    bool reading_ = false;
+    bool closing_ = false;
+    bool close_after_write_ = false;
+    bool shutting_down_ = false;
+};
+
+} // namespace dlb::agent::net
