@@ -66,7 +66,7 @@ void TcpConn::write(std::string_view data)
 
 void TcpConn::flush()
 {
-    if (writing_ || closing_ || pending_.empty())
+    if (writing_ || closing_ || hold_ || pending_.empty())
         return;
     // Try the write synchronously first: the common small response goes out without a
     // write request and callback round.

@@ -43,9 +43,18 @@ public:
     bool reading() const { return reading_; }
 
     void write(std::string_view data);
+    // Queues without writing yet: the caller flushes once per batch of appends.
+    void append(std::string_view data) { pending_.append(data); }
     // Appends directly into the pending buffer (to format in place, no temporary string).
     std::string& pendingBuffer() { return pending_; }
     void flush();
+    // While an outgoing connection is being established, writes are only queued.
+    void holdWrites(bool hold)
+    {
+        hold_ = hold;
+        if (!hold)
+            flush();
+    }
     size_t pendingBytes() const { return pending_.size() + (writing_ ? inflight_.size() - inflight_off_ : 0); }
     bool writing() const { return writing_; }
 
@@ -81,6 +90,7 @@ private:
     bool closing_ = false;
     bool close_after_write_ = false;
     bool shutting_down_ = false;
+    bool hold_ = false;
 };
 
 } // namespace dlb::agent::net

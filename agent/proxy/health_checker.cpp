@@ -1,0 +1,173 @@
+#include "agent/proxy/health_checker.hpp"
+
+#include "agent/http/parser.hpp"
+#include "agent/net/tcp_conn.hpp"
+
+namespace dlb::agent::proxy {
+
+// One replica's checker: a timer, and at most one check connection at a time. It frees itself
+// once stopped and every handle it owns has closed.
+struct HealthChecker::Target final : net::TcpConn::Handler, http::ParserHandler {
+    Target(HealthChecker& o, std::shared_ptr<const PoolSpec> p, size_t i)
+        : owner(o), pool(std::move(p)), index(i), parser(http::Kind::Response, *this, http::ParserLimits{16384, 100, 0})
+    {
+        uv_timer_init(owner.loop_, &timer);
+        timer.data = this;
+        uv_timer_init(owner.loop_, &timeout);
+        timeout.data = this;
+    }
+
+    const ReplicaSpec& replica() const { return pool->replicas[index]; }
+    const common::HealthCheckConfig& cfg() const { return pool->config.health_check; }
+
+    void start()
+    {
+        uv_timer_start(&timer, &Target::onTimer, 0, cfg().interval_ms);
+    }
+
+    static void onTimer(uv_timer_t* t)
+    {
+        auto* self = static_cast<Target*>(t->data);
+        if (!self->conn && !self->stopped)
+            self->check();
+    }
+
+    void check()
+    {
+        conn = std::make_unique<net::TcpConn>(owner.loop_, this);
+        ++open;
+        parser.reset();
+        status = 0;
+        finished = false;
+        conn->holdWrites(true);
+        std::string& out = conn->pendingBuffer();
+        out.append("GET ").append(cfg().path).append(" HTTP/1.1\r\nHost: ").append(replica().host_header);
+        out.append("\r\nUser-Agent: dlb-agent-health\r\nConnection: close\r\n\r\n");
+        if (conn->connect(replica().addr.get()) != 0) {
+            result(false, "connect failed");
+            return;
+        }
+        uv_timer_start(&timeout, &Target::onTimeout, cfg().timeout_ms, 0);
+    }
+
+    static void onTimeout(uv_timer_t* t)
+    {
+        static_cast<Target*>(t->data)->result(false, "no answer within health_check.timeout_ms");
+    }
+
+    void result(bool ok, const std::string& why)
+    {
+        if (finished)
+            return;
+        finished = true;
+        uv_timer_stop(&timeout);
+        if (conn)
+            conn->close();
+        ReplicaHealth& h = *replica().health;
+        h.last_status.store(status, std::memory_order_relaxed);
+        if (ok) {
+            h.failures.store(0, std::memory_order_relaxed);
+            const uint32_t s = h.successes.fetch_add(1, std::memory_order_relaxed) + 1;
+            if (!h.healthy.load() && s >= cfg().rise) {
+                h.healthy.store(true, std::memory_order_relaxed);
+                owner.log_("replica " + replica().id + " of pool " + pool->config.name + " is healthy again");
+            }
+        } else {
+            h.successes.store(0, std::memory_order_relaxed);
+            const uint32_t f = h.failures.fetch_add(1, std::memory_order_relaxed) + 1;
+            if (h.healthy.load() && f >= cfg().fall) {
+                h.healthy.store(false, std::memory_order_relaxed);
+                owner.log_("replica " + replica().id + " of pool " + pool->config.name + " is down: " + why);
+            }
+        }
+    }
+
+    void onConnected(int st) override
+    {
+        if (st != 0) {
+            result(false, std::string("connect: ") + uv_strerror(st));
+            return;
+        }
+        conn->holdWrites(false);
+        conn->startReading();
+    }
+    void onRead(const char* data, size_t len) override
+    {
+        if (parser.execute(data, len).status == http::Parser::Status::Error)
+            result(false, "malformed answer");
+    }
+    void onEof() override { result(false, "connection closed before an answer"); }
+    void onReadError(int st) override { result(false, std::string("read: ") + uv_strerror(st)); }
+    void onWriteError(int st) override { result(false, std::string("write: ") + uv_strerror(st)); }
+    void onClosed() override
+    {
+        conn.reset();
+        release();
+    }
+    HeadersAction onHeaders(const http::Message& m) override
+    {
+        status = m.status();
+        return HeadersAction::Continue;
+    }
+    bool onBody(std::string_view) override { return true; }
+    bool onMessageComplete() override
+    {
+        result(status >= 200 && status < 400, "answered " + std::to_string(status));
+        return false;
+    }
+
+    void stop()
+    {
+        stopped = true;
+        uv_timer_stop(&timer);
+        if (conn && !conn->closing())
+            conn->close();
+        uv_close(reinterpret_cast<uv_handle_t*>(&timer), &Target::onHandleClosed);
+        uv_close(reinterpret_cast<uv_handle_t*>(&timeout), &Target::onHandleClosed);
+    }
+    static void onHandleClosed(uv_handle_t* h) { static_cast<Target*>(h->data)->release(); }
+    void release()
+    {
+        if (--open == 0 && stopped)
+            delete this;
+    }
+
+    HealthChecker& owner;
+    std::shared_ptr<const PoolSpec> pool;
+    size_t index;
+    http::Parser parser;
+    uv_timer_t timer;
+    uv_timer_t timeout;
+    std::unique_ptr<net::TcpConn> conn;
+    int open = 2; // the two timers; +1 while a check connection is open
+    int status = 0;
+    bool finished = true;
+    bool stopped = false;
+};
+
+HealthChecker::HealthChecker(uv_loop_t* loop, Logger log) : loop_(loop), log_(std::move(log)) {}
+
+HealthChecker::~HealthChecker() = default;
+
+void HealthChecker::apply(const std::shared_ptr<const Snapshot>& snapshot)
+{
+    stop();
+    for (const auto& pool : snapshot->pools) {
+        if (!pool->config.health_check.enabled)
+            continue;
+        for (size_t i = 0; i < pool->replicas.size(); ++i) {
+            auto* t = new Target(*this, pool, i);
+            targets_.push_back(t);
+            t->start();
+        }
+    }
+}
+
+void HealthChecker::stop()
+{
+    for (auto* t : targets_)
+        t->stop();
+    targets_.clear();
+}
+
+} // namespace dlb::agent::proxy

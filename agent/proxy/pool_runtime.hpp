@@ -1,0 +1,74 @@
+#pragma once
+// A worker's live state for one pool: the replica states its balancer reads, the balancer,
+// the idle keep-alive connections per replica and the prober. Threading: one worker thread.
+// Sessions hold a shared_ptr to the runtime they started on, so a runtime replaced by a reload
+// lives until its last request finishes ("retired": it then closes connections instead of
+// keeping them).
+
+#include "agent/balance/balancer.hpp"
+#include "agent/proxy/prober.hpp"
+#include "agent/proxy/snapshot.hpp"
+
+#include <uv.h>
+
+#include <memory>
+#include <vector>
+
+namespace dlb::agent::proxy {
+
+class UpstreamConn;
+class Worker;
+
+class PoolRuntime : public std::enable_shared_from_this<PoolRuntime> {
+public:
+    PoolRuntime(Worker& worker, std::shared_ptr<const PoolSpec> spec, uint64_t seed);
+    ~PoolRuntime();
+    PoolRuntime(const PoolRuntime&) = delete;
+    PoolRuntime& operator=(const PoolRuntime&) = delete;
+
+    // Must be called once after construction (needs shared_from_this).
+    void start();
+
+    const PoolSpec& spec() const { return *spec_; }
+    const std::shared_ptr<const PoolSpec>& specPtr() const { return spec_; }
+    balance::Balancer& balancer() { return *balancer_; }
+    std::vector<balance::ReplicaState>& states() { return states_; }
+    const sockaddr* replicaAddr(int replica) const { return spec_->replicas[static_cast<size_t>(replica)].addr.get(); }
+    Worker& worker() { return worker_; }
+
+    // An idle connection to `replica`, or a new one (connecting). Null when connect fails
+    // synchronously (uv error in *err).
+    UpstreamConn* acquire(int replica, bool* reused, int* err);
+    // Returns a connection after an exchange: kept idle when reusable, else closed.
+    void release(UpstreamConn* conn, bool reusable);
+    void forgetIdle(UpstreamConn* conn);
+    void onConnClosed(UpstreamConn* conn);
+
+    // Request accounting, feeding the balancer and the replica's signals.
+    void dispatched(int replica, uint64_t now_ns);
+    void completed(int replica, bool ok, double latency_ms, uint64_t now_ns);
+    // A connection to the replica failed: passive health, the replica sits out a while.
+    void connectFailed(int replica, uint64_t now_ns);
+
+    void tick(uint64_t now_ns);
+    void retire();
+    bool retired() const { return retired_; }
+    size_t liveConnections() const { return live_conns_; }
+
+private:
+    void refreshUsable(uint64_t now_ns);
+
+    Worker& worker_;
+    std::shared_ptr<const PoolSpec> spec_;
+    std::vector<balance::ReplicaState> states_;
+    std::vector<uint64_t> down_until_ns_;
+    std::vector<std::vector<UpstreamConn*>> idle_;
+    std::unique_ptr<Prober> prober_;
+    std::unique_ptr<balance::Balancer> balancer_;
+    uint64_t seed_;
+    uint64_t last_tick_ns_ = 0;
+    size_t live_conns_ = 0;
+    bool retired_ = false;
+};
+
+} // namespace dlb::agent::proxy

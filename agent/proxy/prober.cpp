@@ -1,0 +1,236 @@
+#include "agent/proxy/prober.hpp"
+
+#include "agent/proxy/pool_runtime.hpp"
+#include "agent/proxy/worker.hpp"
+
+#include <nlohmann/json.hpp>
+
+#include <algorithm>
+
+namespace dlb::agent::proxy {
+
+struct Prober::Conn final : net::TcpConn::Handler, http::ParserHandler {
+    Conn(Prober& owner, int replica_index)
+        : prober(owner), replica(replica_index), tcp(owner.loop_, this),
+          parser(http::Kind::Response, *this, http::ParserLimits{4096, 32, kMaxProbeBodyBytes})
+    {
+    }
+
+    void send(uint64_t now_ns)
+    {
+        busy = true;
+        sent_ns = now_ns;
+        body.clear();
+        status = 0;
+        parser.reset();
+        const auto& spec = prober.pool_.spec();
+        std::string& out = tcp.pendingBuffer();
+        out.append("GET ");
+        out.append(spec.config.probe.path);
+        out.append(" HTTP/1.1\r\nHost: ");
+        out.append(spec.replicas[static_cast<size_t>(replica)].host_header);
+        out.append("\r\nUser-Agent: dlb-agent-probe\r\nAccept: application/json\r\n\r\n");
+        tcp.flush();
+    }
+
+    void done(bool ok, const balance::ProbeResult& r = {})
+    {
+        if (!busy)
+            return;
+        busy = false;
+        prober.finished(this, ok, r);
+    }
+
+    void onConnected(int st) override
+    {
+        if (st != 0) {
+            done(false);
+            tcp.close();
+            return;
+        }
+        connected = true;
+        tcp.holdWrites(false);
+        tcp.startReading();
+    }
+    void onRead(const char* data, size_t len) override
+    {
+        if (!busy) {
+            tcp.close();
+            return;
+        }
+        if (parser.execute(data, len).status == http::Parser::Status::Error) {
+            done(false);
+            tcp.close();
+        }
+    }
+    void onEof() override
+    {
+        done(false);
+        tcp.close();
+    }
+    void onReadError(int) override
+    {
+        done(false);
+        tcp.close();
+    }
+    void onWriteError(int) override
+    {
+        done(false);
+        tcp.close();
+    }
+    void onClosed() override { prober.closed(this); }
+
+    HeadersAction onHeaders(const http::Message& msg) override
+    {
+        status = msg.status();
+        keep_alive = msg.keepAlive();
+        return HeadersAction::Continue;
+    }
+    bool onBody(std::string_view data) override
+    {
+        body.append(data);
+        return true;
+    }
+    bool onMessageComplete() override
+    {
+        balance::ProbeResult r;
+        const bool ok = status == 200 && parseProbeAnswer(body, &r);
+        if (status == 404)
+            prober.no_probe_endpoint_[static_cast<size_t>(replica)] = true;
+        if (!keep_alive)
+            tcp.close();
+        done(ok, r);
+        return false;
+    }
+
+    Prober& prober;
+    int replica;
+    net::TcpConn tcp;
+    http::Parser parser;
+    std::string body;
+    uint64_t sent_ns = 0;
+    int status = 0;
+    bool busy = false;
+    bool connected = false;
+    bool keep_alive = true;
+};
+
+Prober::Prober(uv_loop_t* loop, PoolRuntime& pool) : loop_(loop), pool_(pool)
+{
+    conns_.resize(pool.spec().replicas.size());
+    no_probe_endpoint_.assign(pool.spec().replicas.size(), false);
+}
+
+Prober::~Prober()
+{
+    // Connections still open here belong to a loop that is being torn down; closeAll() ran.
+}
+
+void Prober::sendProbe(int replica)
+{
+    if (closing_ || replica < 0 || static_cast<size_t>(replica) >= conns_.size())
+        return;
+    const uint64_t now = Worker::nowNs();
+    auto& list = conns_[static_cast<size_t>(replica)];
+    if (no_probe_endpoint_[static_cast<size_t>(replica)]) {
+        // No probe endpoint: stand in with what this worker measures itself.
+        const auto& s = pool_.states()[static_cast<size_t>(replica)];
+        pool_.balancer().onProbeResult(replica, {s.in_flight, s.ewma_latency_ms}, now);
+        return;
+    }
+    for (Conn* c : list) {
+        if (!c->busy && c->connected && !c->tcp.closing()) {
+            WorkerStats::add(pool_.worker().stats().probes_sent);
+            c->send(now);
+            return;
+        }
+    }
+    if (list.size() >= kMaxProbeConnsPerReplica)
+        return; // all busy: drop this probe rather than pile up
+    auto* c = new Conn(*this, replica);
+    list.push_back(c);
+    c->tcp.holdWrites(true);
+    if (c->tcp.connect(pool_.replicaAddr(replica)) != 0) {
+        c->tcp.close();
+        pool_.balancer().onProbeFailed(replica, now);
+        return;
+    }
+    WorkerStats::add(pool_.worker().stats().probes_sent);
+    c->send(now);
+}
+
+void Prober::finished(Conn* c, bool ok, const balance::ProbeResult& result)
+{
+    const uint64_t now = Worker::nowNs();
+    if (closing_)
+        return;
+    if (ok) {
+        pool_.balancer().onProbeResult(c->replica, result, now);
+    } else if (!no_probe_endpoint_[static_cast<size_t>(c->replica)]) {
+        WorkerStats::add(pool_.worker().stats().probes_failed);
+        pool_.balancer().onProbeFailed(c->replica, now);
+    }
+}
+
+void Prober::closed(Conn* c)
+{
+    auto& list = conns_[static_cast<size_t>(c->replica)];
+    list.erase(std::remove(list.begin(), list.end(), c), list.end());
+    delete c;
+}
+
+void Prober::tick(uint64_t now_ns)
+{
+    const uint64_t timeout_ns = uint64_t{pool_.spec().config.probe.timeout_ms} * 1'000'000ULL;
+    for (auto& list : conns_) {
+        for (Conn* c : list) {
+            if (c->busy && now_ns - c->sent_ns > timeout_ns) {
+                c->done(false);
+                c->tcp.close(); // a late answer must not be read as the next probe's
+            }
+        }
+    }
+}
+
+void Prober::closeAll()
+{
+    closing_ = true;
+    for (auto& list : conns_)
+        for (Conn* c : list)
+            c->tcp.close();
+}
+
+size_t Prober::openConnections() const
+{
+    size_t n = 0;
+    for (const auto& list : conns_)
+        n += list.size();
+    return n;
+}
+
+bool parseProbeAnswer(std::string_view body, balance::ProbeResult* out)
+{
+    const auto doc = nlohmann::json::parse(body, nullptr, false);
+    if (doc.is_discarded() || !doc.is_object())
+        return false;
+    auto number = [&](const char* a, const char* b, double* v) {
+        for (const char* key : {a, b}) {
+            auto it = doc.find(key);
+            if (it != doc.end()) {
+                if (!it->is_number() || it->get<double>() < 0)
+                    return false;
+                *v = it->get<double>();
+                return true;
+            }
+        }
+        return false;
+    };
+    double rif = 0, latency = 0;
+    if (!number("rif", "requestInFlight", &rif) || !number("latency_ms", "latency", &latency))
+        return false;
+    out->rif = static_cast<uint32_t>(std::min(rif, 1e9));
+    out->latency_ms = latency;
+    return true;
+}
+
+} // namespace dlb::agent::proxy

@@ -1,0 +1,81 @@
+#include "agent/proxy/snapshot.hpp"
+
+#include <algorithm>
+
+namespace dlb::agent::proxy {
+
+bool PoolSpec::sameRuntimeAs(const PoolSpec& other) const
+{
+    if (config.name != other.config.name || replicas.size() != other.replicas.size())
+        return false;
+    const auto& a = config.algorithm;
+    const auto& b = other.config.algorithm;
+    if (a.name != b.name || a.params != b.params || common::toString(a.hash_key) != common::toString(b.hash_key))
+        return false;
+    if (config.probe.path != other.config.probe.path || config.probe.timeout_ms != other.config.probe.timeout_ms)
+        return false;
+    for (size_t i = 0; i < replicas.size(); ++i)
+        if (replicas[i].id != other.replicas[i].id || replicas[i].url != other.replicas[i].url ||
+            replicas[i].weight != other.replicas[i].weight)
+            return false;
+    return true;
+}
+
+const Route* Snapshot::route(std::string_view path) const
+{
+    for (const auto& r : routes)
+        if (path.substr(0, r.prefix.size()) == r.prefix)
+            return &r;
+    return nullptr;
+}
+
+std::shared_ptr<const Snapshot> buildSnapshot(const common::Config& config, const Snapshot* previous, std::string* why)
+{
+    auto snap = std::make_shared<Snapshot>();
+    snap->config = config;
+    snap->generation = previous ? previous->generation + 1 : 1;
+    for (const auto& pc : config.pools) {
+        auto pool = std::make_shared<PoolSpec>();
+        pool->config = pc;
+        const PoolSpec* old = nullptr;
+        if (previous)
+            for (const auto& p : previous->pools)
+                if (p->config.name == pc.name)
+                    old = p.get();
+        for (const auto& rc : pc.replicas) {
+            ReplicaSpec r;
+            r.id = rc.id;
+            r.url = rc.url;
+            r.host_header = rc.host_header;
+            r.weight = rc.weight;
+            std::string err;
+            auto addr = net::resolve(rc.endpoint, &err);
+            if (!addr) {
+                if (why)
+                    *why = "pool " + pc.name + ", replica " + rc.url + ": " + err;
+                return nullptr;
+            }
+            r.addr = *addr;
+            if (old)
+                for (const auto& o : old->replicas)
+                    if (o.id == r.id)
+                        r.health = o.health;
+            if (!r.health)
+                r.health = std::make_shared<ReplicaHealth>();
+            pool->replicas.push_back(std::move(r));
+        }
+        snap->pools.push_back(std::move(pool));
+    }
+    for (const auto& rc : config.routes) {
+        for (size_t i = 0; i < config.pools.size(); ++i)
+            if (config.pools[i].name == rc.pool)
+                snap->routes.push_back({rc.path_prefix, i});
+    }
+    if (snap->routes.empty() && config.pools.size() == 1)
+        snap->routes.push_back({"/", 0});
+    std::stable_sort(snap->routes.begin(), snap->routes.end(),
+                     [](const Route& a, const Route& b) { return a.prefix.size() > b.prefix.size(); });
+    return snap;
+}
+
+} // namespace dlb::agent::proxy

@@ -1,0 +1,61 @@
+#pragma once
+// The immutable, resolved form of a config that workers run on. The main thread builds a new
+// Snapshot on every change (SIGHUP, later the control API) and publishes it; each worker swaps
+// it in on its own loop, and requests in flight finish on the snapshot they started with.
+
+#include "agent/net/listener.hpp"
+#include "common/config.hpp"
+
+#include <atomic>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace dlb::agent::proxy {
+
+// Written by the health checker (control thread), read by workers: one relaxed atomic, no lock.
+// Kept across reloads for a replica that stays (same pool, same id), so a reload does not
+// forget who is down.
+struct ReplicaHealth {
+    std::atomic<bool> healthy{true};
+    std::atomic<uint32_t> successes{0};
+    std::atomic<uint32_t> failures{0};
+    std::atomic<int> last_status{0};
+};
+
+struct ReplicaSpec {
+    std::string id;
+    std::string url;
+    std::string host_header;
+    net::SockAddr addr;
+    unsigned weight = 1;
+    std::shared_ptr<ReplicaHealth> health;
+};
+
+struct PoolSpec {
+    common::PoolConfig config;
+    std::vector<ReplicaSpec> replicas;
+    // Same replicas and algorithm: a worker keeps its runtime (probe pool, idle connections).
+    bool sameRuntimeAs(const PoolSpec& other) const;
+};
+
+struct Route {
+    std::string prefix;
+    size_t pool; // index into Snapshot::pools
+};
+
+struct Snapshot {
+    common::Config config;
+    std::vector<std::shared_ptr<const PoolSpec>> pools;
+    std::vector<Route> routes; // longest prefix first
+    uint64_t generation = 0;
+
+    // Longest-prefix match; nullptr when no route matches.
+    const Route* route(std::string_view path) const;
+};
+
+// Resolves addresses and builds routes. `previous` lends its ReplicaHealth objects to replicas
+// that stay. Returns null with `why` set when an address cannot be resolved.
+std::shared_ptr<const Snapshot> buildSnapshot(const common::Config& config, const Snapshot* previous, std::string* why);
+
+} // namespace dlb::agent::proxy

@@ -1,0 +1,97 @@
+#pragma once
+// One event-loop thread: its own uv_loop_t, its own listening sockets (SO_REUSEPORT), its own
+// pool runtimes (balancers, probe pools, upstream connections) and counters. The request path
+// takes no lock: the only cross-thread traffic is a snapshot handed over through an async
+// handle, and a stop request.
+
+#include "agent/http/parser.hpp"
+#include "agent/proxy/access_log.hpp"
+#include "agent/proxy/snapshot.hpp"
+#include "agent/proxy/stats.hpp"
+
+#include <uv.h>
+
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <unordered_set>
+#include <vector>
+
+namespace dlb::agent::proxy {
+
+class PoolRuntime;
+class Session;
+
+// Period of the worker's housekeeping timer: health flags, idle probes, probe timeouts,
+// idle upstream connections, access-log flushes.
+inline constexpr uint64_t kTickMs = 10;
+// Access-log lines are flushed when this many bytes wait, or on the next tick.
+inline constexpr size_t kAccessLogFlushBytes = 32 * 1024;
+
+class Worker {
+public:
+    Worker(unsigned index, std::shared_ptr<const Snapshot> snapshot, std::vector<int> listen_fds,
+           AccessLog* access_log, uint64_t seed);
+    ~Worker();
+    Worker(const Worker&) = delete;
+    Worker& operator=(const Worker&) = delete;
+
+    void start();
+    // Any thread: hand over a new snapshot; the worker swaps it in on its loop.
+    void publish(std::shared_ptr<const Snapshot> snapshot);
+    // Any thread: stop accepting, let requests in flight finish (up to the drain timeout),
+    // then end the loop.
+    void stop();
+    void join();
+
+    // Loop thread only.
+    uv_loop_t* loop() { return &loop_; }
+    unsigned index() const { return index_; }
+    const Snapshot& snapshot() const { return *snapshot_; }
+    const http::ParserLimits& parserLimits() const { return parser_limits_; }
+    WorkerStats& stats() { return stats_; }
+    bool draining() const { return draining_; }
+    std::shared_ptr<PoolRuntime> runtime(size_t pool_index) { return runtimes_[pool_index]; }
+    void sessionClosed(Session* s);
+    void log(const AccessRecord& r);
+    static uint64_t nowNs() { return uv_hrtime(); }
+
+private:
+    static void onConnection(uv_stream_t* server, int status);
+    static void onAsync(uv_async_t* h);
+    static void onTick(uv_timer_t* t);
+    static void onDrainTimeout(uv_timer_t* t);
+    void run();
+    void applySnapshot(std::shared_ptr<const Snapshot> snapshot);
+    void beginDrain();
+    void maybeFinishDrain();
+    void closeEverything();
+
+    unsigned index_;
+    uv_loop_t loop_;
+    uv_async_t async_;
+    uv_timer_t tick_;
+    uv_timer_t drain_timer_;
+    std::vector<uv_tcp_t*> listeners_;
+    std::vector<int> listen_fds_;
+    std::thread thread_;
+    std::shared_ptr<const Snapshot> snapshot_;
+    std::vector<std::shared_ptr<PoolRuntime>> runtimes_;
+    std::vector<std::shared_ptr<PoolRuntime>> retired_;
+    std::unordered_set<Session*> sessions_;
+    http::ParserLimits parser_limits_;
+    WorkerStats stats_;
+    AccessLog* access_log_;
+    std::string log_buf_;
+    uint64_t seed_;
+    bool draining_ = false;
+    bool closed_ = false;
+
+    std::mutex inbox_mutex_; // guards the two fields below: touched once per reload or stop
+    std::shared_ptr<const Snapshot> inbox_;
+    bool stop_requested_ = false;
+};
+
+} // namespace dlb::agent::proxy
