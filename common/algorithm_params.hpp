@@ -19,6 +19,7 @@ struct ParamSpec {
     bool integer;          // value must be a whole number
     bool min_exclusive;    // the range is (min, max] instead of [min, max]
     std::string_view help; // one line, for --help texts and the console's tooltips
+    bool prime = false;    // value must also be a prime number (maglev's table size)
 };
 
 struct AlgorithmSpec {
@@ -37,6 +38,7 @@ const ParamSpec* findParam(const AlgorithmSpec& algo, std::string_view param);
 struct HashKey {
     enum class Kind { Client, Path, Header } kind = Kind::Client;
     std::string header; // lower-case header name when kind == Header
+    bool operator==(const HashKey&) const = default;
 };
 // Parses "client", "path" or "header:<Name>"; nullopt when malformed.
 std::optional<HashKey> parseHashKey(std::string_view text);
@@ -50,6 +52,7 @@ struct AlgorithmConfig {
 
     // The parameter's value, or its spec default when absent; 0 for an unknown name.
     double param(std::string_view key) const;
+    bool operator==(const AlgorithmConfig&) const = default;
 };
 
 // Builds the config of `name` with every parameter at its default (nullopt: unknown name).
@@ -58,5 +61,12 @@ std::optional<AlgorithmConfig> defaultAlgorithm(std::string_view name);
 // Checks one parameter value against its spec. Returns an empty string when valid, else the
 // reason in the form used by every error message: "must be in [0,1], got 1.7".
 std::string checkParam(const ParamSpec& spec, double value);
+
+// The range as checkParam words it: "[0,1]" or "(0,100]".
+std::string formatRange(const ParamSpec& spec);
+
+// The shortest text that reads back as the same double; whole numbers are written without an
+// exponent or a fraction ("65537", not "6.5537e+04"), so messages read like the config.
+std::string formatNumber(double value);
 
 } // namespace dlb::common

@@ -28,6 +28,7 @@ inline constexpr unsigned kMaxWorkers = 64;
 struct Endpoint {
     std::string host; // numeric IPv4/IPv6 address or a host name
     uint16_t port = 0;
+    bool operator==(const Endpoint&) const = default;
 };
 
 // "host:port", "[v6]:port". Returns nullopt with `why` set when malformed.
@@ -36,29 +37,35 @@ std::optional<Endpoint> parseEndpoint(std::string_view text, std::string* why = 
 struct TlsConfig {
     std::string certificate;
     std::string private_key;
+    bool operator==(const TlsConfig&) const = default;
 };
 
 struct ListenerConfig {
     std::string address; // as written, "0.0.0.0:8080"
     Endpoint endpoint;
     std::optional<TlsConfig> tls;
+    bool operator==(const ListenerConfig&) const = default;
 };
 
 struct ControlToken {
     std::string name;
     std::string role;   // "admin" or "viewer"
     std::string sha256; // lower-case hex of the token's SHA-256; the token itself is never stored
+    bool operator==(const ControlToken&) const = default;
 };
 
 struct ControlConfig {
     std::string unix_socket; // empty: none
     std::string address;     // empty: no TCP control listener
+    Endpoint endpoint;       // `address` parsed; meaningful only when address is set
     std::vector<ControlToken> tokens;
+    bool operator==(const ControlConfig&) const = default;
 };
 
 struct RouteConfig {
     std::string path_prefix;
     std::string pool;
+    bool operator==(const RouteConfig&) const = default;
 };
 
 struct ReplicaConfig {
@@ -67,11 +74,13 @@ struct ReplicaConfig {
     Endpoint endpoint;
     std::string host_header; // "host:port" as it should appear in Host when the replica is probed
     unsigned weight = 1;
+    bool operator==(const ReplicaConfig&) const = default;
 };
 
 struct ProbeConfig {
     std::string path = "/ping";
     unsigned timeout_ms = 50;
+    bool operator==(const ProbeConfig&) const = default;
 };
 
 struct HealthCheckConfig {
@@ -81,6 +90,7 @@ struct HealthCheckConfig {
     unsigned timeout_ms = 1000;
     unsigned rise = 2;
     unsigned fall = 3;
+    bool operator==(const HealthCheckConfig&) const = default;
 };
 
 struct PoolConfig {
@@ -89,6 +99,7 @@ struct PoolConfig {
     ProbeConfig probe;
     HealthCheckConfig health_check;
     std::vector<ReplicaConfig> replicas;
+    bool operator==(const PoolConfig&) const = default;
 };
 
 struct TimeoutsConfig {
@@ -98,6 +109,7 @@ struct TimeoutsConfig {
     unsigned response_ms = kDefaultResponseTimeoutMs;
     unsigned upstream_idle_ms = kDefaultUpstreamIdleMs;
     unsigned drain_ms = kDefaultDrainTimeoutMs;
+    bool operator==(const TimeoutsConfig&) const = default;
 };
 
 struct LimitsConfig {
@@ -105,11 +117,13 @@ struct LimitsConfig {
     unsigned max_headers = kDefaultMaxHeaders;
     uint64_t max_body_bytes = 0; // 0: unlimited (bodies are streamed, never buffered whole)
     unsigned max_idle_upstream_per_replica = kDefaultMaxIdleUpstreamPerReplica;
+    bool operator==(const LimitsConfig&) const = default;
 };
 
 struct AccessLogConfig {
     std::string path;            // empty: no access log; "-": standard output
     std::string format = "json"; // only "json" so far
+    bool operator==(const AccessLogConfig&) const = default;
 };
 
 struct Config {
@@ -123,12 +137,15 @@ struct Config {
     AccessLogConfig access_log;
 
     const PoolConfig* findPool(std::string_view name) const;
+    // Lets a reload tell what changed; defaulted, so a new field is compared without a word.
+    bool operator==(const Config&) const = default;
 };
 
 struct ConfigError {
     std::string path;   // JSON path, "pools[0].algorithm.q_rif"
     std::string reason; // "must be in [0,1], got 1.7"
     std::string toString() const { return path.empty() ? reason : path + ": " + reason; }
+    bool operator==(const ConfigError&) const = default;
 };
 
 struct ConfigResult {
@@ -144,5 +161,20 @@ ConfigResult loadConfigFile(const std::string& path);
 
 // The inverse of parseConfig: parseConfig(toJson(c)) yields c again.
 nlohmann::json toJson(const Config& config);
+
+// The pieces the control API changes at runtime, validated exactly as in a config file so both
+// paths give the same messages. `path` prefixes every error path ("pools[0].algorithm").
+// An algorithm is {"name": ..., <param>: ..., "hash_key": ...} or {"name": ..., "params": {...},
+// "hash_key": ...}; a replica is {"url": ..., "weight": ..., "id": ...}. nullopt when an error
+// was appended.
+std::optional<AlgorithmConfig> parseAlgorithmConfig(const nlohmann::json& doc,
+                                                    std::vector<ConfigError>& errors,
+                                                    const std::string& path = {});
+std::optional<ReplicaConfig> parseReplicaConfig(const nlohmann::json& doc,
+                                                std::vector<ConfigError>& errors,
+                                                const std::string& path = {});
+// Canonical forms, as they appear inside toJson(Config): parameters beside "name".
+nlohmann::json toJson(const AlgorithmConfig& algorithm);
+nlohmann::json toJson(const ReplicaConfig& replica);
 
 } // namespace dlb::common
