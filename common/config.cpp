@@ -211,6 +211,7 @@ bool validHost(std::string_view host, bool bracketed, std::string* why) {
 
 // "host:port" or "[v6]:port"; without a port only when `default_port` is given.
 std::optional<Endpoint> parseHostPort(std::string_view text, std::optional<uint16_t> default_port,
+                                      bool allow_zero_port,
                                       std::string* why) {
     const char* shape = default_port ? "host[:port]" : "host:port";
     if (text.empty()) {
@@ -261,12 +262,13 @@ std::optional<Endpoint> parseHostPort(std::string_view text, std::optional<uint1
     if (port) {
         if (port->empty() || port->size() > 5 ||
             port->find_first_not_of("0123456789") != std::string_view::npos) {
-            fail(why, "port must be a number in [1,65535], got " + quote(*port));
+            fail(why, std::string("port must be a number in [") + (allow_zero_port ? "0" : "1") + ",65535], got " + quote(*port));
             return std::nullopt;
         }
         const unsigned long value = std::stoul(std::string(*port));
-        if (value < 1 || value > 65535) {
-            fail(why, "port must be in [1,65535], got " + std::to_string(value));
+        // Port 0 (listeners only) asks the kernel for a free port; the agent prints the one it got.
+        if (value < (allow_zero_port ? 0UL : 1UL) || value > 65535) {
+            fail(why, std::string("port must be in [") + (allow_zero_port ? "0" : "1") + ",65535], got " + std::to_string(value));
             return std::nullopt;
         }
         endpoint.port = static_cast<uint16_t>(value);
@@ -307,7 +309,7 @@ std::optional<Endpoint> parseReplicaUrl(std::string_view url, std::string* why) 
         fail(why, "must not have a path, query or fragment, got " + quote(tail));
         return std::nullopt;
     }
-    return parseHostPort(authority, 80, why);
+    return parseHostPort(authority, 80, false, why);
 }
 
 // A path the agent writes into a request line itself, so it must be one.
@@ -345,7 +347,7 @@ void parseListeners(Reader& r, const json& doc, Config& config) {
         ListenerConfig listener;
         if (r.string(item, path, "address", listener.address, Presence::Required)) {
             std::string why;
-            if (auto endpoint = parseHostPort(listener.address, std::nullopt, &why)) {
+            if (auto endpoint = parseHostPort(listener.address, std::nullopt, true, &why)) {
                 listener.endpoint = *endpoint;
                 const auto [it, fresh] = seen.emplace(std::pair(endpoint->host, endpoint->port), i);
                 if (!fresh) {
@@ -378,7 +380,7 @@ void parseControl(Reader& r, const json& doc, Config& config) {
     r.string(*control, "control", "unix_socket", c.unix_socket);
     if (r.string(*control, "control", "address", c.address)) {
         std::string why;
-        if (auto endpoint = parseHostPort(c.address, std::nullopt, &why)) {
+        if (auto endpoint = parseHostPort(c.address, std::nullopt, true, &why)) {
             c.endpoint = *endpoint;
             for (size_t i = 0; i < config.listeners.size(); ++i) {
                 if (config.listeners[i].endpoint == c.endpoint) {
@@ -672,7 +674,7 @@ private:
 } // namespace
 
 std::optional<Endpoint> parseEndpoint(std::string_view text, std::string* why) {
-    return parseHostPort(text, std::nullopt, why);
+    return parseHostPort(text, std::nullopt, true, why);
 }
 
 const PoolConfig* Config::findPool(std::string_view name) const {

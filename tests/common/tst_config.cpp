@@ -210,13 +210,11 @@ void TestConfig::badValue_data() {
     row("no port", R"({"listeners": [{"address": "127.0.0.1"}]})",
         "listeners[0].address: missing port; expected host:port");
     row("empty port", R"({"listeners": [{"address": "127.0.0.1:"}]})",
-        "listeners[0].address: port must be a number in [1,65535], got \"\"");
-    row("port zero", R"({"listeners": [{"address": "127.0.0.1:0"}]})",
-        "listeners[0].address: port must be in [1,65535], got 0");
+        "listeners[0].address: port must be a number in [0,65535], got \"\"");
     row("port too big", R"({"listeners": [{"address": "127.0.0.1:65536"}]})",
-        "listeners[0].address: port must be in [1,65535], got 65536");
+        "listeners[0].address: port must be in [0,65535], got 65536");
     row("port name", R"({"listeners": [{"address": "127.0.0.1:http"}]})",
-        "listeners[0].address: port must be a number in [1,65535], got \"http\"");
+        "listeners[0].address: port must be a number in [0,65535], got \"http\"");
     row("no host", R"({"listeners": [{"address": ":8080"}]})",
         "listeners[0].address: missing host; expected host:port");
     row("bare v6", R"({"listeners": [{"address": "::1:8080"}]})",
@@ -451,7 +449,7 @@ void TestConfig::reportsEveryErrorTogether() {
     QVERIFY(!result.config);
     QCOMPARE(errorsOf(result),
              QStringLiteral("workers: must be in [0,64], got 100\n"
-                            "listeners[0].address: port must be in [1,65535], got 99999\n"
+                            "listeners[0].address: port must be in [0,65535], got 99999\n"
                             "pools[0].algorithm.probe_rat: unknown key; expected one of: name, "
                             "params, probe_rate, pool_size, q_rif, max_age_ms, remove_rate, delta, "
                             "idle_probe_rate, max_probes_per_replica_s, error_penalty\n"
@@ -565,13 +563,15 @@ void TestConfig::parseEndpoint_data() {
     QTest::newRow("v4") << "0.0.0.0:8080" << "0.0.0.0" << 8080 << "";
     QTest::newRow("v6") << "[::1]:443" << "::1" << 443 << "";
     QTest::newRow("v6 any") << "[::]:1" << "::" << 1 << "";
+    // Port 0 lets the kernel choose (tests bind 0); a replica URL still needs a real port.
+    QTest::newRow("port zero") << "127.0.0.1:0" << "127.0.0.1" << 0 << "";
     QTest::newRow("name") << "localhost:65535" << "localhost" << 65535 << "";
     QTest::newRow("fqdn") << "api.example.com:80" << "api.example.com" << 80 << "";
     QTest::newRow("empty") << "" << "" << 0 << "expected host:port, got an empty string";
     QTest::newRow("port sign") << "127.0.0.1:+80" << "" << 0
-                               << "port must be a number in [1,65535], got \"+80\"";
+                               << "port must be a number in [0,65535], got \"+80\"";
     QTest::newRow("port long") << "127.0.0.1:000080" << "" << 0
-                               << "port must be a number in [1,65535], got \"000080\"";
+                               << "port must be a number in [0,65535], got \"000080\"";
     QTest::newRow("v6 no port") << "[::1]" << "" << 0 << "missing port; expected host:port";
     QTest::newRow("v6 junk") << "[::1]x" << "" << 0 << "expected \":port\" after \"]\", got \"x\"";
     QTest::newRow("v6 empty") << "[]:80" << "" << 0 << "missing host; expected host:port";
