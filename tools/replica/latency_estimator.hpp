@@ -1,0 +1,46 @@
+#pragma once
+// The latency a probe reports, as Prequal's replicas compute it (PREQUAL.md, "What a replica
+// reports"): each answered request leaves a sample (its latency from receipt to answer, queueing
+// included) tagged with the RIF it found on arrival; a probe gets the median latency of recent
+// samples whose tag is nearest the current RIF, i.e. "what a request arriving now should expect".
+//
+// "Recent" is the last kMaxSamples answers that are at most kMaxSampleAge old. "Nearest" means
+// the samples at the smallest RIF distances that together hold at least kMinNearSamples (all
+// samples at the deciding distance are included, so the estimate does not depend on order).
+// With fewer recent samples than that, this is the median of all of them; with none, 0.
+// Threading: the replica's single loop thread.
+
+#include <array>
+#include <cstddef>
+#include <cstdint>
+#include <utility>
+#include <vector>
+
+namespace dlb::tools::replica {
+
+class LatencyEstimator {
+public:
+    static constexpr size_t kMaxSamples = 256;
+    static constexpr uint64_t kMaxSampleAgeNs = 5'000'000'000; // 5 s
+    static constexpr size_t kMinNearSamples = 8;
+
+    void record(uint32_t rif_at_arrival, uint64_t latency_ns, uint64_t now_ns);
+    // Milliseconds; 0 when there is no recent sample.
+    double estimateMs(uint32_t current_rif, uint64_t now_ns) const;
+    size_t size() const { return count_; }
+
+private:
+    struct Sample {
+        uint64_t finished_ns;
+        uint64_t latency_ns;
+        uint32_t rif;
+    };
+    std::array<Sample, kMaxSamples> ring_{};
+    size_t next_ = 0;
+    size_t count_ = 0;
+    // Scratch space for estimateMs(), kept to avoid an allocation per probe.
+    mutable std::vector<std::pair<uint32_t, uint64_t>> scratch_; // (RIF distance, latency)
+    mutable std::vector<uint64_t> nearest_;
+};
+
+} // namespace dlb::tools::replica

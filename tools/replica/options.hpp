@@ -1,0 +1,45 @@
+#pragma once
+// dlb-replica's command line: what a run simulates, validated before anything is bound.
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace dlb::tools::replica {
+
+enum class Distribution { Exponential, Fixed, Normal, Uniform };
+
+// At `at_s` seconds after start the slow factor becomes `factor`.
+struct SlowStep {
+    double at_s = 0;
+    double factor = 1;
+};
+
+struct Options {
+    std::string host = "127.0.0.1";
+    uint16_t port = 9001;
+    std::string name;                  // empty: "replica-<port>" once bound
+    unsigned workers = 8;
+    double service_ms = 10;            // mean service time before the slow factor
+    Distribution distribution = Distribution::Exponential;
+    double uniform_min_ms = 0;         // --dist uniform:MIN:MAX
+    double uniform_max_ms = 0;
+    double slow = 1;
+    double fail_rate = 0;
+    uint64_t seed = 0;
+    bool seed_given = false;
+    std::vector<SlowStep> slow_schedule; // sorted by time
+    uint64_t max_queue = 0;            // 0: unbounded
+};
+
+struct ParsedArgs {
+    enum class Action { Run, Help, Version, Error } action = Action::Run;
+    Options options;
+    std::string error; // one line: what is wrong and what is expected
+};
+
+ParsedArgs parseArgs(int argc, char** argv);
+const char* usage();
+const char* distributionName(Distribution d);
+
+} // namespace dlb::tools::replica
