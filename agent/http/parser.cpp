@@ -1,10 +1,12 @@
 #include "agent/http/parser.hpp"
 
+#include <algorithm>
 #include <cstring>
 
 namespace dlb::agent::http {
 
 namespace {
+constexpr size_t kInitialHeadBytes = 1024;
 char lower(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c + ('a' - 'A')) : c; }
 Parser* self(llhttp_t* p) { return static_cast<Parser*>(p->data); }
 } // namespace
@@ -41,6 +43,9 @@ void Message::clear()
     headers_.clear();
     url_off_ = url_len_ = 0;
     status_ = 0;
+    method_ = HTTP_GET;
+    major_ = 1;
+    minor_ = 1;
     keep_alive_ = chunked_ = has_content_length_ = upgrade_ = false;
     content_length_ = 0;
 }
@@ -68,7 +73,9 @@ Parser::Parser(Kind kind, ParserHandler& handler, const ParserLimits& limits)
 {
     llhttp_init(&parser_, kind == Kind::Request ? HTTP_REQUEST : HTTP_RESPONSE, settings());
     parser_.data = this;
-    msg_.buf_.reserve(limits.max_header_bytes);
+    // Most heads are small: start with a little and grow (up to the limit) only when needed,
+    // so thousands of idle keep-alive connections cost little memory.
+    msg_.buf_.reserve(std::min<size_t>(limits.max_header_bytes, kInitialHeadBytes));
     msg_.headers_.reserve(32);
 }
 

@@ -49,7 +49,7 @@ int openListenSocket(const SockAddr& addr, int backlog, std::string* why)
     setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one);
     if (bind(fd, addr.get(), addr.len) != 0 || listen(fd, backlog) != 0) {
         if (why)
-            *why = "bind " + ipString(addr.get()) + ":" +
+            *why = "bind " + (addr.storage.ss_family == AF_INET6 ? "[" + ipString(addr.get()) + "]" : ipString(addr.get())) + ":" +
                    std::to_string(ntohs(reinterpret_cast<const sockaddr_in*>(addr.get())->sin_port)) + ": " +
                    std::strerror(errno);
         close(fd);

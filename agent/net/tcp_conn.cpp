@@ -108,6 +108,7 @@ void TcpConn::writeCb(uv_write_t* req, int status)
     if (self->closing_)
         return;
     if (status != 0) {
+        self->pending_.clear();
         self->handler_->onWriteError(status);
         return;
     }

@@ -28,7 +28,9 @@ public:
         virtual void onEof() = 0;                            // the peer closed its side
         virtual void onReadError(int status) = 0;            // reset and friends
         virtual void onWriteError(int /*status*/) {}
-        virtual void onDrained() {}                          // everything written
+        // Everything queued has been written. May be called from inside write()/flush() when
+        // the bytes went out at once: handlers must only resume reading here, never write.
+        virtual void onDrained() {}
         virtual void onClosed() = 0;                         // handle closed: owner may free
     };
 
