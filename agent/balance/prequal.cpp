@@ -1,1 +1,399 @@
-// placeholder
+#include "prequal.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <string_view>
+
+namespace dlb::agent::balance {
+
+namespace {
+
+// A value that is an integer in exact arithmetic (0.7 · 10, 0.1 + … + 0.1) may land a hair
+// below or above it in floating point; this tolerance keeps floor/ceil on the intended side.
+constexpr double kEpsilon = 1e-9;
+
+// When some drawn probe targets are at their probe ceiling, a request draws up to this many
+// more so it still sends its probes; bounded so pick() stays cheap when every replica is capped.
+constexpr std::size_t kExtraTargetDraws = 4;
+
+double paramValue(const common::AlgorithmConfig& config, std::string_view key, double fallback)
+{
+    double value = fallback;
+    if (auto it = config.params.find(key); it != config.params.end()) {
+        value = it->second;
+    } else if (const auto* algo = common::findAlgorithm("prequal")) {
+        if (const auto* spec = common::findParam(*algo, key))
+            value = spec->def;
+    }
+    return std::isfinite(value) ? value : fallback;
+}
+
+// The number of events a fractional per-request rate yields this time: the running sum is
+// floored, so over k requests the total is within one of k · rate (the paper: fractional rates
+// are rounded deterministically so the long-run mean is exact).
+std::size_t takeWhole(double& accumulator, double rate)
+{
+    accumulator += rate;
+    const double whole = std::floor(accumulator + kEpsilon);
+    accumulator -= whole;
+    return static_cast<std::size_t>(whole);
+}
+
+// Nanoseconds between events at `per_second` (> 0) events a second; at least 1.
+uint64_t intervalNs(double per_second)
+{
+    return std::max<uint64_t>(1, static_cast<uint64_t>(std::llround(1e9 / per_second)));
+}
+
+} // namespace
+
+PrequalParams PrequalParams::fromConfig(const common::AlgorithmConfig& config)
+{
+    const PrequalParams d;
+    PrequalParams p;
+    p.probe_rate = std::clamp(paramValue(config, "probe_rate", d.probe_rate), 0.0, 1e6);
+    p.pool_size = static_cast<uint32_t>(
+        std::clamp(std::llround(paramValue(config, "pool_size", d.pool_size)), 1LL, 4096LL));
+    p.q_rif = std::clamp(paramValue(config, "q_rif", d.q_rif), 0.0, 1.0);
+    const double default_age_ms = static_cast<double>(d.max_age_ns) / 1e6;
+    const double age_ms = std::clamp(paramValue(config, "max_age_ms", default_age_ms), 0.0, 1e9);
+    p.max_age_ns = static_cast<uint64_t>(age_ms * 1e6);
+    p.remove_rate = std::clamp(paramValue(config, "remove_rate", d.remove_rate), 0.0, 1e6);
+    p.delta = std::max(0.0, paramValue(config, "delta", d.delta));
+    p.idle_probe_rate =
+        std::clamp(paramValue(config, "idle_probe_rate", d.idle_probe_rate), 0.0, 1e6);
+    p.max_probes_per_replica_s = std::clamp(
+        paramValue(config, "max_probes_per_replica_s", d.max_probes_per_replica_s), 0.0, 1e9);
+    p.error_penalty = std::max(0.0, paramValue(config, "error_penalty", d.error_penalty));
+    return p;
+}
+
+Prequal::Prequal(const PrequalParams& params, const BalancerDeps& deps)
+    : Balancer(deps.replicas, deps.seed)
+    , params_(params)
+    , probes_(deps.probes)
+    , hot_threshold_(std::numeric_limits<double>::infinity())
+{
+    rif_sorted_.fill(std::numeric_limits<uint32_t>::max());
+    params_.pool_size = std::max<uint32_t>(1, params_.pool_size);
+    pool_.reserve(params_.pool_size);
+    usable_.reserve(replicas_.size());
+    probe_tat_.assign(replicas_.size(), 0);
+    if (params_.max_probes_per_replica_s > 0) {
+        const double rate = params_.max_probes_per_replica_s;
+        probe_interval_ns_ = intervalNs(rate);
+        const double burst = std::max(1.0, std::floor(rate * kProbeBurstSeconds + kEpsilon));
+        probe_burst_ns_ = static_cast<uint64_t>(burst - 1) * probe_interval_ns_;
+    }
+    if (params_.idle_probe_rate > 0)
+        idle_interval_ns_ = intervalNs(params_.idle_probe_rate);
+    rebuildUsable();
+}
+
+double Prequal::reuseBudgetFor(double m, double n, double r_probe, double r_remove, double delta)
+{
+    // The formula models a pool drawing fresh answers from replicas it does not yet hold
+    // (1 − m/n of the probes) faster than r_remove takes them out. When n <= m, or when that
+    // net inflow is <= 0, it has no meaning, and as the denominator falls to 0 from above the
+    // budget grows without bound; both sides meet at one cap. Unlimited reuse (until max_age)
+    // would let a single answer steer every request for a whole second when probes are scarce;
+    // 16, the paper's pool size, bounds one answer to about a pool's worth of requests, and a
+    // probe's RIF rises by one per reuse, so an overused answer turns hot well before that.
+    if (n <= m)
+        return kReuseBudgetCap;
+    const double denominator = (1.0 - m / n) * r_probe - r_remove;
+    if (!(denominator > 0))
+        return kReuseBudgetCap;
+    return std::clamp((1.0 + delta) / denominator, 1.0, kReuseBudgetCap);
+}
+
+double Prequal::reuseBudget() const
+{
+    return reuse_budget_;
+}
+
+double Prequal::hotThreshold() const
+{
+    return hot_threshold_;
+}
+
+double Prequal::effectiveRif(const ProbeEntry& entry) const
+{
+    // Sinkholing: a replica that fails fast answers with a low RIF and a low latency, and would
+    // draw ever more traffic. Counting its recent errors as RIF makes it hot instead.
+    const ReplicaState& replica = replicas_[static_cast<std::size_t>(entry.replica)];
+    return entry.rif + params_.error_penalty * replica.recent_errors;
+}
+
+void Prequal::rebuildUsable()
+{
+    usable_.clear(); // capacity stays: replicas_.size() was reserved
+    for (std::size_t i = 0; i < replicas_.size(); ++i) {
+        if (replicas_[i].usable)
+            usable_.push_back(static_cast<int>(i));
+    }
+    // n in the b_reuse formula is the number of usable replicas; it changes only here.
+    reuse_budget_ = reuseBudgetFor(params_.pool_size, static_cast<double>(usable_.size()),
+                                   params_.probe_rate, params_.remove_rate, params_.delta);
+}
+
+void Prequal::onUsableChanged(int replica)
+{
+    rebuildUsable();
+    if (replica >= 0 && static_cast<std::size_t>(replica) < replicas_.size()
+        && !replicas_[static_cast<std::size_t>(replica)].usable)
+        eraseReplica(replica);
+}
+
+bool Prequal::probeAllowed(int replica, uint64_t now_ns)
+{
+    if (probe_interval_ns_ == 0)
+        return true;
+    uint64_t& tat = probe_tat_[static_cast<std::size_t>(replica)];
+    if (tat > now_ns + probe_burst_ns_)
+        return false;
+    tat = std::max(tat, now_ns) + probe_interval_ns_;
+    return true;
+}
+
+void Prequal::sendProbes(std::size_t count, uint64_t now_ns)
+{
+    if (probes_ == nullptr || count == 0)
+        return;
+    // Targets uniformly at random without replacement (the paper): a partial Fisher–Yates
+    // shuffle of usable_. Any permutation left by earlier draws is as good a start as another.
+    const std::size_t n = usable_.size();
+    const std::size_t max_draws = std::min(n, count + kExtraTargetDraws);
+    std::size_t sent = 0;
+    for (std::size_t drawn = 0; drawn < max_draws && sent < count; ++drawn) {
+        const std::size_t j = drawn + rng_.below(static_cast<uint32_t>(n - drawn));
+        std::swap(usable_[drawn], usable_[j]);
+        const int target = usable_[drawn];
+        if (!replicas_[static_cast<std::size_t>(target)].usable || !probeAllowed(target, now_ns))
+            continue;
+        probes_->sendProbe(target);
+        ++sent;
+        last_probe_ns_ = now_ns;
+        probed_yet_ = true;
+    }
+}
+
+void Prequal::onTick(uint64_t now_ns)
+{
+    // Idle probing (the paper's optional minimum probing rate) keeps the pool warm when no
+    // request triggers probes, so the first request after a lull is balanced on fresh answers.
+    if (idle_interval_ns_ == 0)
+        return;
+    if (probed_yet_ && now_ns < last_probe_ns_ + idle_interval_ns_)
+        return;
+    sendProbes(1, now_ns);
+}
+
+void Prequal::recordRif(uint32_t rif)
+{
+    // Positions come from branchless counts (the window is short and RIFs repeat, where binary
+    // search mispredicts), and the answer leaving the window is replaced in one shift.
+    // Unfilled slots hold the largest value, so the count can run over the whole window (a
+    // fixed trip count the compiler vectorises).
+    const auto countBelow = [this](uint32_t value) {
+        uint32_t below = 0;
+        for (const uint32_t sample : rif_sorted_)
+            below += sample < value ? 1U : 0U;
+        return std::size_t{below};
+    };
+    uint32_t* const sorted = rif_sorted_.data();
+    const std::size_t to = countBelow(rif);
+    if (rif_count_ < kRifWindow) {
+        std::copy_backward(sorted + to, sorted + rif_count_, sorted + rif_count_ + 1);
+        sorted[to] = rif;
+        ++rif_count_;
+    } else {
+        const std::size_t from = countBelow(rif_ring_[rif_head_]); // where the oldest answer sits
+        if (to > from) { // the slots between move down over the leaving value
+            std::copy(sorted + from + 1, sorted + to, sorted + from);
+            sorted[to - 1] = rif;
+        } else { // the slots between move up over it
+            std::copy_backward(sorted + to, sorted + from, sorted + from + 1);
+            sorted[to] = rif;
+        }
+    }
+    rif_ring_[rif_head_] = rif;
+    rif_head_ = (rif_head_ + 1) % kRifWindow;
+
+    // Hot means above the Q_RIF quantile of the RIF distribution across replicas, estimated
+    // from recent answers (not from the pool, which HCL and "remove worst" bias towards idle
+    // replicas). Quantile = the value of rank ⌈q·k⌉ of k samples; rank 0 (q = 0) makes every
+    // probe hot, which is RIF-only selection, and q = 1 makes none hot (latency only).
+    const double exact_rank = params_.q_rif * static_cast<double>(rif_count_);
+    const auto rank = static_cast<std::size_t>(std::ceil(exact_rank - kEpsilon));
+    hot_threshold_ = rank == 0 ? -1.0 : rif_sorted_[std::min(rank, rif_count_) - 1];
+}
+
+void Prequal::onProbeResult(int replica, const ProbeResult& result, uint64_t now_ns)
+{
+    // An answer from a replica the worker has meanwhile marked unusable, or a garbled latency,
+    // must not enter the pool (the seed's defect: probe errors used anyway).
+    if (replica < 0 || static_cast<std::size_t>(replica) >= replicas_.size()
+        || !replicas_[static_cast<std::size_t>(replica)].usable || !std::isfinite(result.latency_ms)
+        || result.latency_ms < 0)
+        return;
+    recordRif(result.rif);
+    // At most one probe per replica: the newer answer supersedes the older one, which would
+    // only be a staler copy (and would miss the RIF increments of requests sent on the new one).
+    eraseReplica(replica);
+    if (pool_.size() >= params_.pool_size) // pool full: evict the oldest (the paper's first rule)
+        pool_.erase(pool_.begin() + static_cast<std::ptrdiff_t>(oldestIndex()));
+    pool_.push_back(
+        ProbeEntry{replica, result.rif, result.latency_ms, now_ns, 0, drawReuseBudget()});
+}
+
+void Prequal::onProbeFailed(int replica, uint64_t /*now_ns*/)
+{
+    // Seed, table 2: a probe to a replica that is down clears its probes from the pool. Its
+    // health state is the worker's business.
+    eraseReplica(replica);
+}
+
+uint32_t Prequal::drawReuseBudget()
+{
+    // The paper: a fractional b_reuse is rounded up or down at random, keeping its expectation.
+    const double budget = reuse_budget_;
+    const double whole = std::floor(budget);
+    const double fraction = budget - whole;
+    const bool up = fraction > 0 && rng_.uniform() < fraction;
+    return static_cast<uint32_t>(whole) + (up ? 1U : 0U);
+}
+
+void Prequal::eraseReplica(int replica)
+{
+    std::erase_if(pool_, [replica](const ProbeEntry& e) { return e.replica == replica; });
+}
+
+void Prequal::purge(uint64_t now_ns)
+{
+    // Probes older than max_age leave (the paper's third removal rule); so do probes of replicas
+    // that stopped being usable, whether or not the event reached us yet.
+    const uint64_t max_age = params_.max_age_ns;
+    std::erase_if(pool_, [&](const ProbeEntry& e) {
+        const bool too_old = now_ns > e.received_ns && now_ns - e.received_ns > max_age;
+        return too_old || !replicas_[static_cast<std::size_t>(e.replica)].usable;
+    });
+}
+
+std::size_t Prequal::oldestIndex() const
+{
+    std::size_t oldest = 0;
+    for (std::size_t i = 1; i < pool_.size(); ++i) {
+        if (pool_[i].received_ns < pool_[oldest].received_ns)
+            oldest = i;
+    }
+    return oldest;
+}
+
+std::size_t Prequal::worstIndex() const
+{
+    // The worst probe: the highest-RIF hot probe if any probe is hot, else the highest-latency
+    // cold one. Ties go to the older entry (earlier in the pool).
+    std::size_t worst_hot = pool_.size();
+    std::size_t worst_cold = pool_.size();
+    double hot_rif = 0;
+    double cold_latency = 0;
+    for (std::size_t i = 0; i < pool_.size(); ++i) {
+        const double rif = effectiveRif(pool_[i]);
+        if (rif > hot_threshold_) {
+            if (worst_hot == pool_.size() || rif > hot_rif) {
+                worst_hot = i;
+                hot_rif = rif;
+            }
+        } else if (worst_cold == pool_.size() || pool_[i].latency_ms > cold_latency) {
+            worst_cold = i;
+            cold_latency = pool_[i].latency_ms;
+        }
+    }
+    return worst_hot != pool_.size() ? worst_hot : worst_cold;
+}
+
+void Prequal::removeOne()
+{
+    // r_remove alternates between the oldest and the worst probe, so the pool neither ages nor
+    // drifts towards busy replicas.
+    const std::size_t victim = remove_worst_next_ ? worstIndex() : oldestIndex();
+    pool_.erase(pool_.begin() + static_cast<std::ptrdiff_t>(victim));
+    remove_worst_next_ = !remove_worst_next_;
+}
+
+int Prequal::selectHcl(int exclude) const
+{
+    // Hot-cold lexicographic: some probe cold → the cold one with the lowest latency (ties: lower
+    // RIF); all hot → the one with the lowest RIF (ties: lower latency). Remaining ties go to the
+    // older entry.
+    int best_cold = -1;
+    int best_hot = -1;
+    double cold_latency = 0;
+    double cold_rif = 0;
+    double hot_latency = 0;
+    double hot_rif = 0;
+    std::size_t candidates = 0;
+    for (std::size_t i = 0; i < pool_.size(); ++i) {
+        const ProbeEntry& e = pool_[i];
+        if (e.replica == exclude)
+            continue;
+        ++candidates;
+        const double rif = effectiveRif(e);
+        if (rif > hot_threshold_) {
+            if (best_hot < 0 || rif < hot_rif || (rif == hot_rif && e.latency_ms < hot_latency)) {
+                best_hot = static_cast<int>(i);
+                hot_rif = rif;
+                hot_latency = e.latency_ms;
+            }
+        } else if (best_cold < 0 || e.latency_ms < cold_latency
+                   || (e.latency_ms == cold_latency && rif < cold_rif)) {
+            best_cold = static_cast<int>(i);
+            cold_rif = rif;
+            cold_latency = e.latency_ms;
+        }
+    }
+    // Fewer than 2 probes: the paper (and the seed) pick uniformly at random instead.
+    if (candidates < 2)
+        return -1;
+    return best_cold >= 0 ? best_cold : best_hot;
+}
+
+int Prequal::pick(const PickContext& ctx)
+{
+    purge(ctx.now_ns);
+    const std::size_t removals = takeWhole(remove_accumulator_, params_.remove_rate);
+    for (std::size_t k = 0; k < removals && !pool_.empty(); ++k)
+        removeOne();
+
+    int chosen = kNoReplica;
+    if (const int index = selectHcl(ctx.exclude); index >= 0) {
+        ProbeEntry& e = pool_[static_cast<std::size_t>(index)];
+        chosen = e.replica;
+        // The paper: a request sent on a probe increments that probe's RIF (latency unchanged),
+        // and a probe used b_reuse times leaves.
+        ++e.rif;
+        if (++e.uses >= e.reuse_budget)
+            pool_.erase(pool_.begin() + index);
+    } else {
+        chosen = randomUsable(ctx);
+        for (ProbeEntry& e : pool_) {
+            if (e.replica == chosen)
+                ++e.rif;
+        }
+    }
+
+    // Probing is asynchronous: this request's probes only help later requests. Sent last, so a
+    // sink that answered synchronously could not disturb the choice above.
+    sendProbes(takeWhole(probe_accumulator_, params_.probe_rate), ctx.now_ns);
+    return chosen;
+}
+
+std::unique_ptr<Balancer> makePrequal(const common::AlgorithmConfig& config,
+                                      const BalancerDeps& deps)
+{
+    return std::make_unique<Prequal>(PrequalParams::fromConfig(config), deps);
+}
+
+} // namespace dlb::agent::balance

@@ -1,0 +1,155 @@
+#pragma once
+// Prequal (Wydrowski et al., NSDI 2024): asynchronous probing, a small pool of recent probe
+// answers, and hot-cold lexicographic (HCL) selection. /work/shared/PREQUAL.md is the spec this
+// follows; the comments in prequal.cpp name the paper's rule each step implements.
+//
+// What pick() does, in order: drop probes older than max_age and probes of unusable replicas;
+// remove ⌊r_remove⌋ or ⌈r_remove⌉ probes, alternating oldest and worst; with fewer than 2
+// probes left (ctx.exclude's not counted) pick a usable replica uniformly at random, else by
+// HCL (some cold → the cold one of lowest latency, all hot → the lowest RIF); add 1 to the
+// chosen probe's RIF and uses (it leaves at its b_reuse); last, ask for this request's
+// ⌊r_probe⌋ or ⌈r_probe⌉ probes, to distinct random usable replicas under a per-replica ceiling.
+//
+// Threading: one Prequal per worker (each worker is one Prequal client, as each client is in the
+// paper). It is a pure algorithm: no lock, no I/O, no clock of its own. Time comes from
+// ctx.now_ns / the now_ns arguments; probes leave through BalancerDeps::probes and their
+// answers come back through onProbeResult()/onProbeFailed(), always on the owning worker's loop.
+//
+// Hot path: pick() allocates nothing (every array is sized at construction) and never waits for
+// a probe: the probes a request triggers are only *asked for* (ProbeSink::sendProbe) and help
+// later requests.
+//
+// Replicas without a probe endpoint: the worker may answer such a replica's probes itself, by
+// calling onProbeResult() with its own measurements (ReplicaState::in_flight as the RIF and
+// ReplicaState::ewma_latency_ms as the latency). The pool treats them like any other answer.
+//
+// Health: the worker owns health. A failed probe only drops that replica's probes from the pool
+// (seed, table 2); entries of replicas whose usable flag is false are purged on the next pick.
+// The worker must call onUsableChanged() when a usable flag flips, because the probe-target
+// list (the replicas probes are drawn from) is rebuilt on that event, not polled.
+
+#include "balancer.hpp"
+
+#include <array>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <vector>
+
+namespace dlb::agent::balance {
+
+// The algorithm's parameters, read from common::AlgorithmConfig (names as in the config).
+struct PrequalParams {
+    double probe_rate = 3;          // r_probe: probes per request, fractional allowed
+    uint32_t pool_size = 16;        // m
+    double q_rif = 0.84;            // Q_RIF: hot iff RIF above this quantile
+    uint64_t max_age_ns = 1'000'000'000; // max_age_ms
+    double remove_rate = 1;         // r_remove: removals per request, fractional allowed
+    double delta = 1;               // δ: net accumulation rate in the b_reuse formula
+    double idle_probe_rate = 10;    // probes per second while no request triggers any; 0: off
+    double max_probes_per_replica_s = 200; // per-replica probe ceiling; <= 0: no ceiling
+    double error_penalty = 4;       // RIF one unit of ReplicaState::recent_errors counts as
+
+    // Values absent from the config take the spec default of common::algorithms(), or the
+    // defaults above for parameters the spec table does not list. Out-of-range values (configs
+    // are validated before they get here) are clamped, so the algorithm never misbehaves.
+    static PrequalParams fromConfig(const common::AlgorithmConfig& config);
+};
+
+// One probe answer held in the pool. The pool holds at most one per replica: a newer answer
+// replaces the older one.
+struct ProbeEntry {
+    int replica = kNoReplica;
+    uint32_t rif = 0;          // answered RIF, plus one per request sent on this probe
+    double latency_ms = 0;
+    uint64_t received_ns = 0;  // receipt time on our clock (the paper: no clock-skew issues)
+    uint32_t uses = 0;         // times HCL chose this probe
+    uint32_t reuse_budget = 1; // b_reuse drawn at insert; the probe leaves when uses reaches it
+};
+
+class Prequal : public Balancer {
+public:
+    // The largest reuse budget, and the budget where the formula has no meaning; the reasons
+    // are in reuseBudgetFor() (prequal.cpp).
+    static constexpr double kReuseBudgetCap = 16;
+    // How many recent probe answers the RIF distribution (for the hot threshold) is taken
+    // from: about 21 requests' worth at r_probe = 3, so it follows a load shift within a few
+    // tens of milliseconds at moderate load, while the 0.84 quantile still rests on ~10 answers
+    // above it.
+    static constexpr std::size_t kRifWindow = 64;
+    // Burst the per-replica probe ceiling allows, as seconds' worth of its rate (10 probes at
+    // the default 200/s), so a burst of requests after a lull still probes freely.
+    static constexpr double kProbeBurstSeconds = 0.05;
+
+    Prequal(const PrequalParams& params, const BalancerDeps& deps);
+
+    int pick(const PickContext& ctx) override;
+    void onUsableChanged(int replica) override;
+    void onProbeResult(int replica, const ProbeResult& result, uint64_t now_ns) override;
+    void onProbeFailed(int replica, uint64_t now_ns) override;
+    void onTick(uint64_t now_ns) override;
+
+    // b_reuse = max(1, (1 + δ) / ((1 − m/n)·r_probe − r_remove)), capped at kReuseBudgetCap,
+    // which is also the value when n <= m or the denominator is <= 0.
+    static double reuseBudgetFor(double m, double n, double r_probe, double r_remove, double delta);
+
+    // Read-only views, for tests and the control API.
+    const PrequalParams& params() const { return params_; }
+    std::span<const ProbeEntry> pool() const { return pool_; }
+    std::size_t poolSize() const { return pool_.size(); }
+    std::size_t usableCount() const { return usable_.size(); }
+    double reuseBudget() const; // b_reuse for the current number of usable replicas
+    // RIF above which a probe is hot: the Q_RIF quantile of the recent answers; -1 when
+    // Q_RIF = 0 (every probe hot: RIF-only), +infinity before any answer arrived.
+    double hotThreshold() const;
+    // The RIF HCL compares: the probe's RIF plus error_penalty per recent error of its replica.
+    double effectiveRif(const ProbeEntry& entry) const;
+    bool isHot(const ProbeEntry& entry) const { return effectiveRif(entry) > hot_threshold_; }
+
+private:
+    void rebuildUsable();
+    bool probeAllowed(int replica, uint64_t now_ns);
+    void sendProbes(std::size_t count, uint64_t now_ns);
+    void recordRif(uint32_t rif);
+    void purge(uint64_t now_ns);
+    void removeOne();
+    std::size_t oldestIndex() const;
+    std::size_t worstIndex() const;
+    int selectHcl(int exclude) const; // pool index, or -1 when fewer than 2 probes qualify
+    void eraseReplica(int replica);
+    uint32_t drawReuseBudget();
+
+    PrequalParams params_;
+    ProbeSink* probes_;
+
+    std::vector<ProbeEntry> pool_; // capacity pool_size, reserved once; insertion (age) order
+    std::vector<int> usable_;      // usable replica ids, permuted in place by the target draw
+
+    // Per-replica probe ceiling as a GCRA (a token bucket kept as one integer time): a probe is
+    // allowed when now >= tat - burst; each probe pushes tat one interval further.
+    std::vector<uint64_t> probe_tat_;
+    uint64_t probe_interval_ns_ = 0; // 0: no ceiling
+    uint64_t probe_burst_ns_ = 0;
+
+    double probe_accumulator_ = 0;
+    double remove_accumulator_ = 0;
+    bool remove_worst_next_ = false; // r_remove alternates oldest, worst, oldest, ...
+    uint64_t last_probe_ns_ = 0;
+    bool probed_yet_ = false;
+    uint64_t idle_interval_ns_ = 0; // 0: no idle probing
+
+    // The recent answers' RIFs: a ring in arrival order and the same values kept sorted, so
+    // the quantile is one lookup and each answer costs two short memmoves.
+    std::array<uint32_t, kRifWindow> rif_ring_{};
+    std::array<uint32_t, kRifWindow> rif_sorted_{};
+    std::size_t rif_count_ = 0;
+    std::size_t rif_head_ = 0;
+    double hot_threshold_;
+    double reuse_budget_ = kReuseBudgetCap; // b_reuse for the current usable count
+};
+
+std::unique_ptr<Balancer> makePrequal(const common::AlgorithmConfig& config,
+                                      const BalancerDeps& deps);
+
+} // namespace dlb::agent::balance

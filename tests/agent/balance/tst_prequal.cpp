@@ -1,0 +1,1019 @@
+// Prequal as a pure algorithm: probing, the pool's four removal rules, the hot threshold and
+// HCL selection, checked against /work/shared/PREQUAL.md and the seed's tables 2 and 3.
+// Time is a fake clock passed in ctx.now_ns; probes go to a recording sink and are answered by
+// hand, so every case states exactly what the pool holds.
+
+#include "agent/balance/prequal.hpp"
+
+#include <QtTest>
+
+#include <algorithm>
+#include <array>
+#include <atomic>
+#include <cmath>
+#include <cstdlib>
+#include <limits>
+#include <memory>
+#include <new>
+#include <set>
+#include <string>
+#include <vector>
+
+// Counts heap allocations so a test can assert the hot path makes none.
+namespace {
+std::atomic<long> g_allocations{0};
+}
+
+void* operator new(std::size_t size)
+{
+    g_allocations.fetch_add(1, std::memory_order_relaxed);
+    if (void* p = std::malloc(size == 0 ? 1 : size))
+        return p;
+    throw std::bad_alloc();
+}
+void operator delete(void* p) noexcept { std::free(p); }
+void operator delete(void* p, std::size_t) noexcept { std::free(p); }
+
+using namespace dlb::agent::balance;
+
+namespace {
+
+constexpr uint64_t kMs = 1'000'000;
+
+struct RecordingSink : ProbeSink {
+    std::vector<int> sent;
+    void sendProbe(int replica) override { sent.push_back(replica); }
+};
+
+// Parameters under which nothing happens behind a test's back: no probes sent, no removal per
+// request, no idle probing, a long max age. Reuse budgets are then the cap (r_probe = 0 makes
+// the formula's denominator negative).
+PrequalParams quiet()
+{
+    PrequalParams p;
+    p.probe_rate = 0;
+    p.remove_rate = 0;
+    p.idle_probe_rate = 0;
+    p.max_age_ns = 3600'000 * kMs;
+    p.max_probes_per_replica_s = 100000;
+    return p;
+}
+
+struct Harness {
+    std::vector<ReplicaState> replicas;
+    RecordingSink sink;
+    std::unique_ptr<Prequal> lb;
+
+    Harness(int n, const PrequalParams& params, uint64_t seed = 42, bool with_sink = true)
+        : replicas(static_cast<std::size_t>(n))
+    {
+        for (int i = 0; i < n; ++i)
+            replicas[static_cast<std::size_t>(i)].id = "r" + std::to_string(i);
+        lb = std::make_unique<Prequal>(
+            params, BalancerDeps{replicas, seed, with_sink ? &sink : nullptr});
+    }
+
+    int pick(uint64_t now, int exclude = kNoReplica)
+    {
+        PickContext ctx;
+        ctx.now_ns = now;
+        ctx.exclude = exclude;
+        return lb->pick(ctx);
+    }
+
+    void answer(int replica, uint32_t rif, double latency_ms, uint64_t now)
+    {
+        lb->onProbeResult(replica, ProbeResult{rif, latency_ms}, now);
+    }
+
+    // Fills the RIF window with `count` answers of value `rif` from `replica`, then drops that
+    // replica's probe: the hot threshold is set, the pool is left as it was.
+    void warmDistribution(int replica, uint32_t rif, int count = 64)
+    {
+        for (int i = 0; i < count; ++i)
+            answer(replica, rif, 1, 0);
+        lb->onProbeFailed(replica, 0);
+    }
+
+    QList<int> poolReplicas() const
+    {
+        QList<int> out;
+        for (const ProbeEntry& e : lb->pool())
+            out.push_back(e.replica);
+        return out;
+    }
+
+    const ProbeEntry* entryOf(int replica) const
+    {
+        for (const ProbeEntry& e : lb->pool()) {
+            if (e.replica == replica)
+                return &e;
+        }
+        return nullptr;
+    }
+
+    void setUsable(int replica, bool usable)
+    {
+        replicas[static_cast<std::size_t>(replica)].usable = usable;
+        lb->onUsableChanged(replica);
+    }
+};
+
+} // namespace
+
+class TestPrequal : public QObject {
+    Q_OBJECT
+
+private slots:
+    // Probing: how many, to whom, how often.
+    void probeCountPerRequest_data();
+    void probeCountPerRequest();
+    void probeTargetsWithoutReplacement();
+    void probeTargetsCoverAllWhenRateExceedsReplicas();
+    void probeTargetsOnlyUsable();
+    void probeCeilingRespected();
+    void probeCeilingDrawsOtherTargets();
+    void probeCeilingBurstBound();
+    void idleProbing();
+    void idleProbingQuietWhileRequestsProbe();
+    void noSinkNoProbes();
+
+    // The reuse budget.
+    void reuseBudgetFormula_data();
+    void reuseBudgetFormula();
+    void reuseBudgetFollowsUsableCount();
+    void reuseBudgetRoundingKeepsExpectation_data();
+    void reuseBudgetRoundingKeepsExpectation();
+
+    // The hot threshold.
+    void hotThresholdQuantile_data();
+    void hotThresholdQuantile();
+    void hotThresholdUsesRecentWindow();
+    void hotThresholdMatchesBruteForce();
+
+    // The pool's removal rules.
+    void removalByAge();
+    void removalByFullPoolEvictsOldest();
+    void newerAnswerReplacesSameReplica();
+    void removalByReuseBudget();
+    void removeRateAlternatesOldestAndColdWorst();
+    void removeRateAlternatesOldestAndHotWorst();
+    void removeRateFractional();
+    void rifIncrementOnReuse();
+    void rifIncrementOnRandomFallback();
+
+    // Selection.
+    void fallbackRandomWithZeroProbes();
+    void fallbackRandomWithOneProbe();
+    void hclColdLowestLatencyWins();
+    void hclAllHotLowestRif();
+    void hclProbeAtThresholdIsCold();
+    void unusableNeverPicked();
+    void unusableWithoutEventIsPurged();
+    void excludeHonoured();
+    void excludeHonouredInFallback();
+    void errorPenaltyDemotesFastFailingReplica();
+    void errorPenaltyAppliesWhenAllHot();
+
+    // The seed's table 2 (probing module) and table 3 (Prequal module).
+    void seedTable2ProbeStored();
+    void seedTable2FailedProbeClearsReplica();
+    void seedTable2AgedProbeRemoved();
+    void seedTable2UsedProbeRemoved();
+    void seedTable3EmptyPoolRandom();
+    void seedTable3FewerThanTwoReplicas();
+    void seedTable3SeveralColdLowestLatency();
+    void seedTable3OneColdChosen();
+    void seedTable3NoColdLowestRif();
+
+    // Wiring.
+    void factoryReadsConfig();
+    void hotPathAllocatesNothing();
+};
+
+// ---------------------------------------------------------------------------------------------
+
+void TestPrequal::probeCountPerRequest_data()
+{
+    QTest::addColumn<double>("rate");
+    QTest::addColumn<QList<int>>("first");
+    QTest::addColumn<int>("total");
+    QTest::newRow("3") << 3.0 << QList<int>{3, 3, 3, 3} << 3000;
+    QTest::newRow("0.5") << 0.5 << QList<int>{0, 1, 0, 1} << 500;
+    QTest::newRow("1.5") << 1.5 << QList<int>{1, 2, 1, 2} << 1500;
+    QTest::newRow("0.1") << 0.1 << QList<int>{0, 0, 0, 0} << 100;
+    QTest::newRow("2.7") << 2.7 << QList<int>{2, 3, 3, 2} << 2700;
+}
+
+// Each request sends ⌊r_probe⌋ or ⌈r_probe⌉ probes; 1000 requests send exactly 1000 r_probe.
+void TestPrequal::probeCountPerRequest()
+{
+    QFETCH(double, rate);
+    QFETCH(QList<int>, first);
+    QFETCH(int, total);
+    PrequalParams p = quiet();
+    p.probe_rate = rate;
+    Harness h(20, p);
+    QList<int> counts;
+    for (int i = 0; i < 1000; ++i) {
+        const std::size_t before = h.sink.sent.size();
+        h.pick(static_cast<uint64_t>(i) * kMs);
+        const int sent = static_cast<int>(h.sink.sent.size() - before);
+        QVERIFY(sent == static_cast<int>(std::floor(rate))
+                || sent == static_cast<int>(std::ceil(rate)));
+        counts.push_back(sent);
+    }
+    QCOMPARE(counts.mid(0, 4), first);
+    QCOMPARE(static_cast<int>(h.sink.sent.size()), total);
+}
+
+// The probes of one request go to distinct replicas, and every replica is drawn about equally.
+void TestPrequal::probeTargetsWithoutReplacement()
+{
+    PrequalParams p = quiet();
+    p.probe_rate = 3;
+    Harness h(5, p);
+    std::vector<int> per_replica(5, 0);
+    for (int i = 0; i < 2000; ++i) {
+        const std::size_t before = h.sink.sent.size();
+        h.pick(static_cast<uint64_t>(i) * kMs);
+        QCOMPARE(h.sink.sent.size() - before, std::size_t{3});
+        const std::set<int> distinct(h.sink.sent.begin() + static_cast<std::ptrdiff_t>(before),
+                                     h.sink.sent.end());
+        QCOMPARE(distinct.size(), std::size_t{3});
+        for (int r : distinct)
+            ++per_replica[static_cast<std::size_t>(r)];
+    }
+    // Each replica is in a batch with probability 3/5: 1200 of 2000, binomial sd ≈ 22.
+    for (int count : per_replica)
+        QVERIFY2(count > 1100 && count < 1300, qPrintable(QString::number(count)));
+}
+
+// With r_probe above the replica count, a request probes every replica exactly once.
+void TestPrequal::probeTargetsCoverAllWhenRateExceedsReplicas()
+{
+    PrequalParams p = quiet();
+    p.probe_rate = 8;
+    Harness h(5, p);
+    for (int i = 0; i < 50; ++i) {
+        const std::size_t before = h.sink.sent.size();
+        h.pick(static_cast<uint64_t>(i) * kMs);
+        std::vector<int> batch(h.sink.sent.begin() + static_cast<std::ptrdiff_t>(before),
+                               h.sink.sent.end());
+        std::sort(batch.begin(), batch.end());
+        QCOMPARE(batch, (std::vector<int>{0, 1, 2, 3, 4}));
+    }
+}
+
+// Probes go only to usable replicas.
+void TestPrequal::probeTargetsOnlyUsable()
+{
+    PrequalParams p = quiet();
+    p.probe_rate = 3;
+    Harness h(5, p);
+    h.setUsable(2, false);
+    QCOMPARE(h.lb->usableCount(), std::size_t{4});
+    for (int i = 0; i < 500; ++i)
+        h.pick(static_cast<uint64_t>(i) * kMs);
+    QCOMPARE(h.sink.sent.size(), std::size_t{1500});
+    QCOMPARE(std::count(h.sink.sent.begin(), h.sink.sent.end(), 2), 0);
+}
+
+// A ceiling of 10 probes/s per replica (burst 1) lets exactly 10 probes a second through.
+void TestPrequal::probeCeilingRespected()
+{
+    PrequalParams p = quiet();
+    p.probe_rate = 2;
+    p.max_probes_per_replica_s = 10;
+    Harness h(2, p);
+    std::vector<uint64_t> sent_at;
+    for (uint64_t t = 0; t < 1000; ++t) {
+        const std::size_t before = h.sink.sent.size();
+        h.pick(t * kMs);
+        for (std::size_t k = before; k < h.sink.sent.size(); ++k)
+            sent_at.push_back(t);
+    }
+    QCOMPARE(std::count(h.sink.sent.begin(), h.sink.sent.end(), 0), 10);
+    QCOMPARE(std::count(h.sink.sent.begin(), h.sink.sent.end(), 1), 10);
+    QCOMPARE(sent_at.front(), uint64_t{0});
+    QCOMPARE(sent_at.back(), uint64_t{900});
+}
+
+// When a drawn target is at its ceiling, the request probes another one instead.
+void TestPrequal::probeCeilingDrawsOtherTargets()
+{
+    PrequalParams p = quiet();
+    p.probe_rate = 1;
+    p.max_probes_per_replica_s = 10;
+    Harness h(3, p);
+    for (uint64_t t = 0; t < 3; ++t)
+        h.pick(t * kMs);
+    std::vector<int> first = h.sink.sent;
+    std::sort(first.begin(), first.end());
+    QCOMPARE(first, (std::vector<int>{0, 1, 2})); // each request found a replica below its ceiling
+    for (uint64_t t = 3; t < 100; ++t)
+        h.pick(t * kMs);
+    QCOMPARE(h.sink.sent.size(), std::size_t{3}); // all three capped until t = 100 ms
+    for (uint64_t t = 100; t < 1000; ++t)
+        h.pick(t * kMs);
+    for (int r = 0; r < 3; ++r)
+        QCOMPARE(std::count(h.sink.sent.begin(), h.sink.sent.end(), r), 10);
+}
+
+// At 200/s (burst 0.05 s = 10), a replica gets at most burst + rate·elapsed probes.
+void TestPrequal::probeCeilingBurstBound()
+{
+    PrequalParams p = quiet();
+    p.probe_rate = 2;
+    p.max_probes_per_replica_s = 200;
+    Harness h(2, p);
+    for (uint64_t t = 0; t < 2000; ++t)
+        h.pick(t * kMs);
+    for (int r = 0; r < 2; ++r) {
+        const auto count = std::count(h.sink.sent.begin(), h.sink.sent.end(), r);
+        QVERIFY2(count <= 10 + 400 && count >= 400, qPrintable(QString::number(count)));
+    }
+}
+
+// With no requests, onTick sends one probe per 1/idle_probe_rate seconds to a usable replica.
+void TestPrequal::idleProbing()
+{
+    PrequalParams p = quiet();
+    p.idle_probe_rate = 10;
+    Harness h(4, p);
+    h.setUsable(0, false);
+    QList<int> ticks_with_probe;
+    for (int i = 0; i < 100; ++i) {
+        const std::size_t before = h.sink.sent.size();
+        h.lb->onTick(1000 * kMs + static_cast<uint64_t>(i) * 10 * kMs);
+        if (h.sink.sent.size() != before)
+            ticks_with_probe.push_back(i);
+    }
+    QCOMPARE(ticks_with_probe, (QList<int>{0, 10, 20, 30, 40, 50, 60, 70, 80, 90}));
+    QCOMPARE(std::count(h.sink.sent.begin(), h.sink.sent.end(), 0), 0);
+
+    PrequalParams off = quiet();
+    off.idle_probe_rate = 0;
+    Harness h_off(4, off);
+    for (int i = 0; i < 100; ++i)
+        h_off.lb->onTick(static_cast<uint64_t>(i) * 10 * kMs);
+    QVERIFY(h_off.sink.sent.empty());
+}
+
+// Requests that send probes keep idle probing silent.
+void TestPrequal::idleProbingQuietWhileRequestsProbe()
+{
+    PrequalParams p = quiet();
+    p.idle_probe_rate = 10;
+    p.probe_rate = 1;
+    Harness h(4, p);
+    for (int i = 0; i < 100; ++i) {
+        const uint64_t now = static_cast<uint64_t>(i) * 10 * kMs;
+        h.pick(now);
+        h.lb->onTick(now);
+    }
+    QCOMPARE(h.sink.sent.size(), std::size_t{100});
+}
+
+// Without a probe sink, picks still work (on the random fallback) and nothing is sent.
+void TestPrequal::noSinkNoProbes()
+{
+    PrequalParams p = quiet();
+    p.probe_rate = 3;
+    p.idle_probe_rate = 10;
+    Harness h(4, p, 42, false);
+    for (int i = 0; i < 100; ++i) {
+        const int r = h.pick(static_cast<uint64_t>(i) * kMs);
+        QVERIFY(r >= 0 && r < 4);
+        h.lb->onTick(static_cast<uint64_t>(i) * kMs);
+    }
+    QVERIFY(h.sink.sent.empty());
+}
+
+// ---------------------------------------------------------------------------------------------
+
+void TestPrequal::reuseBudgetFormula_data()
+{
+    QTest::addColumn<double>("m");
+    QTest::addColumn<double>("n");
+    QTest::addColumn<double>("r_probe");
+    QTest::addColumn<double>("r_remove");
+    QTest::addColumn<double>("delta");
+    QTest::addColumn<double>("expected");
+    // 2 / ((1 − 0.16)·3 − 1) = 2 / 1.52
+    QTest::newRow("paper example") << 16.0 << 100.0 << 3.0 << 1.0 << 1.0 << 2.0 / 1.52;
+    // 3 / (0.75·3 − 1) = 3 / 1.25
+    QTest::newRow("m16 n64 delta2") << 16.0 << 64.0 << 3.0 << 1.0 << 2.0 << 2.4;
+    // 2 / (0.5·4 − 0.5) = 2 / 1.5
+    QTest::newRow("m10 n20") << 10.0 << 20.0 << 4.0 << 0.5 << 1.0 << 4.0 / 3.0;
+    // 1.1 / (0.84·10 − 1) = 0.149 → max(1, ·)
+    QTest::newRow("floor at one") << 16.0 << 100.0 << 10.0 << 1.0 << 0.1 << 1.0;
+    const double cap = Prequal::kReuseBudgetCap;
+    QTest::newRow("n equals m: cap") << 16.0 << 16.0 << 3.0 << 1.0 << 1.0 << cap;
+    QTest::newRow("n below m: cap") << 16.0 << 4.0 << 3.0 << 1.0 << 1.0 << cap;
+    // (0.5·2 − 1) = 0
+    QTest::newRow("zero denominator: cap") << 16.0 << 32.0 << 2.0 << 1.0 << 1.0 << cap;
+    // (0.2·1 − 1) = −0.8
+    QTest::newRow("negative denominator: cap") << 16.0 << 20.0 << 1.0 << 1.0 << 1.0 << cap;
+    // 2 / (0.84·1.2 − 1) = 2 / 0.008 = 250 → cap
+    QTest::newRow("tiny denominator: cap") << 16.0 << 100.0 << 1.2 << 1.0 << 1.0 << cap;
+}
+
+// b_reuse = max(1, (1+δ)/((1−m/n)·r_probe − r_remove)), capped, against hand-computed values.
+void TestPrequal::reuseBudgetFormula()
+{
+    QFETCH(double, m);
+    QFETCH(double, n);
+    QFETCH(double, r_probe);
+    QFETCH(double, r_remove);
+    QFETCH(double, delta);
+    QFETCH(double, expected);
+    const double got = Prequal::reuseBudgetFor(m, n, r_probe, r_remove, delta);
+    QVERIFY2(std::abs(got - expected) < 1e-12, qPrintable(QString::number(got, 'g', 17)));
+}
+
+// The instance's b_reuse uses the current number of usable replicas (1.3158 at n = 100).
+void TestPrequal::reuseBudgetFollowsUsableCount()
+{
+    Harness h(100, PrequalParams{});
+    QVERIFY(std::abs(h.lb->reuseBudget() - 1.3157894736842106) < 1e-12);
+    QVERIFY(std::abs(h.lb->reuseBudget() - 1.3158) < 1e-4);
+    for (int i = 10; i < 100; ++i)
+        h.replicas[static_cast<std::size_t>(i)].usable = false;
+    h.lb->onUsableChanged(99);
+    QCOMPARE(h.lb->usableCount(), std::size_t{10});
+    QCOMPARE(h.lb->reuseBudget(), Prequal::kReuseBudgetCap);
+}
+
+void TestPrequal::reuseBudgetRoundingKeepsExpectation_data()
+{
+    QTest::addColumn<int>("replicas");
+    QTest::addColumn<double>("delta");
+    QTest::addColumn<double>("expected");
+    QTest::addColumn<uint>("low");
+    QTest::newRow("paper example") << 100 << 1.0 << 2.0 / 1.52 << 1U;
+    QTest::newRow("2.4") << 64 << 2.0 << 2.4 << 2U;
+    QTest::newRow("cap, whole") << 8 << 1.0 << Prequal::kReuseBudgetCap << 16U;
+}
+
+// Each probe's budget is ⌊b⌋ or ⌈b⌉, and over 100000 probes the mean is b.
+void TestPrequal::reuseBudgetRoundingKeepsExpectation()
+{
+    QFETCH(int, replicas);
+    QFETCH(double, delta);
+    QFETCH(double, expected);
+    QFETCH(uint, low);
+    PrequalParams p;
+    p.delta = delta;
+    p.idle_probe_rate = 0;
+    Harness h(replicas, p);
+    double sum = 0;
+    const int draws = 100000;
+    for (int i = 0; i < draws; ++i) {
+        h.answer(i % replicas, 0, 1, static_cast<uint64_t>(i));
+        const uint32_t budget = h.lb->pool().back().reuse_budget;
+        QVERIFY(budget == low || (std::floor(expected) != expected && budget == low + 1));
+        sum += budget;
+    }
+    // The sd of the mean of 100000 Bernoulli(0.32) draws is 0.0015.
+    QVERIFY2(std::abs(sum / draws - expected) < 0.006, qPrintable(QString::number(sum / draws)));
+}
+
+// ---------------------------------------------------------------------------------------------
+
+void TestPrequal::hotThresholdQuantile_data()
+{
+    QTest::addColumn<double>("q");
+    QTest::addColumn<double>("threshold");
+    // Answers 1..10: the quantile is the value of rank ⌈q·10⌉.
+    QTest::newRow("0.84: rank 9") << 0.84 << 9.0;
+    QTest::newRow("0.7 (seed): rank 7") << 0.7 << 7.0;
+    QTest::newRow("0.5: rank 5") << 0.5 << 5.0;
+    QTest::newRow("1: none hot") << 1.0 << 10.0;
+    QTest::newRow("0: all hot") << 0.0 << -1.0;
+}
+
+// Hot means RIF above the Q_RIF quantile of the recent answers.
+void TestPrequal::hotThresholdQuantile()
+{
+    QFETCH(double, q);
+    QFETCH(double, threshold);
+    PrequalParams p = quiet();
+    p.q_rif = q;
+    Harness h(10, p);
+    QCOMPARE(h.lb->hotThreshold(), std::numeric_limits<double>::infinity());
+    for (int i = 0; i < 10; ++i)
+        h.answer(i, static_cast<uint32_t>(i + 1), 1, 0);
+    QCOMPARE(h.lb->hotThreshold(), threshold);
+    for (const ProbeEntry& e : h.lb->pool())
+        QCOMPARE(h.lb->isHot(e), e.rif > threshold);
+}
+
+// The distribution is the last 64 answers: older ones stop counting.
+void TestPrequal::hotThresholdUsesRecentWindow()
+{
+    Harness h(2, quiet());
+    for (int i = 0; i < 200; ++i)
+        h.answer(0, 1000, 1, 0);
+    for (int i = 0; i < 64; ++i)
+        h.answer(0, 1, 1, 0);
+    QCOMPARE(h.lb->hotThreshold(), 1.0); // all 1000s have left the window
+    for (int i = 0; i < 10; ++i)
+        h.answer(0, 100, 1, 0);
+    QCOMPARE(h.lb->hotThreshold(), 1.0); // 54 ones, 10 hundreds: rank ⌈0.84·64⌉ = 54 is a 1
+    h.answer(0, 100, 1, 0);
+    QCOMPARE(h.lb->hotThreshold(), 100.0); // 53 ones, 11 hundreds
+}
+
+// Over 5000 random answers, the threshold always equals the quantile of the last 64 recomputed
+// from scratch.
+void TestPrequal::hotThresholdMatchesBruteForce()
+{
+    Harness h(2, quiet());
+    Rng rng(9);
+    std::vector<uint32_t> history;
+    for (int i = 0; i < 5000; ++i) {
+        const uint32_t rif = rng.below(i % 3 == 0 ? 1000 : 12);
+        history.push_back(rif);
+        h.answer(0, rif, 1, 0);
+        const std::size_t k = std::min<std::size_t>(history.size(), Prequal::kRifWindow);
+        std::vector<uint32_t> window(history.end() - static_cast<std::ptrdiff_t>(k), history.end());
+        std::sort(window.begin(), window.end());
+        const auto rank = static_cast<std::size_t>(std::ceil(0.84 * static_cast<double>(k) - 1e-9));
+        QCOMPARE(h.lb->hotThreshold(), static_cast<double>(window[rank - 1]));
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+
+// A probe older than max_age leaves at the next pick; one exactly max_age old stays.
+void TestPrequal::removalByAge()
+{
+    PrequalParams p = quiet();
+    p.max_age_ns = 1000 * kMs;
+    Harness h(3, p);
+    h.answer(0, 0, 1, 0);
+    h.answer(1, 0, 2, 0);
+    h.answer(2, 0, 3, 5 * kMs);
+    QCOMPARE(h.pick(1000 * kMs), 0);
+    QCOMPARE(h.lb->poolSize(), std::size_t{3});
+    h.pick(1000 * kMs + 1);
+    QCOMPARE(h.poolReplicas(), QList<int>{2});
+}
+
+// Inserting into a full pool evicts the oldest probe.
+void TestPrequal::removalByFullPoolEvictsOldest()
+{
+    PrequalParams p = quiet();
+    p.pool_size = 4;
+    Harness h(10, p);
+    for (int r = 0; r < 4; ++r)
+        h.answer(r, 0, 1, static_cast<uint64_t>(r + 1) * kMs);
+    QCOMPARE(h.poolReplicas(), (QList<int>{0, 1, 2, 3}));
+    h.answer(4, 0, 1, 5 * kMs);
+    QCOMPARE(h.poolReplicas(), (QList<int>{1, 2, 3, 4}));
+    h.answer(5, 0, 1, 6 * kMs);
+    QCOMPARE(h.poolReplicas(), (QList<int>{2, 3, 4, 5}));
+}
+
+// A newer answer from a replica replaces its older probe instead of evicting another.
+void TestPrequal::newerAnswerReplacesSameReplica()
+{
+    PrequalParams p = quiet();
+    p.pool_size = 4;
+    Harness h(10, p);
+    for (int r = 0; r < 4; ++r)
+        h.answer(r, 0, 1, static_cast<uint64_t>(r + 1) * kMs);
+    h.answer(1, 7, 9, 10 * kMs);
+    QCOMPARE(h.poolReplicas(), (QList<int>{0, 2, 3, 1}));
+    QCOMPARE(h.entryOf(1)->rif, 7U);
+    QCOMPARE(h.entryOf(1)->latency_ms, 9.0);
+    QCOMPARE(h.entryOf(1)->received_ns, 10 * kMs);
+}
+
+// A probe chosen b_reuse times leaves the pool (b = 2 exactly: m 16, n 64, r_probe 1, δ 0.5).
+void TestPrequal::removalByReuseBudget()
+{
+    PrequalParams p = quiet();
+    p.probe_rate = 1;
+    p.delta = 0.5;
+    Harness h(64, p);
+    QCOMPARE(h.lb->reuseBudget(), 2.0);
+    h.warmDistribution(7, 100); // nothing below RIF 100 is hot
+    h.answer(5, 0, 1, 0);
+    h.answer(6, 0, 50, 0);
+    QCOMPARE(h.entryOf(5)->reuse_budget, 2U);
+    QCOMPARE(h.entryOf(6)->reuse_budget, 2U);
+    QCOMPARE(h.pick(kMs), 5);
+    QCOMPARE(h.entryOf(5)->uses, 1U);
+    QCOMPARE(h.pick(kMs), 5);
+    QCOMPARE(h.poolReplicas(), QList<int>{6});
+}
+
+// r_remove = 1 alternates: oldest, worst (all cold: the highest latency), oldest, worst.
+void TestPrequal::removeRateAlternatesOldestAndColdWorst()
+{
+    PrequalParams p = quiet();
+    p.remove_rate = 1;
+    Harness h(5, p);
+    h.warmDistribution(0, 100); // nothing is hot
+    h.answer(0, 0, 5, 1 * kMs);
+    h.answer(1, 0, 10, 2 * kMs);
+    h.answer(2, 0, 40, 3 * kMs);
+    h.answer(3, 0, 20, 4 * kMs);
+    h.answer(4, 0, 30, 5 * kMs);
+    QCOMPARE(h.pick(10 * kMs), 1); // removes 0 (oldest), then picks the lowest latency
+    QCOMPARE(h.poolReplicas(), (QList<int>{1, 2, 3, 4}));
+    QCOMPARE(h.pick(10 * kMs), 1); // removes 2 (worst: latency 40), not the oldest 1
+    QCOMPARE(h.poolReplicas(), (QList<int>{1, 3, 4}));
+    QCOMPARE(h.pick(10 * kMs), 3); // removes 1 (oldest)
+    QCOMPARE(h.poolReplicas(), (QList<int>{3, 4}));
+    h.pick(10 * kMs); // removes 4 (worst: latency 30); one probe left: random fallback
+    QCOMPARE(h.poolReplicas(), QList<int>{3});
+}
+
+// With hot probes present, the "worst" removed is the highest-RIF hot probe, not the slowest.
+void TestPrequal::removeRateAlternatesOldestAndHotWorst()
+{
+    PrequalParams p = quiet();
+    p.remove_rate = 1;
+    Harness h(5, p);
+    h.warmDistribution(0, 5); // with the five answers below, the 0.84 quantile is 5
+    h.answer(0, 1, 5, 1 * kMs);
+    h.answer(1, 0, 30, 2 * kMs);
+    h.answer(2, 9, 1, 3 * kMs);
+    h.answer(3, 7, 2, 4 * kMs);
+    h.answer(4, 2, 3, 5 * kMs);
+    QCOMPARE(h.lb->hotThreshold(), 5.0);
+    QCOMPARE(h.pick(10 * kMs), 4); // removes 0 (oldest); cold 1 and 4: the lower latency
+    QCOMPARE(h.poolReplicas(), (QList<int>{1, 2, 3, 4}));
+    QCOMPARE(h.pick(10 * kMs), 4); // removes 2 (hot, RIF 9), not the cold 1 of latency 30
+    QCOMPARE(h.poolReplicas(), (QList<int>{1, 3, 4}));
+    QCOMPARE(h.pick(10 * kMs), 4); // removes 1 (oldest)
+    QCOMPARE(h.poolReplicas(), (QList<int>{3, 4}));
+    QCOMPARE(h.entryOf(4)->rif, 5U); // 2 + three requests: still cold (not above 5)
+    h.pick(10 * kMs);                 // removes 3 (hot, RIF 7)
+    QCOMPARE(h.poolReplicas(), QList<int>{4});
+}
+
+// r_remove = 0.5 removes one probe every second request.
+void TestPrequal::removeRateFractional()
+{
+    PrequalParams p = quiet();
+    p.remove_rate = 0.5;
+    Harness h(10, p);
+    h.warmDistribution(0, 100);
+    for (int r = 0; r < 10; ++r)
+        h.answer(r, 0, 1 + r, static_cast<uint64_t>(r) * kMs);
+    QList<int> sizes;
+    for (int i = 0; i < 6; ++i) {
+        h.pick(20 * kMs);
+        sizes.push_back(static_cast<int>(h.lb->poolSize()));
+    }
+    QCOMPARE(sizes, (QList<int>{10, 9, 9, 8, 8, 7}));
+}
+
+// A request sent on a probe adds one to that probe's RIF and leaves its latency alone.
+void TestPrequal::rifIncrementOnReuse()
+{
+    Harness h(3, quiet());
+    h.warmDistribution(2, 100);
+    h.answer(0, 2, 1, 0);
+    h.answer(1, 3, 10, 0);
+    QCOMPARE(h.pick(kMs), 0);
+    QCOMPARE(h.entryOf(0)->rif, 3U);
+    QCOMPARE(h.entryOf(0)->uses, 1U);
+    QCOMPARE(h.entryOf(0)->latency_ms, 1.0);
+    QCOMPARE(h.entryOf(1)->rif, 3U);
+    QCOMPARE(h.pick(kMs), 0);
+    QCOMPARE(h.entryOf(0)->rif, 4U);
+    QCOMPARE(h.entryOf(0)->uses, 2U);
+    QCOMPARE(h.entryOf(1)->uses, 0U);
+}
+
+// A random fallback pick onto a replica the pool holds a probe for raises that probe's RIF too.
+void TestPrequal::rifIncrementOnRandomFallback()
+{
+    Harness h(2, quiet());
+    h.setUsable(1, false);
+    h.answer(0, 2, 1, 0);
+    QCOMPARE(h.pick(kMs), 0);
+    QCOMPARE(h.entryOf(0)->rif, 3U);
+    QCOMPARE(h.entryOf(0)->uses, 0U);
+}
+
+// ---------------------------------------------------------------------------------------------
+
+// An empty pool: a replica uniformly at random.
+void TestPrequal::fallbackRandomWithZeroProbes()
+{
+    Harness h(4, quiet());
+    std::vector<int> counts(4, 0);
+    for (int i = 0; i < 4000; ++i) {
+        const int r = h.pick(static_cast<uint64_t>(i) * kMs);
+        QVERIFY(r >= 0 && r < 4);
+        ++counts[static_cast<std::size_t>(r)];
+    }
+    for (int c : counts)
+        QVERIFY2(c > 850 && c < 1150, qPrintable(QString::number(c))); // mean 1000, sd 27
+}
+
+// One probe in the pool is not enough for HCL: still uniformly at random, not the probed one.
+void TestPrequal::fallbackRandomWithOneProbe()
+{
+    Harness h(4, quiet());
+    h.answer(2, 0, 1, 0);
+    std::vector<int> counts(4, 0);
+    for (int i = 0; i < 4000; ++i)
+        ++counts[static_cast<std::size_t>(h.pick(kMs))];
+    for (int c : counts)
+        QVERIFY2(c > 850 && c < 1150, qPrintable(QString::number(c)));
+    QCOMPARE(h.lb->poolSize(), std::size_t{1});
+}
+
+// The cold probe with the lowest latency wins over a cold one with lower RIF and a hot one
+// with lower latency (the seed's defect was min-RIF among cold probes).
+void TestPrequal::hclColdLowestLatencyWins()
+{
+    Harness h(3, quiet());
+    h.warmDistribution(0, 5);
+    h.answer(0, 1, 50, 0);
+    h.answer(1, 0, 80, 0);
+    h.answer(2, 9, 1, 0);
+    QVERIFY(!h.lb->isHot(*h.entryOf(0)));
+    QVERIFY(!h.lb->isHot(*h.entryOf(1)));
+    QVERIFY(h.lb->isHot(*h.entryOf(2)));
+    QCOMPARE(h.pick(kMs), 0);
+}
+
+// All hot: the lowest RIF, ties broken by lower latency.
+void TestPrequal::hclAllHotLowestRif()
+{
+    Harness h(3, quiet());
+    h.warmDistribution(0, 0);
+    h.answer(0, 5, 1, 0);
+    h.answer(1, 3, 90, 0);
+    h.answer(2, 4, 2, 0);
+    QCOMPARE(h.lb->hotThreshold(), 0.0);
+    QCOMPARE(h.pick(kMs), 1);
+    QCOMPARE(h.pick(kMs), 2); // 1 is now at RIF 4 too; 2 has the lower latency
+    QCOMPARE(h.pick(kMs), 1); // RIFs now 5, 4, 5
+}
+
+// Hot is strictly above the quantile: a probe exactly at it is cold and competes on latency.
+void TestPrequal::hclProbeAtThresholdIsCold()
+{
+    Harness h(3, quiet());
+    h.warmDistribution(0, 2);
+    h.answer(0, 2, 5, 0);
+    h.answer(1, 0, 50, 0);
+    h.answer(2, 8, 1, 0);
+    QCOMPARE(h.lb->hotThreshold(), 2.0);
+    QCOMPARE(h.pick(kMs), 0);
+}
+
+// A replica marked unusable is never picked nor kept in the pool, even if it has the best probe.
+void TestPrequal::unusableNeverPicked()
+{
+    PrequalParams p = quiet();
+    p.probe_rate = 3;
+    Harness h(5, p);
+    h.warmDistribution(1, 100);
+    for (int r = 0; r < 5; ++r)
+        h.answer(r, 0, 1 + r, 0);
+    h.setUsable(0, false);
+    QVERIFY(h.entryOf(0) == nullptr);
+    h.answer(0, 0, 0.1, 0); // a late answer from it is ignored
+    QVERIFY(h.entryOf(0) == nullptr);
+    const std::size_t sent_before = h.sink.sent.size();
+    for (int i = 0; i < 2000; ++i)
+        QVERIFY(h.pick(static_cast<uint64_t>(i) * kMs) != 0);
+    const auto later = h.sink.sent.begin() + static_cast<std::ptrdiff_t>(sent_before);
+    QCOMPARE(std::count(later, h.sink.sent.end(), 0), 0);
+}
+
+// A usable flag cleared before the event arrives still keeps its probe from being chosen.
+void TestPrequal::unusableWithoutEventIsPurged()
+{
+    Harness h(3, quiet());
+    h.warmDistribution(2, 100);
+    h.answer(0, 0, 1, 0);
+    h.answer(1, 0, 5, 0);
+    h.answer(2, 0, 9, 0);
+    h.replicas[0].usable = false;
+    QCOMPARE(h.pick(kMs), 1);
+    QVERIFY(h.entryOf(0) == nullptr);
+}
+
+// ctx.exclude is never returned; its probe stays in the pool untouched.
+void TestPrequal::excludeHonoured()
+{
+    Harness h(3, quiet());
+    h.warmDistribution(2, 100);
+    h.answer(0, 0, 1, 0);
+    h.answer(1, 0, 5, 0);
+    h.answer(2, 0, 9, 0);
+    QCOMPARE(h.pick(kMs, 0), 1);
+    QCOMPARE(h.entryOf(0)->uses, 0U);
+    QCOMPARE(h.entryOf(0)->rif, 0U);
+    QCOMPARE(h.pick(kMs), 0);
+}
+
+// Excluding one of two probes leaves one: the random fallback, which also avoids exclude.
+void TestPrequal::excludeHonouredInFallback()
+{
+    Harness h(2, quiet());
+    h.answer(0, 0, 1, 0);
+    h.answer(1, 0, 5, 0);
+    for (int i = 0; i < 200; ++i)
+        QCOMPARE(h.pick(kMs, 1), 0);
+}
+
+// A replica failing fast (low RIF, low latency) is hot once its errors count as RIF.
+void TestPrequal::errorPenaltyDemotesFastFailingReplica()
+{
+    Harness h(3, quiet());
+    h.warmDistribution(2, 5);
+    h.answer(0, 0, 1, 0);
+    h.answer(1, 2, 10, 0);
+    h.answer(2, 3, 20, 0);
+    QCOMPARE(h.pick(kMs), 0);
+    h.replicas[0].recent_errors = 2;
+    QCOMPARE(h.lb->effectiveRif(*h.entryOf(0)), 1 + 4 * 2.0);
+    QVERIFY(h.lb->isHot(*h.entryOf(0)));
+    QCOMPARE(h.pick(kMs), 1);
+}
+
+// Among hot probes too, errors count as RIF: a lower raw RIF with errors loses.
+void TestPrequal::errorPenaltyAppliesWhenAllHot()
+{
+    Harness h(2, quiet());
+    h.warmDistribution(0, 0);
+    h.answer(0, 6, 1, 0);
+    h.answer(1, 8, 50, 0);
+    h.replicas[0].recent_errors = 1; // 6 + 4 = 10 > 8
+    QCOMPARE(h.pick(kMs), 1);
+}
+
+// ---------------------------------------------------------------------------------------------
+
+// Seed table 2, case 1: a probe answer is stored in the pool with its receipt time.
+void TestPrequal::seedTable2ProbeStored()
+{
+    Harness h(3, quiet());
+    h.answer(1, 7, 12.5, 123 * kMs);
+    QCOMPARE(h.lb->poolSize(), std::size_t{1});
+    const ProbeEntry& e = h.lb->pool().front();
+    QCOMPARE(e.replica, 1);
+    QCOMPARE(e.rif, 7U);
+    QCOMPARE(e.latency_ms, 12.5);
+    QCOMPARE(e.received_ns, 123 * kMs);
+    QCOMPARE(e.uses, 0U);
+    QCOMPARE(e.reuse_budget, 16U);
+}
+
+// Seed table 2, case 2: a failed probe clears that replica's probes, and only those.
+void TestPrequal::seedTable2FailedProbeClearsReplica()
+{
+    Harness h(3, quiet());
+    h.answer(0, 0, 1, 0);
+    h.answer(1, 0, 2, 0);
+    h.answer(2, 0, 3, 0);
+    h.lb->onProbeFailed(1, kMs);
+    QCOMPARE(h.poolReplicas(), (QList<int>{0, 2}));
+}
+
+// Seed table 2, case 3: a probe that has been in the pool past max_age is removed.
+void TestPrequal::seedTable2AgedProbeRemoved()
+{
+    PrequalParams p = quiet();
+    p.max_age_ns = 1000 * kMs;
+    Harness h(3, p);
+    h.answer(0, 0, 1, 0);
+    h.answer(1, 0, 2, 600 * kMs);
+    h.pick(1500 * kMs);
+    QCOMPARE(h.poolReplicas(), QList<int>{1});
+}
+
+// Seed table 2, case 4: a probe used as often as its budget allows is removed.
+void TestPrequal::seedTable2UsedProbeRemoved()
+{
+    Harness h(3, quiet());
+    h.warmDistribution(2, 1000);
+    h.answer(0, 0, 1, 0);
+    h.answer(1, 0, 9, 0);
+    for (int i = 0; i < 16; ++i)
+        QCOMPARE(h.pick(kMs), 0);
+    QCOMPARE(h.poolReplicas(), QList<int>{1});
+}
+
+// Seed table 3, case 1: empty pool → a randomly selected replica.
+void TestPrequal::seedTable3EmptyPoolRandom()
+{
+    Harness h(3, quiet());
+    std::set<int> seen;
+    for (int i = 0; i < 300; ++i)
+        seen.insert(h.pick(kMs));
+    QCOMPARE(seen, (std::set<int>{0, 1, 2}));
+}
+
+// Seed table 3, case 2: fewer than two replicas → that one (random over one); none → none.
+void TestPrequal::seedTable3FewerThanTwoReplicas()
+{
+    Harness h(1, quiet());
+    h.answer(0, 3, 4, 0);
+    for (int i = 0; i < 10; ++i)
+        QCOMPARE(h.pick(kMs), 0);
+    h.setUsable(0, false);
+    QCOMPARE(h.pick(kMs), kNoReplica);
+    Harness empty(0, quiet());
+    QCOMPARE(empty.pick(kMs), kNoReplica);
+}
+
+// Seed table 3, case 3: several cold probes → the lowest latency.
+void TestPrequal::seedTable3SeveralColdLowestLatency()
+{
+    Harness h(4, quiet());
+    h.warmDistribution(3, 100);
+    h.answer(0, 4, 30, 0);
+    h.answer(1, 2, 20, 0);
+    h.answer(2, 9, 10, 0);
+    QCOMPARE(h.pick(kMs), 2);
+}
+
+// Seed table 3, case 4: exactly one cold probe → that one, though the hot ones are faster.
+void TestPrequal::seedTable3OneColdChosen()
+{
+    Harness h(4, quiet());
+    h.warmDistribution(3, 2);
+    h.answer(0, 8, 1, 0);
+    h.answer(1, 1, 70, 0);
+    h.answer(2, 6, 2, 0);
+    QCOMPARE(h.lb->hotThreshold(), 2.0);
+    QCOMPARE(h.pick(kMs), 1);
+}
+
+// Seed table 3, case 5: no cold probe → the hot one with the lowest RIF.
+void TestPrequal::seedTable3NoColdLowestRif()
+{
+    Harness h(4, quiet());
+    h.warmDistribution(3, 1);
+    h.answer(0, 8, 1, 0);
+    h.answer(1, 3, 70, 0);
+    h.answer(2, 6, 2, 0);
+    QCOMPARE(h.pick(kMs), 1);
+}
+
+// ---------------------------------------------------------------------------------------------
+
+// makePrequal reads the config's parameters and takes spec defaults for absent ones.
+void TestPrequal::factoryReadsConfig()
+{
+    dlb::common::AlgorithmConfig config;
+    config.name = "prequal";
+    config.params["probe_rate"] = 1.5;
+    config.params["pool_size"] = 8;
+    config.params["max_age_ms"] = 250;
+    std::vector<ReplicaState> replicas(4);
+    const auto balancer = makePrequal(config, BalancerDeps{replicas, 1, nullptr});
+    const auto* prequal = dynamic_cast<const Prequal*>(balancer.get());
+    QVERIFY(prequal != nullptr);
+    QCOMPARE(prequal->params().probe_rate, 1.5);
+    QCOMPARE(prequal->params().pool_size, 8U);
+    QCOMPARE(prequal->params().max_age_ns, 250 * kMs);
+    QCOMPARE(prequal->params().q_rif, 0.84);
+    QCOMPARE(prequal->params().remove_rate, 1.0);
+    QCOMPARE(prequal->params().delta, 1.0);
+    QCOMPARE(prequal->params().idle_probe_rate, 10.0);
+    QCOMPARE(prequal->params().max_probes_per_replica_s, 200.0);
+    QCOMPARE(prequal->params().error_penalty, 4.0);
+}
+
+// Once constructed, pick(), onProbeResult() and onTick() allocate nothing.
+void TestPrequal::hotPathAllocatesNothing()
+{
+    struct CountingSink : ProbeSink {
+        std::array<int, 8> last{};
+        std::size_t count = 0;
+        void sendProbe(int replica) override { last[count++ % last.size()] = replica; }
+    } sink;
+    std::vector<ReplicaState> replicas(100);
+    Prequal lb(PrequalParams{}, BalancerDeps{replicas, 7, &sink});
+    PickContext ctx;
+    const long before = g_allocations.load();
+    for (uint64_t i = 0; i < 20000; ++i) {
+        ctx.now_ns = i * 100'000;
+        lb.pick(ctx);
+        for (std::size_t k = 0; k < 3; ++k) {
+            const ProbeResult answer{static_cast<uint32_t>(i % 7),
+                                     1.0 + static_cast<double>(i % 13)};
+            lb.onProbeResult(sink.last[k], answer, ctx.now_ns);
+        }
+        lb.onTick(ctx.now_ns);
+    }
+    QCOMPARE(g_allocations.load(), before);
+    QVERIFY(sink.count > 0);
+}
+
+QTEST_APPLESS_MAIN(TestPrequal)
+#include "tst_prequal.moc"
