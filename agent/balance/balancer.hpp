@@ -13,6 +13,7 @@
 #include "common/algorithm_params.hpp"
 #include "random.hpp"
 
+#include <cstddef>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -85,6 +86,18 @@ protected:
 
     // A usable replica chosen uniformly at random (respecting ctx.exclude), or kNoReplica.
     int randomUsable(const PickContext& ctx);
+
+    // Whether pick() may return replica i right now: usable and not the one a retry leaves.
+    bool eligible(int i, const PickContext& ctx) const
+    {
+        return i != ctx.exclude && replicas_[static_cast<std::size_t>(i)].usable;
+    }
+
+    // The weight the weighted algorithms use. Config validation rejects 0, but a 0 that slips
+    // through must neither divide by zero nor stall a table build, so it counts as 1.
+    static unsigned weightOf(const ReplicaState& replica) { return replica.weight == 0 ? 1U : replica.weight; }
+
+    int replicaCount() const { return static_cast<int>(replicas_.size()); }
 
     std::span<const ReplicaState> replicas_;
     Rng rng_;
