@@ -1,7 +1,7 @@
 #pragma once
 // Prequal (Wydrowski et al., NSDI 2024): asynchronous probing, a small pool of recent probe
-// answers, and hot-cold lexicographic (HCL) selection. /work/shared/PREQUAL.md is the spec this
-// follows; the comments in prequal.cpp name the paper's rule each step implements.
+// answers, and hot-cold lexicographic (HCL) selection. the project's PREQUAL.md (shared/) is the spec
+// this follows; the comments in prequal.cpp name the paper's rule each step implements.
 //
 // What pick() does, in order: drop probes older than max_age and probes of unusable replicas;
 // remove ⌊r_remove⌋ or ⌈r_remove⌉ probes, alternating oldest and worst; with fewer than 2

@@ -7,22 +7,16 @@
 #include "least_request.hpp"
 #include "maglev.hpp"
 #include "power_of_d.hpp"
+#include "prequal.hpp"
 #include "random_pick.hpp"
 #include "ring_hash.hpp"
 #include "round_robin.hpp"
 #include "weighted_round_robin.hpp"
 
-#if __has_include("prequal.hpp")
-#include "prequal.hpp"
-#endif
-
 #include <array>
 #include <limits>
 
 namespace dlb::agent::balance {
-
-// Defined in prequal.cpp; declared here too so the registry does not depend on that header.
-std::unique_ptr<Balancer> makePrequal(const common::AlgorithmConfig& config, const BalancerDeps& deps);
 
 namespace {
 

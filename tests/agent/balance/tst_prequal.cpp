@@ -1,5 +1,5 @@
 // Prequal as a pure algorithm: probing, the pool's four removal rules, the hot threshold and
-// HCL selection, checked against /work/shared/PREQUAL.md and the seed's tables 2 and 3.
+// HCL selection, checked against PREQUAL.md (shared/) and the seed's tables 2 and 3.
 // Time is a fake clock passed in ctx.now_ns; probes go to a recording sink and are answered by
 // hand, so every case states exactly what the pool holds.
 
