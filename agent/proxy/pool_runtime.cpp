@@ -114,7 +114,7 @@ void PoolRuntime::completed(int replica, bool ok, double latency_ms, uint64_t no
     balancer_->onComplete(replica, ok, latency_ms, now_ns);
 }
 
-void PoolRuntime::connectFailed(int replica, uint64_t now_ns)
+void PoolRuntime::sitOut(int replica, uint64_t now_ns)
 {
     down_until_ns_[static_cast<size_t>(replica)] = now_ns + kPassiveDownNs;
     refreshUsable(now_ns);

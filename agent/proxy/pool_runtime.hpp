@@ -47,8 +47,9 @@ public:
     // Request accounting, feeding the balancer and the replica's signals.
     void dispatched(int replica, uint64_t now_ns);
     void completed(int replica, bool ok, double latency_ms, uint64_t now_ns);
-    // A connection to the replica failed: passive health, the replica sits out a while.
-    void connectFailed(int replica, uint64_t now_ns);
+    // A connection or probes to the replica failed: passive health, the replica sits out a
+    // while (kPassiveDownNs) on this worker.
+    void sitOut(int replica, uint64_t now_ns);
 
     void tick(uint64_t now_ns);
     void retire();

@@ -33,18 +33,18 @@ struct Prober::Conn final : net::TcpConn::Handler, http::ParserHandler {
         tcp.flush();
     }
 
-    void done(bool ok, const balance::ProbeResult& r = {})
+    void done(Outcome outcome, const balance::ProbeResult& r = {})
     {
         if (!busy)
             return;
         busy = false;
-        prober.finished(this, ok, r);
+        prober.finished(this, outcome, r);
     }
 
     void onConnected(int st) override
     {
         if (st != 0) {
-            done(false);
+            done(Outcome::Unreachable);
             tcp.close();
             return;
         }
@@ -59,23 +59,23 @@ struct Prober::Conn final : net::TcpConn::Handler, http::ParserHandler {
             return;
         }
         if (parser.execute(data, len).status == http::Parser::Status::Error) {
-            done(false);
+            done(Outcome::Failed);
             tcp.close();
         }
     }
     void onEof() override
     {
-        done(false);
+        done(Outcome::Failed);
         tcp.close();
     }
     void onReadError(int) override
     {
-        done(false);
+        done(Outcome::Failed);
         tcp.close();
     }
     void onWriteError(int) override
     {
-        done(false);
+        done(Outcome::Failed);
         tcp.close();
     }
     void onClosed() override { prober.closed(this); }
@@ -94,12 +94,14 @@ struct Prober::Conn final : net::TcpConn::Handler, http::ParserHandler {
     bool onMessageComplete() override
     {
         balance::ProbeResult r;
-        const bool ok = status == 200 && parseProbeAnswer(body, &r);
-        if (status == 404)
-            prober.no_probe_endpoint_[static_cast<size_t>(replica)] = true;
+        Outcome outcome = Outcome::Failed; // a 5xx: the replica is in trouble
+        if (status >= 200 && status < 300)
+            outcome = parseProbeAnswer(body, &r) ? Outcome::Answered : Outcome::NoEndpoint;
+        else if (status == 404 || status == 405 || status == 501)
+            outcome = Outcome::NoEndpoint;
         if (!keep_alive)
             tcp.close();
-        done(ok, r);
+        done(outcome, r);
         return false;
     }
 
@@ -119,6 +121,7 @@ Prober::Prober(uv_loop_t* loop, PoolRuntime& pool) : loop_(loop), pool_(pool)
 {
     conns_.resize(pool.spec().replicas.size());
     no_probe_endpoint_.assign(pool.spec().replicas.size(), false);
+    consecutive_failures_.assign(pool.spec().replicas.size(), 0);
 }
 
 Prober::~Prober()
@@ -138,6 +141,8 @@ void Prober::sendProbe(int replica)
         pool_.balancer().onProbeResult(replica, {s.in_flight, s.ewma_latency_ms}, now);
         return;
     }
+    if (!pool_.states()[static_cast<size_t>(replica)].usable)
+        return; // sitting out: its probes would only fail again
     for (Conn* c : list) {
         if (!c->busy && c->connected && !c->tcp.closing()) {
             WorkerStats::add(pool_.worker().stats().probes_sent);
@@ -151,24 +156,47 @@ void Prober::sendProbe(int replica)
     list.push_back(c);
     c->tcp.holdWrites(true);
     if (c->tcp.connect(pool_.replicaAddr(replica)) != 0) {
+        c->busy = true;
+        c->done(Outcome::Unreachable);
         c->tcp.close();
-        pool_.balancer().onProbeFailed(replica, now);
         return;
     }
     WorkerStats::add(pool_.worker().stats().probes_sent);
     c->send(now);
 }
 
-void Prober::finished(Conn* c, bool ok, const balance::ProbeResult& result)
+void Prober::finished(Conn* c, Outcome outcome, const balance::ProbeResult& result)
 {
     const uint64_t now = Worker::nowNs();
     if (closing_)
         return;
-    if (ok) {
-        pool_.balancer().onProbeResult(c->replica, result, now);
-    } else if (!no_probe_endpoint_[static_cast<size_t>(c->replica)]) {
-        WorkerStats::add(pool_.worker().stats().probes_failed);
-        pool_.balancer().onProbeFailed(c->replica, now);
+    const int replica = c->replica;
+    const auto i = static_cast<size_t>(replica);
+    switch (outcome) {
+    case Outcome::Answered:
+        consecutive_failures_[i] = 0;
+        pool_.balancer().onProbeResult(replica, result, now);
+        return;
+    case Outcome::NoEndpoint: {
+        // The replica answers, just not to probes: balance it on our own measurements.
+        consecutive_failures_[i] = 0;
+        no_probe_endpoint_[i] = true;
+        const auto& s = pool_.states()[i];
+        pool_.balancer().onProbeResult(replica, {s.in_flight, s.ewma_latency_ms}, now);
+        return;
+    }
+    case Outcome::Unreachable:
+    case Outcome::Failed:
+        break;
+    }
+    // The seed's table 2: a probe to a replica that is down clears its probes from the pool and
+    // takes it out of the list. A refused connection is proof enough; timeouts must repeat,
+    // since a busy replica may just answer slowly.
+    WorkerStats::add(pool_.worker().stats().probes_failed);
+    pool_.balancer().onProbeFailed(replica, now);
+    if (outcome == Outcome::Unreachable || ++consecutive_failures_[i] >= kProbeFailuresForDown) {
+        consecutive_failures_[i] = 0;
+        pool_.sitOut(replica, now);
     }
 }
 
@@ -185,7 +213,7 @@ void Prober::tick(uint64_t now_ns)
     for (auto& list : conns_) {
         for (Conn* c : list) {
             if (c->busy && now_ns - c->sent_ns > timeout_ns) {
-                c->done(false);
+                c->done(Outcome::Failed);
                 c->tcp.close(); // a late answer must not be read as the next probe's
             }
         }

@@ -22,6 +22,9 @@ class PoolRuntime;
 inline constexpr size_t kMaxProbeConnsPerReplica = 4;
 // A probe answer larger than this is not a probe answer.
 inline constexpr size_t kMaxProbeBodyBytes = 4096;
+// Probes timing out this many times in a row take the replica out for a while, as a refused
+// connection does at once (passive health; the active health check decides for longer).
+inline constexpr uint32_t kProbeFailuresForDown = 3;
 
 class Prober : public balance::ProbeSink {
 public:
@@ -37,10 +40,16 @@ public:
     size_t openConnections() const;
 
     struct Conn;
+    enum class Outcome {
+        Answered,    // a probe answer
+        NoEndpoint,  // the replica answers, but not with a probe (404, or not our JSON)
+        Unreachable, // connection refused or unreachable
+        Failed,      // timeout, reset, 5xx, malformed HTTP
+    };
 
 private:
     friend struct Conn;
-    void finished(Conn* c, bool ok, const balance::ProbeResult& result);
+    void finished(Conn* c, Outcome outcome, const balance::ProbeResult& result);
     void closed(Conn* c);
 
     uv_loop_t* loop_;
@@ -49,6 +58,7 @@ private:
     bool closing_ = false;
     // Replicas whose probe path answers 404: balanced on the worker's own measurements.
     std::vector<bool> no_probe_endpoint_;
+    std::vector<uint32_t> consecutive_failures_;
 };
 
 // Parses a probe answer: {"rif": N, "latency_ms": X} or the seed's

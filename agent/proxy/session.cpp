@@ -301,7 +301,7 @@ void Session::onUpstreamFailed(UpstreamFailure failure, int uv_status)
     pool_->completed(replica_, false, msSince(t_upstream_ns_, now), now);
     if (failure == UpstreamFailure::Connect) {
         WorkerStats::add(worker_.stats().upstream_connect_errors);
-        pool_->connectFailed(replica_, now);
+        pool_->sitOut(replica_, now);
     }
     const bool retryable = (failure == UpstreamFailure::Connect || failure == UpstreamFailure::Reset) &&
                            !resp_head_sent_ && replayable_;
