@@ -54,7 +54,8 @@ public:
     void tick(uint64_t now_ns);
     void retire();
     bool retired() const { return retired_; }
-    size_t liveConnections() const { return live_conns_; }
+    // Upstream and probe connections still open (a retired runtime is freed only at zero).
+    size_t liveConnections() const { return live_conns_ + (prober_ ? prober_->openConnections() : 0); }
 
 private:
     void refreshUsable(uint64_t now_ns);
