@@ -1,0 +1,70 @@
+#pragma once
+// Shared fixture of the integration tests: real dlb-agent and dlb-replica processes on
+// 127.0.0.1 with ports bound as 0 (child_process.hpp), stub backends that record what the agent
+// forwards (stub_backend.hpp), and a raw HTTP/1.1 client (http_client.hpp).
+
+#include "child_process.hpp"
+#include "http_client.hpp"
+#include "stub_backend.hpp"
+
+#include <QJsonObject>
+#include <QTemporaryDir>
+
+#include <memory>
+#include <vector>
+
+namespace dlb::test {
+
+// A port on 127.0.0.1 that refuses connections: bound, read, closed again.
+quint16 refusedPort();
+
+// `size` bytes from a seeded generator, so a failure can be reproduced.
+QByteArray randomBytes(qsizetype size, quint64 seed);
+QByteArray sha256Hex(const QByteArray& data);
+
+// Sets a value deep inside a JSON document: path {"pools", "0", "health_check", "enabled"}.
+// Array indexes are decimal strings; missing objects are created.
+void setJson(QJsonObject& root, const QStringList& path, const QJsonValue& value);
+
+// Owns a temporary directory, replicas, stub backends and one agent; tearing it down stops
+// them. The agent's exit code is checked by the test (stopAgent()), not here.
+class Cluster {
+public:
+    Cluster();
+    ~Cluster();
+    Cluster(const Cluster&) = delete;
+    Cluster& operator=(const Cluster&) = delete;
+
+    QString path(const QString& file) const { return dir_.filePath(file); }
+    QString configPath() const { return path(QStringLiteral("agent.json")); }
+    QString accessLogPath() const { return path(QStringLiteral("access.log")); }
+
+    // Starts dlb-replica --name NAME --workers 8 --service-ms 0 plus `extra`; 0 on failure.
+    quint16 startReplica(const QString& name, const QStringList& extra = {});
+    StubBackend& addStub(const QByteArray& name, StubMode mode = StubMode::Echo);
+
+    // The default config: one listener on 127.0.0.1:0, one worker, pool "web" with round
+    // robin over `ports`, health checks off, the access log in the temporary directory.
+    QJsonObject config(const QList<quint16>& ports) const;
+    bool writeConfig(const QJsonObject& config);
+    // Writes the config and starts the agent; false (and error()) if it does not listen. Returns
+    // once the agent has logged "started" (its signal handlers are installed by then).
+    bool startAgent(const QJsonObject& config);
+    // SIGTERM, then the exit code (-1: crashed or hung).
+    int stopAgent();
+    ChildProcess& agent() { return agent_; }
+    quint16 port() const { return port_; }
+    QString error() const { return error_; }
+    // The agent's stderr, for a failure message.
+    QByteArray agentLog() { return agent_.log(); }
+
+private:
+    QTemporaryDir dir_;
+    std::vector<std::unique_ptr<ChildProcess>> replicas_;
+    std::vector<std::unique_ptr<StubBackend>> stubs_;
+    ChildProcess agent_;
+    quint16 port_ = 0;
+    QString error_;
+};
+
+} // namespace dlb::test

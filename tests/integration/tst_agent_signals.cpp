@@ -1,0 +1,330 @@
+// The agent's signals: SIGHUP reloads the config (a bad file is refused and the running config
+// stays), SIGTERM drains requests in flight (bounded by timeouts.drain_ms) and exits 0.
+
+#include "harness.hpp"
+
+#include <QDeadlineTimer>
+#include <QElapsedTimer>
+#include <QFile>
+#include <QJsonDocument>
+#include <QtTest>
+
+#include <csignal>
+
+using namespace dlb::test;
+
+class TestAgentSignals : public QObject {
+    Q_OBJECT
+
+private slots:
+    void init();
+    void cleanup();
+
+    void sighupWithInvalidJsonKeepsServing();
+    void sighupWithInvalidValueKeepsServing();
+    void sighupAppliesNewReplicaSet();
+    void reloadLetsRequestsInFlightFinish();
+    void sighupReopensAccessLog();
+    void sigtermFinishesRequestInFlight();
+    void sigtermClosesIdleConnectionsAndExitsPromptly();
+    void sigtermDrainIsBoundedByDrainTimeout();
+    void sighupDuringDrainDoesNotKill();
+    void signalRightAfterListeningIsHandled_data();
+    void signalRightAfterListeningIsHandled();
+
+private:
+    // Waits until the replica on `port` reports `rif` requests in flight on its probe endpoint.
+    static bool replicaHasInFlight(quint16 port, int rif);
+    bool servedBy(const QByteArray& name);
+    std::unique_ptr<Cluster> c_;
+};
+
+void TestAgentSignals::init()
+{
+    c_ = std::make_unique<Cluster>();
+}
+
+void TestAgentSignals::cleanup()
+{
+    // Stopped first so that its whole stderr is read before a failure prints it.
+    const int exitCode = c_->agent().running() ? c_->stopAgent() : 0;
+    if (QTest::currentTestFailed() || exitCode != 0)
+        qWarning().noquote() << "agent:" << c_->agent().error() << "stderr:\n" << c_->agentLog();
+    if (!QTest::currentTestFailed()) // else the failure and the agent's state are reported above
+        QCOMPARE(exitCode, 0);
+}
+
+bool TestAgentSignals::replicaHasInFlight(quint16 port, int rif)
+{
+    const auto r = fetch(port, getRequest("/ping"));
+    return r && r->status == 200 && QJsonDocument::fromJson(r->body).object().value(QStringLiteral("rif")).toInt() == rif;
+}
+
+bool TestAgentSignals::servedBy(const QByteArray& name)
+{
+    const auto r = fetch(c_->port(), getRequest("/who"));
+    return r && r->status == 200 && r->header("X-Replica") == name;
+}
+
+// SIGHUP with a file that is not JSON: "reload rejected" is logged and requests still succeed.
+void TestAgentSignals::sighupWithInvalidJsonKeepsServing()
+{
+    const quint16 r1 = c_->startReplica(QStringLiteral("r1"));
+    QVERIFY2(r1, qPrintable(c_->error()));
+    QVERIFY2(c_->startAgent(c_->config({r1})), qPrintable(c_->error()));
+    QVERIFY(servedBy("r1"));
+
+    QFile f(c_->configPath());
+    QVERIFY(f.open(QIODevice::WriteOnly | QIODevice::Truncate));
+    f.write("{\"workers\": 1, \"listeners\": [");
+    f.close();
+    const qsizetype mark = c_->agent().logMark();
+    c_->agent().signal(SIGHUP);
+    QVERIFY2(c_->agent().waitForLog("reload rejected", mark), c_->agentLog().constData());
+    for (int i = 0; i < 5; ++i)
+        QVERIFY(servedBy("r1"));
+}
+
+// SIGHUP with valid JSON but an out-of-range value: rejected naming the JSON path; still serving.
+void TestAgentSignals::sighupWithInvalidValueKeepsServing()
+{
+    const quint16 r1 = c_->startReplica(QStringLiteral("r1"));
+    QVERIFY2(r1, qPrintable(c_->error()));
+    QJsonObject cfg = c_->config({r1});
+    QVERIFY2(c_->startAgent(cfg), qPrintable(c_->error()));
+
+    setJson(cfg, {QStringLiteral("pools"), QStringLiteral("0"), QStringLiteral("algorithm")},
+            QJsonObject{{QStringLiteral("name"), QStringLiteral("prequal")}, {QStringLiteral("q_rif"), 1.7}});
+    QVERIFY(c_->writeConfig(cfg));
+    const qsizetype mark = c_->agent().logMark();
+    c_->agent().signal(SIGHUP);
+    QVERIFY2(c_->agent().waitForLog("reload rejected", mark), c_->agentLog().constData());
+    QVERIFY2(c_->agent().waitForLog("pools[0].algorithm.q_rif", mark), c_->agentLog().constData());
+    for (int i = 0; i < 5; ++i)
+        QVERIFY(servedBy("r1"));
+}
+
+// After a rejected reload, a valid file with a different replica is applied: requests reach the
+// new replica, and only it, from then on.
+void TestAgentSignals::sighupAppliesNewReplicaSet()
+{
+    const quint16 r1 = c_->startReplica(QStringLiteral("r1"));
+    const quint16 r2 = c_->startReplica(QStringLiteral("r2"));
+    QVERIFY2(r1 && r2, qPrintable(c_->error()));
+    QVERIFY2(c_->startAgent(c_->config({r1})), qPrintable(c_->error()));
+    QVERIFY(servedBy("r1"));
+
+    QFile f(c_->configPath());
+    QVERIFY(f.open(QIODevice::WriteOnly | QIODevice::Truncate));
+    f.write("not json");
+    f.close();
+    qsizetype mark = c_->agent().logMark();
+    c_->agent().signal(SIGHUP);
+    QVERIFY2(c_->agent().waitForLog("reload rejected", mark), c_->agentLog().constData());
+    QVERIFY(servedBy("r1"));
+
+    QVERIFY(c_->writeConfig(c_->config({r2})));
+    mark = c_->agent().logMark();
+    c_->agent().signal(SIGHUP);
+    QVERIFY2(c_->agent().waitForLog("config reloaded", mark), c_->agentLog().constData());
+    // Workers take the new snapshot on their own loop, a moment after the log line.
+    QTRY_VERIFY_WITH_TIMEOUT(servedBy("r2"), kWaitMs);
+    for (int i = 0; i < 5; ++i)
+        QVERIFY(servedBy("r2"));
+}
+
+// A reload that replaces the replica set while a request is in flight on the old one: that
+// request completes on the old replica, new requests go to the new one.
+void TestAgentSignals::reloadLetsRequestsInFlightFinish()
+{
+    const quint16 slow = c_->startReplica(QStringLiteral("slow"), {QStringLiteral("--service-ms"), QStringLiteral("800"),
+                                                                   QStringLiteral("--dist"), QStringLiteral("fixed")});
+    const quint16 r2 = c_->startReplica(QStringLiteral("r2"));
+    QVERIFY2(slow && r2, qPrintable(c_->error()));
+    QVERIFY2(c_->startAgent(c_->config({slow})), qPrintable(c_->error()));
+
+    HttpClient client;
+    QVERIFY2(client.connectTo(c_->port()), qPrintable(client.error()));
+    QVERIFY(client.send(getRequest("/in-flight")));
+    QTRY_VERIFY_WITH_TIMEOUT(replicaHasInFlight(slow, 1), kWaitMs);
+
+    QVERIFY(c_->writeConfig(c_->config({r2})));
+    const qsizetype mark = c_->agent().logMark();
+    c_->agent().signal(SIGHUP);
+    QVERIFY2(c_->agent().waitForLog("config reloaded", mark), c_->agentLog().constData());
+    QTRY_VERIFY_WITH_TIMEOUT(servedBy("r2"), kWaitMs);
+
+    const auto r = client.read();
+    QVERIFY2(r, qPrintable(client.error()));
+    QCOMPARE(r->status, 200);
+    QCOMPARE(r->header("X-Replica"), QByteArray("slow"));
+}
+
+// SIGHUP reopens the access log: after the file is moved away (log rotation), new lines go to a
+// new file at the configured path and the moved file keeps only the old ones.
+void TestAgentSignals::sighupReopensAccessLog()
+{
+    StubBackend& stub = c_->addStub("s1");
+    QVERIFY2(c_->startAgent(c_->config({stub.port()})), qPrintable(c_->error()));
+    auto lineCount = [](const QString& path) {
+        QFile f(path);
+        return f.open(QIODevice::ReadOnly) ? f.readAll().count('\n') : -1;
+    };
+
+    QVERIFY(fetch(c_->port(), getRequest("/before-rotation")));
+    QTRY_COMPARE_WITH_TIMEOUT(lineCount(c_->accessLogPath()), 1, kWaitMs);
+    const QString rotated = c_->accessLogPath() + QStringLiteral(".1");
+    QVERIFY(QFile::rename(c_->accessLogPath(), rotated));
+
+    const qsizetype mark = c_->agent().logMark();
+    c_->agent().signal(SIGHUP);
+    QVERIFY2(c_->agent().waitForLog("config reloaded", mark), c_->agentLog().constData());
+    QVERIFY(fetch(c_->port(), getRequest("/after-rotation")));
+    QTRY_COMPARE_WITH_TIMEOUT(lineCount(c_->accessLogPath()), 1, kWaitMs);
+    QCOMPARE(lineCount(rotated), 1);
+    QFile fresh(c_->accessLogPath());
+    QVERIFY(fresh.open(QIODevice::ReadOnly));
+    QVERIFY(fresh.readAll().contains("/after-rotation"));
+}
+
+// SIGTERM while a slow request is in flight: the request still completes with 200, then the
+// agent exits 0.
+void TestAgentSignals::sigtermFinishesRequestInFlight()
+{
+    const quint16 slow = c_->startReplica(QStringLiteral("slow"), {QStringLiteral("--service-ms"), QStringLiteral("1000"),
+                                                                   QStringLiteral("--dist"), QStringLiteral("fixed")});
+    QVERIFY2(slow, qPrintable(c_->error()));
+    QVERIFY2(c_->startAgent(c_->config({slow})), qPrintable(c_->error()));
+
+    HttpClient client;
+    QVERIFY2(client.connectTo(c_->port()), qPrintable(client.error()));
+    QVERIFY(client.send(getRequest("/slow")));
+    QTRY_VERIFY_WITH_TIMEOUT(replicaHasInFlight(slow, 1), kWaitMs);
+    const qsizetype mark = c_->agent().logMark();
+    c_->agent().signal(SIGTERM);
+    QVERIFY2(c_->agent().waitForLog("stopping", mark), c_->agentLog().constData());
+
+    const auto r = client.read();
+    QVERIFY2(r, qPrintable(client.error()));
+    QCOMPARE(r->status, 200);
+    QCOMPARE(r->body, QByteArray("slow\n"));
+    QVERIFY(r->header("connection").toLower().contains("close"));
+    QVERIFY2(client.waitForClose(), qPrintable(client.error()));
+    QCOMPARE(c_->agent().waitForExit(), 0);
+}
+
+// SIGTERM with only idle keep-alive connections open: they are closed and the agent exits at
+// once, not after timeouts.drain_ms.
+void TestAgentSignals::sigtermClosesIdleConnectionsAndExitsPromptly()
+{
+    StubBackend& stub = c_->addStub("s1");
+    QJsonObject cfg = c_->config({stub.port()});
+    setJson(cfg, {QStringLiteral("timeouts"), QStringLiteral("drain_ms")}, 20000);
+    QVERIFY2(c_->startAgent(cfg), qPrintable(c_->error()));
+
+    HttpClient client;
+    QVERIFY2(client.connectTo(c_->port()), qPrintable(client.error()));
+    QVERIFY(client.send(getRequest("/idle")));
+    const auto r = client.read();
+    QVERIFY2(r, qPrintable(client.error()));
+    QCOMPARE(r->status, 200);
+
+    QElapsedTimer t;
+    t.start();
+    c_->agent().signal(SIGTERM);
+    QVERIFY2(client.waitForClose(), qPrintable(client.error()));
+    QCOMPARE(c_->agent().waitForExit(), 0);
+    QVERIFY2(t.elapsed() < 3000, qPrintable(QStringLiteral("exit took %1 ms").arg(t.elapsed())));
+}
+
+// A request slower than timeouts.drain_ms does not hold the exit: the agent closes it and exits 0.
+void TestAgentSignals::sigtermDrainIsBoundedByDrainTimeout()
+{
+    const quint16 slow = c_->startReplica(QStringLiteral("slow"), {QStringLiteral("--service-ms"), QStringLiteral("10000"),
+                                                                   QStringLiteral("--dist"), QStringLiteral("fixed")});
+    QVERIFY2(slow, qPrintable(c_->error()));
+    QJsonObject cfg = c_->config({slow});
+    setJson(cfg, {QStringLiteral("timeouts"), QStringLiteral("drain_ms")}, 300);
+    QVERIFY2(c_->startAgent(cfg), qPrintable(c_->error()));
+
+    HttpClient client;
+    QVERIFY2(client.connectTo(c_->port()), qPrintable(client.error()));
+    QVERIFY(client.send(getRequest("/very-slow")));
+    QTRY_VERIFY_WITH_TIMEOUT(replicaHasInFlight(slow, 1), kWaitMs);
+
+    QElapsedTimer t;
+    t.start();
+    c_->agent().signal(SIGTERM);
+    QCOMPARE(c_->agent().waitForExit(), 0);
+    QVERIFY2(t.elapsed() < 3000, qPrintable(QStringLiteral("exit took %1 ms").arg(t.elapsed())));
+    QVERIFY2(client.waitForClose(), qPrintable(client.error()));
+}
+
+// A SIGHUP arriving while the agent drains (say, log rotation during a stop) is ignored: the
+// request in flight still completes and the agent exits 0, rather than dying by the signal.
+void TestAgentSignals::sighupDuringDrainDoesNotKill()
+{
+    const quint16 slow = c_->startReplica(QStringLiteral("slow"), {QStringLiteral("--service-ms"), QStringLiteral("800"),
+                                                                   QStringLiteral("--dist"), QStringLiteral("fixed")});
+    QVERIFY2(slow, qPrintable(c_->error()));
+    QVERIFY2(c_->startAgent(c_->config({slow})), qPrintable(c_->error()));
+
+    HttpClient client;
+    QVERIFY2(client.connectTo(c_->port()), qPrintable(client.error()));
+    QVERIFY(client.send(getRequest("/slow")));
+    QTRY_VERIFY_WITH_TIMEOUT(replicaHasInFlight(slow, 1), kWaitMs);
+    const qsizetype mark = c_->agent().logMark();
+    c_->agent().signal(SIGTERM);
+    QVERIFY2(c_->agent().waitForLog("stopping", mark), c_->agentLog().constData());
+    // SIGHUP again and again, all through the drain, until the answer starts to arrive: the
+    // whole window is covered, not just its first microseconds.
+    QDeadlineTimer deadline(kWaitMs);
+    while (client.socket().bytesAvailable() == 0 && client.connected() && !deadline.hasExpired()) {
+        c_->agent().signal(SIGHUP);
+        client.socket().waitForReadyRead(50);
+    }
+    const auto r = client.read();
+    QVERIFY2(r, qPrintable(client.error()));
+    QCOMPARE(r->status, 200);
+    QCOMPARE(c_->agent().waitForExit(), 0);
+}
+
+void TestAgentSignals::signalRightAfterListeningIsHandled_data()
+{
+    QTest::addColumn<int>("signum");
+    QTest::newRow("SIGTERM") << int{SIGTERM};
+    QTest::newRow("SIGHUP") << int{SIGHUP};
+}
+
+// A signal sent as soon as the agent printed its listening line (which is how scripts and
+// these tests know it is up) is handled: SIGTERM drains and exits 0, SIGHUP reloads. It must
+// not hit the default action (death by signal) because the handlers were not installed yet.
+void TestAgentSignals::signalRightAfterListeningIsHandled()
+{
+    QFETCH(int, signum);
+    StubBackend& stub = c_->addStub("s1");
+    QVERIFY(c_->writeConfig(c_->config({stub.port()})));
+    for (int i = 0; i < 10; ++i) {
+        ChildProcess agent;
+        const QByteArray port = agent.startAndReadLine(binPath(QStringLiteral("dlb-agent")),
+                                                       {QStringLiteral("--config"), c_->configPath()},
+                                                       "dlb-agent: listening on 127.0.0.1:");
+        QVERIFY2(!port.isEmpty(), qPrintable(agent.error()));
+        agent.signal(signum);
+        if (signum == SIGHUP) {
+            QVERIFY2(agent.waitForLog("config reloaded"),
+                     qPrintable(QStringLiteral("run %1: %2").arg(i).arg(QString::fromUtf8(agent.log()))));
+            QCOMPARE(agent.terminate(), 0);
+        } else {
+            const int code = agent.waitForExit();
+            QVERIFY2(code == 0, qPrintable(QStringLiteral("run %1: %2 (exit %3, stderr: \"%4\")")
+                                               .arg(i)
+                                               .arg(agent.error())
+                                               .arg(code)
+                                               .arg(QString::fromUtf8(agent.log()))));
+        }
+    }
+}
+
+QTEST_GUILESS_MAIN(TestAgentSignals)
+#include "tst_agent_signals.moc"
