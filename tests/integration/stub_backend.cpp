@@ -185,6 +185,8 @@ private:
             return false;
         case StubMode::DropRequest:
             return false;
+        case StubMode::Silent:
+            return true;
         case StubMode::Malformed:
             s->write("this is not an HTTP response\r\n\r\n");
             return false;

@@ -30,6 +30,7 @@ enum class StubMode {
     Malformed,       // answers bytes that are not HTTP
     Truncated,       // announces Content-Length 1000, sends 10 bytes, closes
     SlowChunks,      // chunked body of kSlowChunkCount chunks, one every kSlowChunkIntervalMs
+    Silent,          // reads requests and never answers
 };
 
 inline constexpr int kSlowChunkCount = 8;

@@ -23,6 +23,7 @@ private slots:
     void malformedAnswerGives502();
     void truncatedAnswerEndsClientConnection();
     void clientGoneMidAnswerDoesNotHurt();
+    void clientGoneWhileWaitingFreesUpstream();
     void staleUpstreamConnectionIsNotAnError();
     void slowReplicaAnswers504();
     void slowStreamingAnswerIsNotCut();
@@ -208,6 +209,23 @@ void TestProxyFailures::clientGoneMidAnswerDoesNotHurt()
     QVERIFY2(r, qPrintable(client.error()));
     QCOMPARE(r->status, 200);
     QCOMPARE(r->body, slowChunksBody());
+}
+
+// A client that disconnects while the replica has not answered yet: the agent gives up the
+// exchange at once and closes its upstream connection, instead of holding it until
+// timeouts.response_ms (60 s here) expires.
+void TestProxyFailures::clientGoneWhileWaitingFreesUpstream()
+{
+    StubBackend& silent = c_->addStub("silent", StubMode::Silent);
+    QVERIFY2(c_->startAgent(c_->config({silent.port()})), qPrintable(c_->error()));
+
+    HttpClient quitter;
+    QVERIFY2(quitter.connectTo(c_->port()), qPrintable(quitter.error()));
+    QVERIFY(quitter.send(getRequest("/never-answered")));
+    QTRY_COMPARE_WITH_TIMEOUT(silent.requests().size(), 1, kWaitMs);
+    QCOMPARE(silent.openConnections(), 1);
+    quitter.socket().abort();
+    QTRY_COMPARE_WITH_TIMEOUT(silent.openConnections(), 0, kWaitMs);
 }
 
 // A replica that closes each keep-alive connection right after answering: requests on one
