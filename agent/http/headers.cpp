@@ -2,6 +2,7 @@
 
 #include <array>
 #include <charconv>
+#include <initializer_list>
 
 namespace dlb::agent::http {
 
@@ -36,9 +37,10 @@ void appendHeader(std::string& out, std::string_view name, std::string_view valu
     out.append("\r\n");
 }
 
-// Copies the end-to-end headers; skips hop-by-hop ones and, when `skip_length` is set,
-// Content-Length (the framing is rewritten by the caller).
-void appendEndToEnd(std::string& out, const Message& m, bool skip_length, std::string_view skip_extra = {})
+// Copies the end-to-end headers; skips hop-by-hop ones, the `skip` ones (rewritten by the
+// caller) and, when `skip_length` is set, Content-Length (the framing is rewritten too).
+void appendEndToEnd(std::string& out, const Message& m, bool skip_length,
+                    std::initializer_list<std::string_view> skip = {})
 {
     const std::string_view connection = m.header("connection");
     for (size_t i = 0; i < m.headerCount(); ++i) {
@@ -47,13 +49,43 @@ void appendEndToEnd(std::string& out, const Message& m, bool skip_length, std::s
             continue;
         if (skip_length && iequals(name, "content-length"))
             continue;
-        if (!skip_extra.empty() && iequals(name, skip_extra))
-            continue;
-        appendHeader(out, name, m.headerValue(i));
+        bool skipped = false;
+        for (const auto s : skip)
+            skipped = skipped || iequals(name, s);
+        if (!skipped)
+            appendHeader(out, name, m.headerValue(i));
     }
 }
 
+// Transfer-Encoding for a body we re-chunk: the sender's codings are kept (a proxy passes on
+// codings it does not apply, such as gzip), ending with chunked.
+void appendChunkedFraming(std::string& out, const Message& m)
+{
+    const std::string_view te = m.header("transfer-encoding");
+    if (te.empty() || iequals(trim(te), "chunked"))
+        out.append("Transfer-Encoding: chunked\r\n");
+    else
+        appendHeader(out, "Transfer-Encoding", trim(te));
+}
+
 } // namespace
+
+std::string_view originForm(std::string_view target)
+{
+    size_t skip = 0;
+    if (target.size() > 7 && iequals(target.substr(0, 7), "http://"))
+        skip = 7;
+    else if (target.size() > 8 && iequals(target.substr(0, 8), "https://"))
+        skip = 8;
+    if (skip == 0)
+        return target;
+    const size_t slash = target.find_first_of("/?", skip);
+    if (slash == std::string_view::npos)
+        return "/";
+    if (target[slash] == '?')
+        return target.substr(slash); // "http://h?q": the path is empty; llhttp rejects this anyway
+    return target.substr(slash);
+}
 
 bool isHopByHop(std::string_view name, std::string_view connection_value)
 {
@@ -86,22 +118,23 @@ void appendUpstreamRequestHead(std::string& out, const Message& req, BodyFraming
 {
     out.append(req.methodName());
     out.push_back(' ');
-    out.append(req.url());
+    out.append(fwd.target.empty() ? req.url() : fwd.target);
     out.append(" HTTP/1.1\r\n");
-    appendEndToEnd(out, req, framing != BodyFraming::ContentLength, "x-forwarded-for");
+    // The client's own X-Forwarded-Proto is not trusted: a plain-http client could claim https.
+    appendEndToEnd(out, req, framing != BodyFraming::ContentLength, {"x-forwarded-for", "x-forwarded-proto"});
     // X-Forwarded-For: keep what earlier proxies wrote and add this client.
-    const std::string_view prior = req.header("x-forwarded-for");
     out.append("X-Forwarded-For: ");
-    if (!prior.empty()) {
-        out.append(prior);
-        out.append(", ");
+    for (size_t i = 0; i < req.headerCount(); ++i) {
+        if (iequals(req.headerName(i), "x-forwarded-for") && !req.headerValue(i).empty()) {
+            out.append(req.headerValue(i));
+            out.append(", ");
+        }
     }
     out.append(fwd.client_ip);
     out.append("\r\n");
-    if (!req.hasHeader("x-forwarded-proto"))
-        appendHeader(out, "X-Forwarded-Proto", fwd.proto);
+    appendHeader(out, "X-Forwarded-Proto", fwd.proto);
     if (framing == BodyFraming::Chunked)
-        out.append("Transfer-Encoding: chunked\r\n");
+        appendChunkedFraming(out, req);
     if (req.versionMajor() == 1 && req.versionMinor() == 0 && !req.hasHeader("host"))
         out.append("Host: \r\n"); // HTTP/1.1 requires the field; an HTTP/1.0 client may omit it
     out.append("\r\n");
@@ -119,7 +152,8 @@ BodyFraming responseFraming(const Message& resp, bool request_was_head, const Me
     return BodyFraming::UntilClose;
 }
 
-void appendClientResponseHead(std::string& out, const Message& resp, BodyFraming framing, bool keep_alive)
+void appendClientResponseHead(std::string& out, const Message& resp, BodyFraming framing, bool keep_alive,
+                              bool client_http10)
 {
     out.append("HTTP/1.1 ");
     appendNumber(out, static_cast<uint64_t>(resp.status()));
@@ -129,9 +163,11 @@ void appendClientResponseHead(std::string& out, const Message& resp, BodyFraming
     // HEAD responses and 304 keep the Content-Length the origin sent: it describes the entity.
     appendEndToEnd(out, resp, framing == BodyFraming::Chunked || framing == BodyFraming::UntilClose);
     if (framing == BodyFraming::Chunked)
-        out.append("Transfer-Encoding: chunked\r\n");
+        appendChunkedFraming(out, resp);
     if (!keep_alive || framing == BodyFraming::UntilClose)
         out.append("Connection: close\r\n");
+    else if (client_http10)
+        out.append("Connection: keep-alive\r\n"); // HTTP/1.0 closes unless told otherwise
     out.append("\r\n");
 }
 
@@ -174,7 +210,7 @@ std::string_view statusReason(int status)
     }
 }
 
-void appendSimpleResponse(std::string& out, int status, std::string_view body, bool keep_alive)
+void appendSimpleResponse(std::string& out, int status, std::string_view body, bool keep_alive, bool client_http10)
 {
     out.append("HTTP/1.1 ");
     appendNumber(out, static_cast<uint64_t>(status));
@@ -182,7 +218,9 @@ void appendSimpleResponse(std::string& out, int status, std::string_view body, b
     out.append(statusReason(status));
     out.append("\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: ");
     appendNumber(out, body.size() + 1);
-    out.append(keep_alive ? "\r\n\r\n" : "\r\nConnection: close\r\n\r\n");
+    out.append(!keep_alive ? "\r\nConnection: close\r\n\r\n"
+               : client_http10 ? "\r\nConnection: keep-alive\r\n\r\n"
+                               : "\r\n\r\n");
     out.append(body);
     out.push_back('\n');
 }

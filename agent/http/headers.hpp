@@ -22,8 +22,14 @@ enum class BodyFraming {
 
 struct ForwardInfo {
     std::string_view client_ip;   // appended to X-Forwarded-For
-    std::string_view proto;       // "http" or "https", X-Forwarded-Proto
+    std::string_view proto;       // "http" or "https", X-Forwarded-Proto (replaces the client's)
+    std::string_view target = {}; // request target to send; empty: the request's own
 };
+
+// The origin form ("/path?query") of a request target: an absolute-form target
+// ("http://host/path", RFC 9112 §3.2.2) loses its scheme and authority; "*" and origin forms
+// are returned as they are.
+std::string_view originForm(std::string_view target);
 
 // Does this request carry a body, and how is it framed to the upstream?
 BodyFraming requestFraming(const Message& req);
@@ -36,14 +42,17 @@ void appendUpstreamRequestHead(std::string& out, const Message& req, BodyFraming
 // Framing of a response body towards the client.
 BodyFraming responseFraming(const Message& resp, bool request_was_head, const Message& req);
 
-// Appends the response head sent to the client; `keep_alive` false adds Connection: close.
-void appendClientResponseHead(std::string& out, const Message& resp, BodyFraming framing, bool keep_alive);
+// Appends the response head sent to the client; `keep_alive` false adds Connection: close,
+// and an HTTP/1.0 client that keeps the connection is told Connection: keep-alive.
+void appendClientResponseHead(std::string& out, const Message& resp, BodyFraming framing, bool keep_alive,
+                              bool client_http10 = false);
 
 // A 1xx interim response (100 Continue, 103 Early Hints) relayed as it is.
 void appendInterimResponseHead(std::string& out, const Message& resp);
 
 // The proxy's own answer: status line, a one-line text body saying why, Content-Length.
-void appendSimpleResponse(std::string& out, int status, std::string_view body, bool keep_alive);
+void appendSimpleResponse(std::string& out, int status, std::string_view body, bool keep_alive,
+                          bool client_http10 = false);
 std::string_view statusReason(int status);
 
 // Chunked encoding of one slice, and the last chunk.

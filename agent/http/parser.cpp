@@ -158,6 +158,8 @@ int Parser::onHeaderValue(llhttp_t* p, const char* at, size_t len)
     if (s->headers_done_)
         return 0;
     auto& h = s->msg_.headers_.back();
+    if (s->hstate_ != HeaderState::Value && h.name_len == 0)
+        return s->fail(ParseError::Malformed, "empty header field name");
     if (s->hstate_ != HeaderState::Value) {
         h.value_off = static_cast<uint32_t>(s->msg_.buf_.size());
         s->hstate_ = HeaderState::Value;
@@ -182,9 +184,20 @@ int Parser::onHeadersComplete(llhttp_t* p)
     m.has_content_length_ = (p->flags & F_CONTENT_LENGTH) != 0;
     m.content_length_ = m.has_content_length_ ? p->content_length : 0;
     m.upgrade_ = p->upgrade != 0;
-    if (s->limits_.max_body_bytes != 0 && m.has_content_length_ && m.content_length_ > s->limits_.max_body_bytes)
+    // RFC 9112 6.3: 1xx, 204 and 304 end at the blank line whatever their fields say.
+    const bool no_body = s->kind_ == Kind::Response && (m.status_ / 100 == 1 || m.status_ == 204 || m.status_ == 304);
+    const bool over = s->limits_.max_body_bytes != 0 && m.has_content_length_ && m.content_length_ > s->limits_.max_body_bytes;
+    if (over && s->kind_ == Kind::Request)
         return s->fail(ParseError::BodyTooLarge, "body exceeds limits.max_body_bytes");
-    switch (s->handler_.onHeaders(m)) {
+    const auto action = s->handler_.onHeaders(m);
+    if (no_body || action == ParserHandler::HeadersAction::SkipBody) {
+        p->upgrade = 0;
+        m.upgrade_ = false;
+        return 1;
+    }
+    if (over)
+        return s->fail(ParseError::BodyTooLarge, "body exceeds limits.max_body_bytes");
+    switch (action) {
     case ParserHandler::HeadersAction::Continue:
         // An upgrade we do not perform (Upgrade is hop-by-hop and stripped): parse on as HTTP.
         if (m.upgrade_) {

@@ -1,6 +1,7 @@
 #include "agent/proxy/agent.hpp"
 
 #include "agent/net/listener.hpp"
+#include "agent/proxy/log.hpp"
 
 #include <unistd.h>
 
@@ -15,17 +16,6 @@ namespace dlb::agent::proxy {
 
 namespace {
 constexpr int kListenBacklog = 1024;
-
-std::string timestamp()
-{
-    const auto now = std::chrono::system_clock::now();
-    const std::time_t t = std::chrono::system_clock::to_time_t(now);
-    std::tm tm{};
-    gmtime_r(&t, &tm);
-    char buf[32];
-    std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
-    return buf;
-}
 
 bool sameListeners(const common::Config& a, const common::Config& b)
 {
@@ -46,14 +36,6 @@ Agent::Agent(std::string config_path) : config_path_(std::move(config_path))
 Agent::~Agent()
 {
     uv_loop_close(&loop_);
-}
-
-void Agent::logLine(const std::string& line)
-{
-    // One write per line so lines from threads do not interleave.
-    const std::string out = timestamp() + " dlb-agent: " + line + "\n";
-    const ssize_t n = ::write(STDERR_FILENO, out.data(), out.size());
-    (void)n;
 }
 
 bool Agent::start(std::string* why)
@@ -79,6 +61,16 @@ bool Agent::start(std::string* why)
         return false;
     if (!access_log_.open(cfg.access_log.path, why))
         return false;
+
+    // Signals first: a script may send one as soon as it reads the "listening" line. Their
+    // callbacks run only inside uv_run, once everything below exists.
+    uv_signal_init(&loop_, &sigterm_);
+    uv_signal_init(&loop_, &sigint_);
+    uv_signal_init(&loop_, &sighup_);
+    sigterm_.data = sigint_.data = sighup_.data = this;
+    uv_signal_start(&sigterm_, &Agent::onSignal, SIGTERM);
+    uv_signal_start(&sigint_, &Agent::onSignal, SIGINT);
+    uv_signal_start(&sighup_, &Agent::onSignal, SIGHUP);
 
     unsigned workers = cfg.workers;
     if (workers == 0)
@@ -113,16 +105,9 @@ bool Agent::start(std::string* why)
     for (auto& w : workers_)
         w->start();
 
-    health_ = std::make_unique<HealthChecker>(&loop_, &Agent::logLine);
+    health_ = std::make_unique<HealthChecker>(&loop_, &logLine);
     health_->apply(snapshot_);
 
-    uv_signal_init(&loop_, &sigterm_);
-    uv_signal_init(&loop_, &sigint_);
-    uv_signal_init(&loop_, &sighup_);
-    sigterm_.data = sigint_.data = sighup_.data = this;
-    uv_signal_start(&sigterm_, &Agent::onSignal, SIGTERM);
-    uv_signal_start(&sigint_, &Agent::onSignal, SIGINT);
-    uv_signal_start(&sighup_, &Agent::onSignal, SIGHUP);
     logLine("started " + std::to_string(workers) + " worker(s), " + std::to_string(cfg.pools.size()) + " pool(s)");
     return true;
 }
@@ -137,6 +122,11 @@ int Agent::run()
     uv_run(&loop_, UV_RUN_DEFAULT);
     for (auto& w : workers_)
         w->join();
+    // Only now give the signals back to their default actions: a SIGHUP or a second SIGTERM
+    // during the drain is caught and ignored instead of killing requests in flight.
+    for (uv_signal_t* s : {&sigterm_, &sigint_, &sighup_})
+        uv_close(reinterpret_cast<uv_handle_t*>(s), nullptr);
+    uv_run(&loop_, UV_RUN_DEFAULT);
     logLine("stopped");
     return 0;
 }
@@ -188,9 +178,10 @@ void Agent::shutdown()
     for (auto& w : workers_)
         w->stop();
     health_->stop();
-    uv_close(reinterpret_cast<uv_handle_t*>(&sigterm_), nullptr);
-    uv_close(reinterpret_cast<uv_handle_t*>(&sigint_), nullptr);
-    uv_close(reinterpret_cast<uv_handle_t*>(&sighup_), nullptr);
+    // Unreferenced, not closed: the loop may end once the health checks stop, and the
+    // handlers stay installed until run() has joined the workers.
+    for (uv_signal_t* s : {&sigterm_, &sigint_, &sighup_})
+        uv_unref(reinterpret_cast<uv_handle_t*>(s));
 }
 
 } // namespace dlb::agent::proxy

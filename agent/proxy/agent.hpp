@@ -31,7 +31,6 @@ private:
     void reload();
     void shutdown();
     static void onSignal(uv_signal_t* h, int signum);
-    static void logLine(const std::string& line);
 
     std::string config_path_;
     uv_loop_t loop_;

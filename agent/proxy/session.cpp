@@ -9,6 +9,20 @@
 namespace dlb::agent::proxy {
 
 namespace {
+bool idempotent(llhttp_method_t m)
+{
+    switch (m) {
+    case HTTP_GET:
+    case HTTP_HEAD:
+    case HTTP_PUT:
+    case HTTP_DELETE:
+    case HTTP_OPTIONS:
+    case HTTP_TRACE:
+        return true;
+    default:
+        return false;
+    }
+}
 double msSince(uint64_t start_ns, uint64_t now_ns) { return static_cast<double>(now_ns - start_ns) / 1e6; }
 double unixNow()
 {
@@ -46,9 +60,11 @@ void Session::armTimer(Phase phase, uint64_t ms)
 void Session::onRead(const char* data, size_t len)
 {
     if (in_exchange_ && req_complete_) {
-        // Pipelined bytes that arrived before reads stopped: their turn comes later.
+        // Pipelined bytes: their turn comes after this answer. Reading goes on (so a client
+        // that gives up is noticed at once) until a bounded amount waits.
         leftover_.append(data, len);
-        client_.stopReading();
+        if (leftover_.size() >= kMaxPipelinedBytes)
+            client_.stopReading();
         return;
     }
     feed(data, len);
@@ -65,7 +81,8 @@ void Session::feed(const char* data, size_t len)
         return;
     if (r.status == http::Parser::Status::Paused) {
         leftover_.append(data + r.consumed, len - r.consumed);
-        client_.stopReading();
+        if (leftover_.size() >= kMaxPipelinedBytes)
+            client_.stopReading();
         maybeFinish();
         return;
     }
@@ -97,11 +114,10 @@ void Session::feed(const char* data, size_t len)
 
 void Session::onEof()
 {
+    // A client that closes while its answer is pending has given up (a timeout, a user who
+    // went away): abort, as nginx and HAProxy do by default, so the connection to the replica
+    // and this socket are freed now rather than when the replica gets to the request.
     client_eof_ = true;
-    if (in_exchange_ && req_complete_ && !resp_complete_) {
-        keep_alive_ = false; // the client half-closed after its request: answer, then close
-        return;
-    }
     close();
 }
 
@@ -113,6 +129,7 @@ void Session::onDrained()
     if (upstream_paused_ && up_) {
         upstream_paused_ = false;
         up_->stream().startReading();
+        armTimer(Phase::Upstream, worker_.snapshot().config.timeouts.response_ms);
     }
 }
 
@@ -128,8 +145,10 @@ http::ParserHandler::HeadersAction Session::onHeaders(const http::Message& req)
     keep_alive_ = req.keepAlive() && !worker_.draining();
     req_framing_ = http::requestFraming(req);
 
+    client_http10_ = req.versionMajor() == 1 && req.versionMinor() == 0;
+    target_ = http::originForm(req.url());
     const Snapshot& snap = worker_.snapshot();
-    const Route* route = snap.route(req.url());
+    const Route* route = snap.route(target_);
     if (!route) {
         answerLocally(404, "no route for this path; add a route whose path_prefix matches it");
         return HeadersAction::Continue;
@@ -137,7 +156,7 @@ http::ParserHandler::HeadersAction Session::onHeaders(const http::Message& req)
     pool_ = worker_.runtime(route->pool);
     replay_.clear();
     replayable_ = true;
-    http::appendUpstreamRequestHead(replay_, req, req_framing_, {client_ip_, proto_});
+    http::appendUpstreamRequestHead(replay_, req, req_framing_, {client_ip_, proto_, target_});
     if (!dispatch(balance::kNoReplica)) {
         answerLocally(503, "no healthy replica in pool " + pool_->spec().config.name);
         return HeadersAction::Continue;
@@ -152,7 +171,7 @@ bool Session::dispatch(int exclude)
     balance::PickContext ctx;
     ctx.now_ns = Worker::nowNs();
     ctx.client_addr = client_ip_;
-    ctx.path = req.url();
+    ctx.path = target_;
     ctx.exclude = exclude;
     ctx.header = [&req](std::string_view name) { return req.header(name); };
     const int replica = pool.balancer().pick(ctx);
@@ -166,8 +185,14 @@ bool Session::dispatch(int exclude)
     pool.dispatched(replica, ctx.now_ns);
     t_upstream_ns_ = ctx.now_ns;
     if (!up_) {
-        // Connect failed before it started (no memory, no fds): same path as a refused connect.
-        onUpstreamFailed(UpstreamFailure::Connect, err);
+        // Failing before a packet left is this process's trouble (out of descriptors or
+        // memory), not the replica's: it must not count against the replica.
+        pool.completed(replica, true, 0, ctx.now_ns);
+        worker_.logError(std::string("cannot open a connection to a replica: ") + uv_strerror(err) +
+                         (err == UV_EMFILE || err == UV_ENFILE ? "; raise the open-file limit (ulimit -n, LimitNOFILE)" : ""));
+        answerLocally(503, std::string("the agent cannot open a connection right now (") + uv_err_name(err) + "); see its log");
+        if (req_complete_)
+            maybeFinish();
         return true;
     }
     up_->attach(this);
@@ -202,6 +227,9 @@ bool Session::onBody(std::string_view data)
 {
     if (local_answer_)
         return true; // discarded: we answered without a replica
+    // The replica is receiving: the wait for its answer starts when the body ends.
+    if (up_ && up_->connected())
+        armTimer(Phase::Upstream, worker_.snapshot().config.timeouts.response_ms);
     if (req_framing_ == http::BodyFraming::Chunked) {
         char size_line[24];
         const int n = std::snprintf(size_line, sizeof size_line, "%zx\r\n", data.size());
@@ -247,7 +275,7 @@ http::ParserHandler::HeadersAction Session::onUpstreamHeaders(const http::Messag
     keep_alive_ = keep_alive_ && !worker_.draining() && resp_framing_ != http::BodyFraming::UntilClose;
     std::string& out = client_.pendingBuffer();
     const size_t before = out.size();
-    http::appendClientResponseHead(out, resp, resp_framing_, keep_alive_);
+    http::appendClientResponseHead(out, resp, resp_framing_, keep_alive_, client_http10_);
     bytes_sent_ += out.size() - before;
     resp_head_sent_ = true;
     return HeadersAction::Continue;
@@ -255,6 +283,9 @@ http::ParserHandler::HeadersAction Session::onUpstreamHeaders(const http::Messag
 
 void Session::onUpstreamBody(std::string_view data)
 {
+    // timeouts.response_ms bounds silence, not the length of an answer that keeps flowing.
+    if (!upstream_paused_)
+        armTimer(Phase::Upstream, worker_.snapshot().config.timeouts.response_ms);
     if (resp_framing_ == http::BodyFraming::Chunked) {
         std::string& out = client_.pendingBuffer();
         const size_t before = out.size();
@@ -267,6 +298,8 @@ void Session::onUpstreamBody(std::string_view data)
     if (up_ && !upstream_paused_ && client_.pendingBytes() > kHighWaterBytes) {
         upstream_paused_ = true;
         up_->stream().stopReading();
+        // The client is slow, not the replica: give it timeouts.idle_ms to read on.
+        armTimer(Phase::Upstream, worker_.snapshot().config.timeouts.idle_ms);
     }
 }
 
@@ -303,7 +336,10 @@ void Session::onUpstreamFailed(UpstreamFailure failure, int uv_status)
         WorkerStats::add(worker_.stats().upstream_connect_errors);
         pool_->sitOut(replica_, now);
     }
-    const bool retryable = (failure == UpstreamFailure::Connect || failure == UpstreamFailure::Reset) &&
+    // A refused connection never reached the replica: always safe to send elsewhere. A reset
+    // after sending may have reached it, so only idempotent requests go again (as nginx does).
+    const bool retryable = (failure == UpstreamFailure::Connect ||
+                            (failure == UpstreamFailure::Reset && idempotent(parser_.message().method()))) &&
                            !resp_head_sent_ && replayable_;
     if (retryable && attempts_ < kMaxAttempts) {
         WorkerStats::add(worker_.stats().retries);
@@ -363,7 +399,7 @@ void Session::answerLocally(int status, std::string_view why)
     }
     std::string& out = client_.pendingBuffer();
     const size_t before = out.size();
-    http::appendSimpleResponse(out, status, why, keep_alive_ && !worker_.draining());
+    http::appendSimpleResponse(out, status, why, keep_alive_ && !worker_.draining(), client_http10_);
     bytes_sent_ += out.size() - before;
     client_.flush();
 }
@@ -393,6 +429,31 @@ void Session::maybeFinish()
 
 void Session::finishExchange()
 {
+    finishRecord();
+    const bool keep = keep_alive_ && !worker_.draining() && !client_eof_;
+    resetExchange();
+    if (!keep) {
+        phase_ = Phase::Closing;
+        uv_timer_stop(&timer_);
+        client_.stopReading();
+        client_.closeAfterWrite();
+        return;
+    }
+    parser_.resume();
+    armTimer(Phase::Idle, worker_.snapshot().config.timeouts.idle_ms);
+    if (!leftover_.empty()) {
+        std::string pending;
+        pending.swap(leftover_);
+        feed(pending.data(), pending.size());
+        if (in_exchange_)
+            return; // a pipelined request is being served
+    }
+    if (!in_exchange_ && phase_ != Phase::Closing)
+        client_.startReading();
+}
+
+void Session::finishRecord()
+{
     const uint64_t now = Worker::nowNs();
     const http::Message& req = parser_.message();
     AccessRecord rec;
@@ -413,26 +474,6 @@ void Session::finishExchange()
                      : status_ >= 400 ? st.responses_4xx
                      : status_ >= 300 ? st.responses_3xx
                                       : st.responses_2xx);
-    const bool keep = keep_alive_ && !worker_.draining() && !client_eof_;
-    resetExchange();
-    if (!keep) {
-        phase_ = Phase::Closing;
-        uv_timer_stop(&timer_);
-        client_.stopReading();
-        client_.closeAfterWrite();
-        return;
-    }
-    parser_.resume();
-    armTimer(Phase::Idle, worker_.snapshot().config.timeouts.idle_ms);
-    if (!leftover_.empty()) {
-        std::string pending;
-        pending.swap(leftover_);
-        feed(pending.data(), pending.size());
-        if (in_exchange_)
-            return; // a pipelined request is being served; reads resume after it
-    }
-    if (!in_exchange_ && phase_ != Phase::Closing)
-        client_.startReading();
 }
 
 void Session::resetExchange()
@@ -503,6 +544,11 @@ void Session::closeIfIdle()
 
 void Session::close()
 {
+    if (in_exchange_ && !resp_complete_ && phase_ != Phase::Closing) {
+        if (!resp_head_sent_)
+            status_ = kStatusClientClosed;
+        finishRecord();
+    }
     phase_ = Phase::Closing;
     if (up_) {
         // The client went away: the replica's answer is not wanted, and not its fault.

@@ -24,6 +24,10 @@ inline constexpr size_t kHighWaterBytes = 256 * 1024;
 // replica when the first one fails before answering; a larger one is streamed and not retried.
 inline constexpr size_t kMaxReplayBytes = 64 * 1024;
 inline constexpr uint32_t kMaxAttempts = 2; // the first try and one retry (the seed's rule)
+// Pipelined bytes read ahead of their turn; past this the client is no longer read until then.
+inline constexpr size_t kMaxPipelinedBytes = 64 * 1024;
+// Logged for a request whose client closed before the answer (nginx's convention).
+inline constexpr int kStatusClientClosed = 499;
 
 class Session final : public net::TcpConn::Handler, public http::ParserHandler, public UpstreamUser {
 public:
@@ -66,6 +70,7 @@ private:
     void upstreamGaveUp(std::string_view why, int status);
     void maybeFinish();
     void finishExchange();
+    void finishRecord(); // the access-log line and counters of the exchange in progress
     void resetExchange();
     void armTimer(Phase phase, uint64_t ms);
     void releaseUpstream(bool reusable);
@@ -77,6 +82,7 @@ private:
     http::Parser parser_;
     std::string client_ip_;
     std::string_view proto_;
+    std::string_view target_; // origin form of the request target (views the parser's buffer)
     std::string leftover_; // bytes after a pipelined request, parsed when its turn comes
     std::string replay_;   // what was sent upstream, while it can still be sent again
     int open_handles_ = 2;
@@ -105,6 +111,7 @@ private:
     bool upstream_paused_ = false; // upstream reads stopped: client is slow
     bool client_eof_ = false;
     bool up_reusable_ = false;
+    bool client_http10_ = false;
 };
 
 } // namespace dlb::agent::proxy

@@ -1,7 +1,10 @@
 #include "agent/proxy/worker.hpp"
 
+#include "agent/proxy/log.hpp"
 #include "agent/proxy/pool_runtime.hpp"
 #include "agent/proxy/session.hpp"
+
+#include <unistd.h>
 
 #include <cstdio>
 
@@ -133,7 +136,12 @@ void Worker::applySnapshot(std::shared_ptr<const Snapshot> snapshot)
 void Worker::onConnection(uv_stream_t* server, int status)
 {
     auto* self = static_cast<Worker*>(server->data);
-    if (status != 0 || self->draining_)
+    if (status != 0) {
+        self->logError(std::string("accept failed: ") + uv_strerror(status) +
+                       (status == UV_EMFILE || status == UV_ENFILE ? "; raise the open-file limit (ulimit -n, LimitNOFILE)" : ""));
+        return;
+    }
+    if (self->draining_)
         return;
     auto* s = new Session(*self, kProtoHttp);
     if (s->accept(server) != 0) {
@@ -162,6 +170,21 @@ void Worker::log(const AccessRecord& r)
     appendAccessRecord(log_buf_, r);
     if (log_buf_.size() >= kAccessLogFlushBytes)
         access_log_->writeBuffer(log_buf_);
+}
+
+void Worker::logError(const std::string& message)
+{
+    const uint64_t now = nowNs();
+    if (last_error_log_ns_ != 0 && now - last_error_log_ns_ < 1'000'000'000ULL) {
+        ++errors_suppressed_;
+        return;
+    }
+    last_error_log_ns_ = now;
+    std::string line = "worker " + std::to_string(index_) + ": " + message;
+    if (errors_suppressed_ > 0)
+        line += " (" + std::to_string(errors_suppressed_) + " similar errors not shown)";
+    errors_suppressed_ = 0;
+    logLine(line);
 }
 
 void Worker::onTick(uv_timer_t* t)

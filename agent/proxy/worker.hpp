@@ -56,6 +56,8 @@ public:
     std::shared_ptr<PoolRuntime> runtime(size_t pool_index) { return runtimes_[pool_index]; }
     void sessionClosed(Session* s);
     void log(const AccessRecord& r);
+    // An error worth an operator's attention, at most one line per second per worker.
+    void logError(const std::string& message);
     static uint64_t nowNs() { return uv_hrtime(); }
 
 private:
@@ -86,6 +88,8 @@ private:
     AccessLog* access_log_;
     std::string log_buf_;
     uint64_t seed_;
+    uint64_t last_error_log_ns_ = 0;
+    uint64_t errors_suppressed_ = 0;
     bool draining_ = false;
     bool closed_ = false;
 

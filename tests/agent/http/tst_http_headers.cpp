@@ -223,13 +223,14 @@ private slots:
         QTest::addColumn<QStringList>("values");
         QTest::newRow("absent: http") << QByteArray() << QByteArray("http") << QStringList({"http"});
         QTest::newRow("absent: https") << QByteArray() << QByteArray("https") << QStringList({"https"});
-        QTest::newRow("present: kept, not added")
-            << QByteArray("X-Forwarded-Proto: https\r\n") << QByteArray("http") << QStringList({"https"});
-        QTest::newRow("present in lower case")
-            << QByteArray("x-forwarded-proto: https\r\n") << QByteArray("http") << QStringList({"https"});
+        QTest::newRow("client's replaced")
+            << QByteArray("X-Forwarded-Proto: https\r\n") << QByteArray("http") << QStringList({"http"});
+        QTest::newRow("client's in lower case replaced")
+            << QByteArray("x-forwarded-proto: https\r\n") << QByteArray("http") << QStringList({"http"});
     }
 
-    // X-Forwarded-Proto is added only when the request has none.
+    // X-Forwarded-Proto says how the client reached us; a client's own value is not trusted
+    // (a plain-http client could claim https), so exactly one, ours, goes upstream.
     void xForwardedProto()
     {
         QFETCH(QByteArray, fields);
@@ -265,6 +266,60 @@ private slots:
         const QStringList lines = headLines(out);
         QCOMPARE(fieldValues(lines, "Transfer-Encoding"), QStringList({"chunked"}));
         QCOMPARE(fieldValues(lines, "Content-Length"), QStringList());
+    }
+
+    // Codings the proxy does not apply (gzip) are passed on, still ending with chunked.
+    void upstreamChunkedKeepsOtherCodings()
+    {
+        const Parsed req(Kind::Request, "POST /up HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip, chunked\r\n\r\n"
+                                        "5\r\nhello\r\n0\r\n\r\n");
+        QVERIFY(req.ok);
+        std::string out;
+        appendUpstreamRequestHead(out, req.msg(), BodyFraming::Chunked, kFwd);
+        QCOMPARE(fieldValues(headLines(out), "Transfer-Encoding"), QStringList({"gzip, chunked"}));
+    }
+
+    void originForm_data()
+    {
+        QTest::addColumn<QString>("target");
+        QTest::addColumn<QString>("origin");
+        QTest::newRow("origin form") << "/a/b?c=1" << "/a/b?c=1";
+        QTest::newRow("absolute with path") << "http://h.example:8080/a?q" << "/a?q";
+        QTest::newRow("absolute, upper-case scheme") << "HTTP://h.example/x" << "/x";
+        QTest::newRow("absolute https") << "https://h.example/s" << "/s";
+        QTest::newRow("absolute without path") << "http://h.example" << "/";
+        QTest::newRow("asterisk") << "*" << "*";
+    }
+
+    // An absolute-form target (RFC 9112 3.2.2) is routed and forwarded in origin form.
+    void originForm()
+    {
+        QFETCH(QString, target);
+        QFETCH(QString, origin);
+        const std::string t = target.toStdString();
+        QCOMPARE(QString::fromStdString(std::string(dlb::agent::http::originForm(t))), origin);
+    }
+
+    // The target handed in ForwardInfo replaces the request's own in the request line.
+    void upstreamUsesGivenTarget()
+    {
+        const Parsed req(Kind::Request, "GET http://h.example/abs HTTP/1.1\r\nHost: h.example\r\n\r\n");
+        QVERIFY(req.ok);
+        std::string out;
+        appendUpstreamRequestHead(out, req.msg(), BodyFraming::None, ForwardInfo{"10.1.2.3", "http", "/abs"});
+        QCOMPARE(headLines(out).value(0), QStringLiteral("GET /abs HTTP/1.1"));
+    }
+
+    // An HTTP/1.0 client that keeps the connection is told so; an HTTP/1.1 one needs no header.
+    void clientHeadHttp10KeepAlive()
+    {
+        const Parsed resp(Kind::Response, "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n");
+        QVERIFY(resp.ok);
+        std::string v10, v11;
+        appendClientResponseHead(v10, resp.msg(), BodyFraming::ContentLength, true, true);
+        appendClientResponseHead(v11, resp.msg(), BodyFraming::ContentLength, true, false);
+        QCOMPARE(fieldValues(headLines(v10), "Connection"), QStringList({"keep-alive"}));
+        QCOMPARE(fieldValues(headLines(v11), "Connection"), QStringList());
     }
 
     // Chunked framing drops the request's Content-Length and adds Transfer-Encoding: chunked.
