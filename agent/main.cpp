@@ -1,9 +1,8 @@
 // dlb-agent: the headless proxy. A thin entry point over the agent's libraries.
 
+#include "agent/net/listener.hpp"
 #include "agent/proxy/agent.hpp"
 #include "common/config.hpp"
-
-#include <sys/resource.h>
 
 #include <csignal>
 #include <cstdio>
@@ -63,13 +62,9 @@ int main(int argc, char** argv)
         return 0;
     }
     signal(SIGPIPE, SIG_IGN);
-    // A proxy holds two descriptors per request in flight: take the whole hard limit, as
-    // nginx's worker_rlimit_nofile would, instead of the 1024 soft default.
-    rlimit lim{};
-    if (getrlimit(RLIMIT_NOFILE, &lim) == 0 && lim.rlim_cur < lim.rlim_max) {
-        lim.rlim_cur = lim.rlim_max;
-        setrlimit(RLIMIT_NOFILE, &lim);
-    }
+    // Two descriptors per request in flight: take the whole hard limit, as nginx's
+    // worker_rlimit_nofile would, instead of the 1024 soft default.
+    dlb::agent::net::raiseOpenFileLimit();
     dlb::agent::proxy::Agent agent(config);
     return agent.run();
 }

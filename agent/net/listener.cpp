@@ -5,6 +5,7 @@
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -67,6 +68,15 @@ int boundPort(int fd)
     if (ss.ss_family == AF_INET6)
         return ntohs(reinterpret_cast<sockaddr_in6*>(&ss)->sin6_port);
     return ntohs(reinterpret_cast<sockaddr_in*>(&ss)->sin_port);
+}
+
+void raiseOpenFileLimit()
+{
+    rlimit lim{};
+    if (getrlimit(RLIMIT_NOFILE, &lim) == 0 && lim.rlim_cur < lim.rlim_max) {
+        lim.rlim_cur = lim.rlim_max;
+        setrlimit(RLIMIT_NOFILE, &lim);
+    }
 }
 
 std::string ipString(const sockaddr* sa)

@@ -28,6 +28,10 @@ int openListenSocket(const SockAddr& addr, int backlog, std::string* why);
 // The port a bound socket got (for port 0).
 int boundPort(int fd);
 
+// Raises the soft open-file limit to the hard one: a proxy (or a load tool) holds a socket or
+// two per connection, far past the usual soft default of 1024.
+void raiseOpenFileLimit();
+
 // "1.2.3.4" or "::1" from a peer address.
 std::string ipString(const sockaddr* sa);
 

@@ -5,7 +5,7 @@
 #include "tools/loadgen/options.hpp"
 #include "tools/loadgen/results.hpp"
 #include "tools/loadgen/runner.hpp"
-#include "tools/replica/cli_support.hpp"
+#include "tools/common/cli_support.hpp"
 
 #include <uv.h>
 
@@ -24,19 +24,8 @@ int main(int argc, char** argv)
 {
     using namespace dlb::tools::loadgen;
     const ParsedArgs args = parseArgs(argc, argv);
-    switch (args.action) {
-    case ParsedArgs::Action::Help:
-        std::fputs(usage(), stdout);
-        return 0;
-    case ParsedArgs::Action::Version:
-        std::printf("dlb-loadgen %s\n", DLB_VERSION);
-        return 0;
-    case ParsedArgs::Action::Error:
-        std::fprintf(stderr, "dlb-loadgen: %s\n", args.error.c_str());
-        return kExitUsage;
-    case ParsedArgs::Action::Run:
-        break;
-    }
+    if (const auto code = dlb::tools::finishArgs(args, "dlb-loadgen", usage()))
+        return *code;
     const Options& o = args.options;
     std::string why;
     const auto addr = dlb::agent::net::resolve(dlb::common::Endpoint{o.target.host, o.target.port}, &why);
@@ -54,7 +43,7 @@ int main(int argc, char** argv)
         }
     }
     std::signal(SIGPIPE, SIG_IGN);
-    dlb::tools::raiseFileLimit();
+    dlb::agent::net::raiseOpenFileLimit();
 
     uv_loop_t loop;
     uv_loop_init(&loop);

@@ -1,6 +1,8 @@
 #include "tools/loadgen/options.hpp"
 
-#include "tools/replica/cli_support.hpp"
+#include "tools/common/cli_support.hpp"
+#include "agent/net/listener.hpp"
+#include "common/config.hpp"
 
 #include <algorithm>
 #include <iterator>
@@ -33,10 +35,10 @@ bool parseUrl(std::string_view url, Target& out, std::string& why)
         why = "expected http://HOST[:PORT][/PATH]";
         return false;
     }
-    // Without a port, the default one; parseHostPort wants one, so add it.
+    // Without a port, the default one; parseEndpoint wants one, so add it.
     const bool has_port = authority.front() == '[' ? authority.find("]:") != std::string_view::npos
                                                    : authority.find(':') != std::string_view::npos;
-    const auto hp = parseHostPort(has_port ? std::string(authority) : std::string(authority) + ":80", &why);
+    const auto hp = common::parseEndpoint(has_port ? std::string(authority) : std::string(authority) + ":80", &why);
     if (!hp)
         return false;
     if (hp->port == 0) {

@@ -2,6 +2,7 @@
 // dlb-loadgen's command line: the target, the loop (open: a rate for a duration; closed: N
 // requests by C concurrent connections) and the output.
 
+#include "tools/common/cli_support.hpp"
 #include <cstdint>
 #include <string>
 
@@ -37,11 +38,7 @@ struct Options {
     bool seed_given = false;
 };
 
-struct ParsedArgs {
-    enum class Action { Run, Help, Version, Error } action = Action::Run;
-    Options options;
-    std::string error; // one line: what is wrong and what is expected
-};
+using ParsedArgs = dlb::tools::ParsedArgs<Options>;
 
 ParsedArgs parseArgs(int argc, char** argv);
 const char* usage();

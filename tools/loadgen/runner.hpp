@@ -15,7 +15,7 @@
 #include "tools/loadgen/client_conn.hpp"
 #include "tools/loadgen/options.hpp"
 #include "tools/loadgen/results.hpp"
-#include "tools/replica/deadline_timer.hpp"
+#include "tools/common/deadline_timer.hpp"
 
 #include <uv.h>
 

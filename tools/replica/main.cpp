@@ -1,7 +1,8 @@
 // dlb-replica: a demo and benchmark backend with real queueing behaviour and a probe endpoint.
 // See docs/tools.md.
 
-#include "tools/replica/cli_support.hpp"
+#include "tools/common/cli_support.hpp"
+#include "agent/net/listener.hpp"
 #include "tools/replica/options.hpp"
 #include "tools/replica/server.hpp"
 
@@ -19,22 +20,11 @@ int main(int argc, char** argv)
 {
     using namespace dlb::tools::replica;
     const ParsedArgs args = parseArgs(argc, argv);
-    switch (args.action) {
-    case ParsedArgs::Action::Help:
-        std::fputs(usage(), stdout);
-        return 0;
-    case ParsedArgs::Action::Version:
-        std::printf("dlb-replica %s\n", DLB_VERSION);
-        return 0;
-    case ParsedArgs::Action::Error:
-        std::fprintf(stderr, "dlb-replica: %s\n", args.error.c_str());
-        return kExitUsage;
-    case ParsedArgs::Action::Run:
-        break;
-    }
+    if (const auto code = dlb::tools::finishArgs(args, "dlb-replica", usage()))
+        return *code;
     // A client that resets mid-answer must cost an EPIPE, not the process.
     std::signal(SIGPIPE, SIG_IGN);
-    dlb::tools::raiseFileLimit();
+    dlb::agent::net::raiseOpenFileLimit();
 
     uv_loop_t loop;
     uv_loop_init(&loop);

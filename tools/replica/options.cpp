@@ -1,6 +1,8 @@
 #include "tools/replica/options.hpp"
 
-#include "tools/replica/cli_support.hpp"
+#include "tools/common/cli_support.hpp"
+#include "agent/net/listener.hpp"
+#include "common/config.hpp"
 
 #include <algorithm>
 
@@ -143,7 +145,7 @@ ParsedArgs parseArgs(int argc, char** argv)
 
         if (flag == "--listen") {
             std::string why;
-            const auto hp = parseHostPort(v, &why);
+            const auto hp = common::parseEndpoint(v, &why);
             if (!hp)
                 return fail("--listen: " + why);
             o.host = hp->host;

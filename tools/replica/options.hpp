@@ -1,6 +1,7 @@
 #pragma once
 // dlb-replica's command line: what a run simulates, validated before anything is bound.
 
+#include "tools/common/cli_support.hpp"
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -32,11 +33,7 @@ struct Options {
     uint64_t max_queue = 0;            // 0: unbounded
 };
 
-struct ParsedArgs {
-    enum class Action { Run, Help, Version, Error } action = Action::Run;
-    Options options;
-    std::string error; // one line: what is wrong and what is expected
-};
+using ParsedArgs = dlb::tools::ParsedArgs<Options>;
 
 ParsedArgs parseArgs(int argc, char** argv);
 const char* usage();

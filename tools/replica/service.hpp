@@ -9,7 +9,7 @@
 // Threading: the replica's single loop thread. Jobs are answered through
 // Connection::onJobDone(), possibly from inside submit().
 
-#include "tools/replica/deadline_timer.hpp"
+#include "tools/common/deadline_timer.hpp"
 #include "tools/replica/job.hpp"
 #include "tools/replica/latency_estimator.hpp"
 #include "tools/replica/options.hpp"

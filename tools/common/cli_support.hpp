@@ -28,19 +28,29 @@ private:
     std::optional<std::string_view> inline_value_;
 };
 
-struct HostPort {
-    std::string host; // without brackets for IPv6
-    uint16_t port = 0;
-};
-
-// "127.0.0.1:9001", "[::1]:9001", "localhost:80"; port 0 is accepted (bind any).
-std::optional<HostPort> parseHostPort(std::string_view text, std::string* why);
-
 // Whole-string numbers: "12x", "", "nan" and out-of-range values are rejected.
 std::optional<double> parseDouble(std::string_view text);
 std::optional<uint64_t> parseUnsigned(std::string_view text);
 
-// Raises the soft open-files limit to the hard one: both tools hold thousands of sockets.
-void raiseFileLimit();
+enum class ArgsAction { Run, Help, Version, Error };
+
+// What parsing a command line decided.
+template <class Options>
+struct ParsedArgs {
+    using Action = ArgsAction;
+    Action action = Action::Run;
+    Options options;
+    std::string error; // one line: what is wrong and what is expected
+};
+
+// Handles --help, --version and errors the same way for every tool: returns the exit code to
+// leave with (0, or 2 for a bad argument), or nullopt when the tool should run.
+std::optional<int> finishArgs(ArgsAction action, const std::string& error, const char* program, const char* usage);
+
+template <class Options>
+std::optional<int> finishArgs(const ParsedArgs<Options>& args, const char* program, const char* usage)
+{
+    return finishArgs(args.action, args.error, program, usage);
+}
 
 } // namespace dlb::tools

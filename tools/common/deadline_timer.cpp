@@ -1,4 +1,4 @@
-#include "tools/replica/deadline_timer.hpp"
+#include "tools/common/deadline_timer.hpp"
 
 #include <sys/timerfd.h>
 #include <unistd.h>
