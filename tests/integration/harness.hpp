@@ -41,6 +41,8 @@ public:
 
     // Starts dlb-replica --name NAME --workers 8 --service-ms 0 plus `extra`; 0 on failure.
     quint16 startReplica(const QString& name, const QStringList& extra = {});
+    // The replica process started `index`-th (0 first) by startReplica(), to signal or wait for.
+    ChildProcess& replica(size_t index) { return *replicas_.at(index); }
     StubBackend& addStub(const QByteArray& name, StubMode mode = StubMode::Echo);
 
     // The default config: one listener on 127.0.0.1:0, one worker, pool "web" with round

@@ -112,20 +112,28 @@ public:
     int connections = 0;            // guarded by mutex
     int open = 0;                   // guarded by mutex
     QList<StubRequest> requests;    // guarded by mutex
+    struct Canned {
+        int status;
+        QByteArray body;
+    };
+    QHash<QByteArray, Canned> canned; // answerPath(); guarded by mutex
 
 private:
     void onNewConnection()
     {
         while (QTcpSocket* s = server_->nextPendingConnection()) {
+            int id = 0;
             {
                 QMutexLocker lock(&mutex);
-                ++connections;
+                id = ++connections;
                 ++open;
             }
+            connectionIds_.insert(s, id);
             QObject::connect(s, &QTcpSocket::readyRead, this, [this, s] { onReadyRead(s); });
             QObject::connect(s, &QTcpSocket::disconnected, s, &QObject::deleteLater);
             QObject::connect(s, &QObject::destroyed, this, [this, s] {
                 buffers_.remove(s);
+                connectionIds_.remove(s);
                 QMutexLocker lock(&mutex);
                 --open;
             });
@@ -140,9 +148,25 @@ private:
             std::optional<StubRequest> r = takeRequest(buf);
             if (!r)
                 return;
+            r->connection = connectionIds_.value(s);
+            std::optional<Canned> reply;
             {
                 QMutexLocker lock(&mutex);
                 requests.append(*r);
+                if (const auto it = canned.constFind(r->path); it != canned.constEnd())
+                    reply = *it;
+            }
+            if (reply) {
+                const bool clientClose = r->header("connection").toLower().contains("close");
+                s->write("HTTP/1.1 " + QByteArray::number(reply->status) + " Canned\r\nX-Stub: " + name_ +
+                         "\r\nContent-Type: application/json\r\nContent-Length: " +
+                         QByteArray::number(reply->body.size()) + (clientClose ? "\r\nConnection: close" : "") +
+                         "\r\n\r\n" + (r->method == "HEAD" ? QByteArray() : reply->body));
+                if (clientClose) {
+                    s->disconnectFromHost();
+                    return;
+                }
+                continue;
             }
             if (!answer(s, *r)) {
                 s->disconnectFromHost();
@@ -217,6 +241,7 @@ private:
     StubMode mode_;
     QTcpServer* server_ = nullptr;
     QHash<QTcpSocket*, QByteArray> buffers_;
+    QHash<QTcpSocket*, int> connectionIds_;
 };
 
 StubBackend::StubBackend(const QByteArray& name, StubMode mode)
@@ -252,6 +277,12 @@ QList<StubRequest> StubBackend::requests() const
 {
     QMutexLocker lock(&server_->mutex);
     return server_->requests;
+}
+
+void StubBackend::answerPath(const QByteArray& path, int status, const QByteArray& body)
+{
+    QMutexLocker lock(&server_->mutex);
+    server_->canned.insert(path, {status, body});
 }
 
 } // namespace dlb::test

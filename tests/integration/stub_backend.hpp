@@ -17,6 +17,7 @@ struct StubRequest {
     QByteArray path;
     HeaderList headers;
     QByteArray body; // decoded (chunked coding removed)
+    int connection = 0; // which connection it arrived on: 1 for the stub's first accepted, 2 ...
     QByteArray header(const QByteArray& name) const; // first value, case-insensitive name
     bool hasHeader(const QByteArray& name) const;
 };
@@ -52,6 +53,9 @@ public:
     int connections() const;     // accepted so far
     int openConnections() const; // accepted and not yet closed
     QList<StubRequest> requests() const;
+    // From now on, requests for exactly `path` get `status` with `body` (Content-Length,
+    // keep-alive unless the request asked to close) instead of the mode's answer.
+    void answerPath(const QByteArray& path, int status, const QByteArray& body);
 
     class Server; // the QObject living in the stub's thread
 
