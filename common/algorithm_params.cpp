@@ -25,7 +25,7 @@ constexpr std::array kPrequal{
               false},
     ParamSpec{"idle_probe_rate", 0, 1000, 10, false, false,
               "probes per second per worker sent while idle, so a quiet pool stays fresh", false},
-    ParamSpec{"max_probes_per_replica_s", 1, 100000, 200, false, false,
+    ParamSpec{"max_probes_per_replica_s", 1, 100000, 1000, false, false,
               "ceiling on probes per second that one worker sends to one replica", false},
     ParamSpec{"error_penalty", 0, 1000, 4, false, false,
               "how many RIF one recent error counts as, so a failing replica is no sinkhole",

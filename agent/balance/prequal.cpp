@@ -360,11 +360,31 @@ int Prequal::selectHcl(int exclude) const
     return best_cold >= 0 ? best_cold : best_hot;
 }
 
+int Prequal::randomFallback(const PickContext& ctx)
+{
+    // The paper's rule is a uniform pick. A replica that is failing requests must not get its
+    // share through this door either (sinkholing): draw among the replicas without recent
+    // errors, and among all only when every one has them.
+    int chosen = kNoReplica;
+    uint32_t seen = 0;
+    for (std::size_t i = 0; i < replicas_.size(); ++i) {
+        const auto& r = replicas_[i];
+        if (!r.usable || static_cast<int>(i) == ctx.exclude || r.recent_errors >= kErrorFreeBelow)
+            continue;
+        if (rng_.below(++seen) == 0)
+            chosen = static_cast<int>(i);
+    }
+    return chosen != kNoReplica ? chosen : randomUsable(ctx);
+}
+
 int Prequal::pick(const PickContext& ctx)
 {
     purge(ctx.now_ns);
     const std::size_t removals = takeWhole(remove_accumulator_, params_.remove_rate);
-    for (std::size_t k = 0; k < removals && !pool_.empty(); ++k)
+    // Removal keeps the pool from drifting towards busy replicas; taking it below two probes
+    // would only turn the next picks into random ones (with few replicas and bursts of
+    // requests between probe answers, that was most picks).
+    for (std::size_t k = 0; k < removals && pool_.size() > kMinPoolAfterRemoval; ++k)
         removeOne();
 
     int chosen = kNoReplica;
@@ -377,7 +397,7 @@ int Prequal::pick(const PickContext& ctx)
         if (++e.uses >= e.reuse_budget)
             pool_.erase(pool_.begin() + index);
     } else {
-        chosen = randomUsable(ctx);
+        chosen = randomFallback(ctx);
         for (ProbeEntry& e : pool_) {
             if (e.replica == chosen)
                 ++e.rif;

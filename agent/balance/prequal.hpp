@@ -48,7 +48,7 @@ struct PrequalParams {
     double remove_rate = 1;         // r_remove: removals per request, fractional allowed
     double delta = 1;               // δ: net accumulation rate in the b_reuse formula
     double idle_probe_rate = 10;    // probes per second while no request triggers any; 0: off
-    double max_probes_per_replica_s = 200; // per-replica probe ceiling; <= 0: no ceiling
+    double max_probes_per_replica_s = 1000; // per-replica probe ceiling; <= 0: no ceiling
     double error_penalty = 4;       // RIF one unit of ReplicaState::recent_errors counts as
 
     // Values absent from the config take the spec default of common::algorithms(), or the
@@ -78,9 +78,14 @@ public:
     // tens of milliseconds at moderate load, while the 0.84 quantile still rests on ~10 answers
     // above it.
     static constexpr std::size_t kRifWindow = 64;
-    // Burst the per-replica probe ceiling allows, as seconds' worth of its rate (10 probes at
-    // the default 200/s), so a burst of requests after a lull still probes freely.
+    // Burst the per-replica probe ceiling allows, as seconds' worth of its rate (50 probes at
+    // the default 1000/s), so a burst of requests after a lull still probes freely.
     static constexpr double kProbeBurstSeconds = 0.05;
+    // Per-request removals stop at this many probes (see pick()).
+    static constexpr std::size_t kMinPoolAfterRemoval = 2;
+    // A replica whose decaying error count is below this counts as error-free in the random
+    // fallback (one failure decays below it within a couple of seconds).
+    static constexpr double kErrorFreeBelow = 0.5;
 
     Prequal(const PrequalParams& params, const BalancerDeps& deps);
 
@@ -109,6 +114,7 @@ public:
 
 private:
     void rebuildUsable();
+    int randomFallback(const PickContext& ctx);
     bool probeAllowed(int replica, uint64_t now_ns);
     void sendProbes(std::size_t count, uint64_t now_ns);
     void recordRif(uint32_t rif);

@@ -71,7 +71,7 @@ void TestAlgorithmParams::specTable_data() {
     row("prequal", "remove_rate", 0, 16, 1, false, false);
     row("prequal", "delta", 0, 100, 1, false, true);
     row("prequal", "idle_probe_rate", 0, 1000, 10, false, false);
-    row("prequal", "max_probes_per_replica_s", 1, 100000, 200, false, false);
+    row("prequal", "max_probes_per_replica_s", 1, 100000, 1000, false, false);
     row("prequal", "error_penalty", 0, 1000, 4, false, false);
     row("least_request", "choice_count", 2, 16, 2, true, false);
     row("least_request", "active_request_bias", 0, 10, 1, false, false);

@@ -174,6 +174,7 @@ private slots:
     void excludeHonouredInFallback();
     void errorPenaltyDemotesFastFailingReplica();
     void errorPenaltyAppliesWhenAllHot();
+    void fallbackAvoidsFailingReplica();
 
     // The seed's table 2 (probing module) and table 3 (Prequal module).
     void seedTable2ProbeStored();
@@ -628,8 +629,9 @@ void TestPrequal::removeRateAlternatesOldestAndColdWorst()
     QCOMPARE(h.poolReplicas(), (QList<int>{1, 3, 4}));
     QCOMPARE(h.pick(10 * kMs), 3); // removes 1 (oldest)
     QCOMPARE(h.poolReplicas(), (QList<int>{3, 4}));
-    h.pick(10 * kMs); // removes 4 (worst: latency 30); one probe left: random fallback
-    QCOMPARE(h.poolReplicas(), QList<int>{3});
+    // Removal stops at two probes (kMinPoolAfterRemoval): nothing leaves, 3 is picked again.
+    QCOMPARE(h.pick(10 * kMs), 3);
+    QCOMPARE(h.poolReplicas(), (QList<int>{3, 4}));
 }
 
 // With hot probes present, the "worst" removed is the highest-RIF hot probe, not the slowest.
@@ -652,8 +654,9 @@ void TestPrequal::removeRateAlternatesOldestAndHotWorst()
     QCOMPARE(h.pick(10 * kMs), 4); // removes 1 (oldest)
     QCOMPARE(h.poolReplicas(), (QList<int>{3, 4}));
     QCOMPARE(h.entryOf(4)->rif, 5U); // 2 + three requests: still cold (not above 5)
-    h.pick(10 * kMs);                 // removes 3 (hot, RIF 7)
-    QCOMPARE(h.poolReplicas(), QList<int>{4});
+    // Removal stops at two probes (kMinPoolAfterRemoval): the hot 3 stays, cold 4 is picked.
+    QCOMPARE(h.pick(10 * kMs), 4);
+    QCOMPARE(h.poolReplicas(), (QList<int>{3, 4}));
 }
 
 // r_remove = 0.5 removes one probe every second request.
@@ -855,6 +858,25 @@ void TestPrequal::errorPenaltyAppliesWhenAllHot()
     QCOMPARE(h.pick(kMs), 1);
 }
 
+// With fewer than 2 probes, the random fallback still avoids a replica with recent errors
+// (sinkholing through the fallback); with errors everywhere it draws among all.
+void TestPrequal::fallbackAvoidsFailingReplica()
+{
+    Harness h(3, quiet());
+    h.replicas[1].recent_errors = 3;
+    int to_failing = 0;
+    for (int i = 0; i < 300; ++i)
+        to_failing += h.pick(kMs) == 1 ? 1 : 0;
+    QCOMPARE(to_failing, 0);
+    h.replicas[0].recent_errors = 3;
+    h.replicas[2].recent_errors = 3;
+    int counts[3] = {0, 0, 0};
+    for (int i = 0; i < 3000; ++i)
+        ++counts[h.pick(kMs)];
+    for (int c : counts)
+        QVERIFY2(c > 800, "every replica gets a share when all have errors");
+}
+
 // ---------------------------------------------------------------------------------------------
 
 // Seed table 2, case 1: a probe answer is stored in the pool with its receipt time.
@@ -985,7 +1007,7 @@ void TestPrequal::factoryReadsConfig()
     QCOMPARE(prequal->params().remove_rate, 1.0);
     QCOMPARE(prequal->params().delta, 1.0);
     QCOMPARE(prequal->params().idle_probe_rate, 10.0);
-    QCOMPARE(prequal->params().max_probes_per_replica_s, 200.0);
+    QCOMPARE(prequal->params().max_probes_per_replica_s, 1000.0);
     QCOMPARE(prequal->params().error_penalty, 4.0);
 }
 
