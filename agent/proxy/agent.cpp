@@ -3,12 +3,9 @@
 #include "agent/net/listener.hpp"
 #include "agent/proxy/log.hpp"
 
-#include <unistd.h>
+#include <arpa/inet.h>
 
-#include <chrono>
 #include <cstdio>
-#include <ctime>
-#include <iostream>
 #include <random>
 #include <thread>
 
