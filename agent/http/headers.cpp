@@ -79,12 +79,9 @@ std::string_view originForm(std::string_view target)
         skip = 8;
     if (skip == 0)
         return target;
+    // "http://h?q" would give "?q" here; llhttp's strict URL parser rejects that form earlier.
     const size_t slash = target.find_first_of("/?", skip);
-    if (slash == std::string_view::npos)
-        return "/";
-    if (target[slash] == '?')
-        return target.substr(slash); // "http://h?q": the path is empty; llhttp rejects this anyway
-    return target.substr(slash);
+    return slash == std::string_view::npos ? std::string_view("/") : target.substr(slash);
 }
 
 bool isHopByHop(std::string_view name, std::string_view connection_value)

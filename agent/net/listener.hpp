@@ -21,6 +21,9 @@ struct SockAddr {
 // Resolves host:port (numeric or a name, via getaddrinfo: blocking, so only at load time).
 std::optional<SockAddr> resolve(const common::Endpoint& ep, std::string* why = nullptr);
 
+// Pending connections the kernel queues per listening socket before the loop accepts them.
+inline constexpr int kListenBacklog = 1024;
+
 // Creates, binds and listens a non-blocking TCP socket with SO_REUSEADDR and SO_REUSEPORT.
 // Returns the fd, or -1 with `why` set ("bind 0.0.0.0:8080: Address already in use").
 int openListenSocket(const SockAddr& addr, int backlog, std::string* why);

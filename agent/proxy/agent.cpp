@@ -12,7 +12,6 @@
 namespace dlb::agent::proxy {
 
 namespace {
-constexpr int kListenBacklog = 1024;
 
 bool sameListeners(const common::Config& a, const common::Config& b)
 {
@@ -81,7 +80,7 @@ bool Agent::start(std::string* why)
         if (!addr)
             return false;
         for (unsigned w = 0; w < workers; ++w) {
-            const int fd = net::openListenSocket(*addr, kListenBacklog, why);
+            const int fd = net::openListenSocket(*addr, net::kListenBacklog, why);
             if (fd < 0)
                 return false;
             if (w == 0) {

@@ -5,11 +5,17 @@
 
 namespace dlb::agent::proxy {
 
+namespace {
+// A health-check answer is only looked at for its status: the body is read and dropped, the
+// head bounded like any other.
+constexpr http::ParserLimits kHealthAnswerLimits{16384, 100, 0};
+} // namespace
+
 // One replica's checker: a timer, and at most one check connection at a time. It frees itself
 // once stopped and every handle it owns has closed.
 struct HealthChecker::Target final : net::TcpConn::Handler, http::ParserHandler {
     Target(HealthChecker& o, std::shared_ptr<const PoolSpec> p, size_t i)
-        : owner(o), pool(std::move(p)), index(i), parser(http::Kind::Response, *this, http::ParserLimits{16384, 100, 0})
+        : owner(o), pool(std::move(p)), index(i), parser(http::Kind::Response, *this, kHealthAnswerLimits)
     {
         uv_timer_init(owner.loop_, &timer);
         timer.data = this;

@@ -12,7 +12,7 @@ namespace dlb::agent::proxy {
 struct Prober::Conn final : net::TcpConn::Handler, http::ParserHandler {
     Conn(Prober& owner, int replica_index)
         : prober(owner), replica(replica_index), tcp(owner.loop_, this),
-          parser(http::Kind::Response, *this, http::ParserLimits{4096, 32, kMaxProbeBodyBytes})
+          parser(http::Kind::Response, *this, http::ParserLimits{kMaxProbeHeadBytes, kMaxProbeHeaders, kMaxProbeBodyBytes})
     {
     }
 
@@ -124,10 +124,8 @@ Prober::Prober(uv_loop_t* loop, PoolRuntime& pool) : loop_(loop), pool_(pool)
     consecutive_failures_.assign(pool.spec().replicas.size(), 0);
 }
 
-Prober::~Prober()
-{
-    // Connections still open here belong to a loop that is being torn down; closeAll() ran.
-}
+// Connections still open here belong to a loop that is being torn down; closeAll() ran.
+Prober::~Prober() = default;
 
 void Prober::sendProbe(int replica)
 {

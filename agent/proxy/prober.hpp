@@ -22,6 +22,9 @@ class PoolRuntime;
 inline constexpr size_t kMaxProbeConnsPerReplica = 4;
 // A probe answer larger than this is not a probe answer.
 inline constexpr size_t kMaxProbeBodyBytes = 4096;
+// A probe answer's head: a status line and a handful of fields.
+inline constexpr uint32_t kMaxProbeHeadBytes = 4096;
+inline constexpr uint32_t kMaxProbeHeaders = 32;
 // Probes timing out this many times in a row take the replica out for a while, as a refused
 // connection does at once (passive health; the active health check decides for longer).
 inline constexpr uint32_t kProbeFailuresForDown = 3;

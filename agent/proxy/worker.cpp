@@ -1,5 +1,6 @@
 #include "agent/proxy/worker.hpp"
 
+#include "agent/net/listener.hpp"
 #include "agent/proxy/log.hpp"
 #include "agent/proxy/pool_runtime.hpp"
 #include "agent/proxy/session.hpp"
@@ -45,7 +46,7 @@ void Worker::start()
         uv_tcp_init(&loop_, l);
         l->data = this;
         uv_tcp_open(l, fd);
-        uv_listen(reinterpret_cast<uv_stream_t*>(l), 1024, &Worker::onConnection);
+        uv_listen(reinterpret_cast<uv_stream_t*>(l), net::kListenBacklog, &Worker::onConnection);
         listeners_.push_back(l);
     }
     applySnapshot(snapshot_);

@@ -10,6 +10,7 @@
 #include <QtTest>
 
 #include <csignal>
+#include <functional>
 
 using namespace dlb::test;
 
@@ -35,6 +36,11 @@ private slots:
 private:
     // Waits until the replica on `port` reports `rif` requests in flight on its probe endpoint.
     static bool replicaHasInFlight(quint16 port, int rif);
+    // Starts a replica "slow" answering after `service_ms`, the agent in front of it (its config
+    // first passed to `tweak`), and leaves `client` with a request to `path` in service there.
+    // Returns an empty string, or what went wrong.
+    QString startSlowRequest(HttpClient& client, int service_ms, const QByteArray& path,
+                             const std::function<void(QJsonObject&)>& tweak = {});
     bool servedBy(const QByteArray& name);
     std::unique_ptr<Cluster> c_;
 };
@@ -58,6 +64,25 @@ bool TestAgentSignals::replicaHasInFlight(quint16 port, int rif)
 {
     const auto r = fetch(port, getRequest("/ping"));
     return r && r->status == 200 && QJsonDocument::fromJson(r->body).object().value(QStringLiteral("rif")).toInt() == rif;
+}
+
+QString TestAgentSignals::startSlowRequest(HttpClient& client, int service_ms, const QByteArray& path,
+                                           const std::function<void(QJsonObject&)>& tweak)
+{
+    const quint16 slow = c_->startReplica(QStringLiteral("slow"), {QStringLiteral("--service-ms"), QString::number(service_ms),
+                                                                   QStringLiteral("--dist"), QStringLiteral("fixed")});
+    if (!slow)
+        return c_->error();
+    QJsonObject cfg = c_->config({slow});
+    if (tweak)
+        tweak(cfg);
+    if (!c_->startAgent(cfg))
+        return c_->error();
+    if (!client.connectTo(c_->port()) || !client.send(getRequest(path)))
+        return client.error();
+    if (!QTest::qWaitFor([&] { return replicaHasInFlight(slow, 1); }, kWaitMs))
+        return QStringLiteral("the request never reached the slow replica");
+    return {};
 }
 
 bool TestAgentSignals::servedBy(const QByteArray& name)
@@ -137,16 +162,11 @@ void TestAgentSignals::sighupAppliesNewReplicaSet()
 // request completes on the old replica, new requests go to the new one.
 void TestAgentSignals::reloadLetsRequestsInFlightFinish()
 {
-    const quint16 slow = c_->startReplica(QStringLiteral("slow"), {QStringLiteral("--service-ms"), QStringLiteral("800"),
-                                                                   QStringLiteral("--dist"), QStringLiteral("fixed")});
-    const quint16 r2 = c_->startReplica(QStringLiteral("r2"));
-    QVERIFY2(slow && r2, qPrintable(c_->error()));
-    QVERIFY2(c_->startAgent(c_->config({slow})), qPrintable(c_->error()));
-
     HttpClient client;
-    QVERIFY2(client.connectTo(c_->port()), qPrintable(client.error()));
-    QVERIFY(client.send(getRequest("/in-flight")));
-    QTRY_VERIFY_WITH_TIMEOUT(replicaHasInFlight(slow, 1), kWaitMs);
+    const QString failed = startSlowRequest(client, 800, "/in-flight");
+    QVERIFY2(failed.isEmpty(), qPrintable(failed));
+    const quint16 r2 = c_->startReplica(QStringLiteral("r2"));
+    QVERIFY2(r2, qPrintable(c_->error()));
 
     QVERIFY(c_->writeConfig(c_->config({r2})));
     const qsizetype mark = c_->agent().logMark();
@@ -191,15 +211,9 @@ void TestAgentSignals::sighupReopensAccessLog()
 // agent exits 0.
 void TestAgentSignals::sigtermFinishesRequestInFlight()
 {
-    const quint16 slow = c_->startReplica(QStringLiteral("slow"), {QStringLiteral("--service-ms"), QStringLiteral("1000"),
-                                                                   QStringLiteral("--dist"), QStringLiteral("fixed")});
-    QVERIFY2(slow, qPrintable(c_->error()));
-    QVERIFY2(c_->startAgent(c_->config({slow})), qPrintable(c_->error()));
-
     HttpClient client;
-    QVERIFY2(client.connectTo(c_->port()), qPrintable(client.error()));
-    QVERIFY(client.send(getRequest("/slow")));
-    QTRY_VERIFY_WITH_TIMEOUT(replicaHasInFlight(slow, 1), kWaitMs);
+    const QString failed = startSlowRequest(client, 1000, "/slow");
+    QVERIFY2(failed.isEmpty(), qPrintable(failed));
     const qsizetype mark = c_->agent().logMark();
     c_->agent().signal(SIGTERM);
     QVERIFY2(c_->agent().waitForLog("stopping", mark), c_->agentLog().constData());
@@ -240,17 +254,11 @@ void TestAgentSignals::sigtermClosesIdleConnectionsAndExitsPromptly()
 // A request slower than timeouts.drain_ms does not hold the exit: the agent closes it and exits 0.
 void TestAgentSignals::sigtermDrainIsBoundedByDrainTimeout()
 {
-    const quint16 slow = c_->startReplica(QStringLiteral("slow"), {QStringLiteral("--service-ms"), QStringLiteral("10000"),
-                                                                   QStringLiteral("--dist"), QStringLiteral("fixed")});
-    QVERIFY2(slow, qPrintable(c_->error()));
-    QJsonObject cfg = c_->config({slow});
-    setJson(cfg, {QStringLiteral("timeouts"), QStringLiteral("drain_ms")}, 300);
-    QVERIFY2(c_->startAgent(cfg), qPrintable(c_->error()));
-
     HttpClient client;
-    QVERIFY2(client.connectTo(c_->port()), qPrintable(client.error()));
-    QVERIFY(client.send(getRequest("/very-slow")));
-    QTRY_VERIFY_WITH_TIMEOUT(replicaHasInFlight(slow, 1), kWaitMs);
+    const QString failed = startSlowRequest(client, 10000, "/very-slow", [](QJsonObject& cfg) {
+        setJson(cfg, {QStringLiteral("timeouts"), QStringLiteral("drain_ms")}, 300);
+    });
+    QVERIFY2(failed.isEmpty(), qPrintable(failed));
 
     QElapsedTimer t;
     t.start();
@@ -264,15 +272,9 @@ void TestAgentSignals::sigtermDrainIsBoundedByDrainTimeout()
 // request in flight still completes and the agent exits 0, rather than dying by the signal.
 void TestAgentSignals::sighupDuringDrainDoesNotKill()
 {
-    const quint16 slow = c_->startReplica(QStringLiteral("slow"), {QStringLiteral("--service-ms"), QStringLiteral("800"),
-                                                                   QStringLiteral("--dist"), QStringLiteral("fixed")});
-    QVERIFY2(slow, qPrintable(c_->error()));
-    QVERIFY2(c_->startAgent(c_->config({slow})), qPrintable(c_->error()));
-
     HttpClient client;
-    QVERIFY2(client.connectTo(c_->port()), qPrintable(client.error()));
-    QVERIFY(client.send(getRequest("/slow")));
-    QTRY_VERIFY_WITH_TIMEOUT(replicaHasInFlight(slow, 1), kWaitMs);
+    const QString failed = startSlowRequest(client, 800, "/slow");
+    QVERIFY2(failed.isEmpty(), qPrintable(failed));
     const qsizetype mark = c_->agent().logMark();
     c_->agent().signal(SIGTERM);
     QVERIFY2(c_->agent().waitForLog("stopping", mark), c_->agentLog().constData());

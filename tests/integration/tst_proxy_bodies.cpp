@@ -24,8 +24,8 @@ private slots:
     void uploadChunkedArrivesExact();
     void requestAfterBodyOnSameConnection();
     void expectContinueIsRelayed();
-    void chunkedAnswerIsRelayed();
-    void untilCloseAnswerIsReframedForHttp11();
+    void answerReframedForHttp11Client_data();
+    void answerReframedForHttp11Client();
     void chunkedAnswerToHttp10EndsWithConnection();
 
 private:
@@ -137,34 +137,31 @@ void TestProxyBodies::expectContinueIsRelayed()
     QCOMPARE(r->body, QByteArray("12345"));
 }
 
-// A chunked answer reaches an HTTP/1.1 client chunked, with the body intact.
-void TestProxyBodies::chunkedAnswerIsRelayed()
+void TestProxyBodies::answerReframedForHttp11Client_data()
 {
-    StubBackend& stub = c_->addStub("s1", StubMode::ChunkedAnswer);
-    QVERIFY2(c_->startAgent(c_->config({stub.port()})), qPrintable(c_->error()));
-
-    HttpClient client;
-    QVERIFY2(client.connectTo(c_->port()), qPrintable(client.error()));
-    for (const QByteArray& path : {QByteArray("/chunked-one"), QByteArray("/chunked-two")}) {
-        QVERIFY(client.send(getRequest(path)));
-        const auto r = client.read();
-        QVERIFY2(r, qPrintable(client.error()));
-        QCOMPARE(r->status, 200);
-        QVERIFY(r->chunked);
-        QCOMPARE(r->body, path);
-    }
+    QTest::addColumn<int>("mode");
+    QTest::addColumn<QByteArray>("prefix");
+    QTest::addColumn<int>("upstreamConnections");
+    // A chunked answer stays chunked; the replica's connection is reused.
+    QTest::newRow("chunked") << int(StubMode::ChunkedAnswer) << QByteArray("/chunked") << 1;
+    // A body that ends with the replica's connection is re-chunked, so the client's connection
+    // stays usable; each answer costs the replica a connection.
+    QTest::newRow("until close") << int(StubMode::UntilClose) << QByteArray("/eof") << 2;
 }
 
-// An answer whose body ends with the replica's connection reaches an HTTP/1.1 client chunked,
-// and the client's connection stays usable.
-void TestProxyBodies::untilCloseAnswerIsReframedForHttp11()
+// Answers without a length reach an HTTP/1.1 client chunked, bodies intact, two in a row on
+// one client connection.
+void TestProxyBodies::answerReframedForHttp11Client()
 {
-    StubBackend& stub = c_->addStub("s1", StubMode::UntilClose);
+    QFETCH(int, mode);
+    QFETCH(QByteArray, prefix);
+    QFETCH(int, upstreamConnections);
+    StubBackend& stub = c_->addStub("s1", static_cast<StubMode>(mode));
     QVERIFY2(c_->startAgent(c_->config({stub.port()})), qPrintable(c_->error()));
 
     HttpClient client;
     QVERIFY2(client.connectTo(c_->port()), qPrintable(client.error()));
-    for (const QByteArray& path : {QByteArray("/eof-one"), QByteArray("/eof-two")}) {
+    for (const QByteArray& path : {prefix + "-one", prefix + "-two"}) {
         QVERIFY(client.send(getRequest(path)));
         const auto r = client.read();
         QVERIFY2(r, qPrintable(client.error()));
@@ -172,7 +169,7 @@ void TestProxyBodies::untilCloseAnswerIsReframedForHttp11()
         QVERIFY(r->chunked);
         QCOMPARE(r->body, path);
     }
-    QCOMPARE(stub.connections(), 2);
+    QCOMPARE(stub.connections(), upstreamConnections);
 }
 
 // A chunked answer to an HTTP/1.0 client (which cannot read chunked) is sent unframed and the

@@ -4,6 +4,7 @@
 #include "harness.hpp"
 
 #include <QElapsedTimer>
+#include <QFile>
 #include <QtTest>
 
 using namespace dlb::test;
@@ -226,6 +227,12 @@ void TestProxyFailures::clientGoneWhileWaitingFreesUpstream()
     QCOMPARE(silent.openConnections(), 1);
     quitter.socket().abort();
     QTRY_COMPARE_WITH_TIMEOUT(silent.openConnections(), 0, kWaitMs);
+    // The abandoned request is logged with nginx's 499 (the log is flushed on the worker's tick).
+    const auto logged = [this] {
+        QFile log(c_->accessLogPath());
+        return log.open(QIODevice::ReadOnly) ? log.readAll() : QByteArray();
+    };
+    QTRY_VERIFY_WITH_TIMEOUT(logged().contains("\"path\":\"/never-answered\",\"status\":499"), kWaitMs);
 }
 
 // A replica that closes each keep-alive connection right after answering: requests on one

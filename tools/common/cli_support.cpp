@@ -55,6 +55,11 @@ std::optional<uint64_t> parseUnsigned(std::string_view text)
     return v;
 }
 
+std::string expectedGot(std::string_view flag, std::string_view expected, std::string_view got)
+{
+    return std::string(flag) + ": expected " + std::string(expected) + ", got \"" + std::string(got) + "\"";
+}
+
 std::optional<int> finishArgs(ArgsAction action, const std::string& error, const char* program, const char* usage)
 {
     constexpr int kExitUsage = 2;

@@ -41,7 +41,18 @@ struct ParsedArgs {
     Action action = Action::Run;
     Options options;
     std::string error; // one line: what is wrong and what is expected
+
+    // Marks the parse as failed with `message`; returns the result to hand back.
+    ParsedArgs fail(std::string message)
+    {
+        action = Action::Error;
+        error = std::move(message);
+        return *this;
+    }
 };
+
+// "--flag: expected WHAT, got \"VALUE\"": the one shape of a bad-value message.
+std::string expectedGot(std::string_view flag, std::string_view expected, std::string_view got);
 
 // Handles --help, --version and errors the same way for every tool: returns the exit code to
 // leave with (0, or 2 for a bad argument), or nullopt when the tool should run.

@@ -82,11 +82,6 @@ ParsedArgs parseArgs(int argc, char** argv)
     ParsedArgs out;
     Options& o = out.options;
     ArgCursor args(argc, argv);
-    auto fail = [&](std::string message) {
-        out.action = ParsedArgs::Action::Error;
-        out.error = std::move(message);
-        return out;
-    };
     bool open_flag = false;   // --rate, --duration, --warmup, --connections, --arrivals given
     bool closed_flag = false; // --requests, --concurrency given
     std::string open_name, closed_name;
@@ -104,12 +99,12 @@ ParsedArgs parseArgs(int argc, char** argv)
                                                  "--arrivals", "--requests", "--concurrency", "--timeout-ms",
                                                  "--json", "--seed"};
         if (std::find(std::begin(kWithValue), std::end(kWithValue), flag) == std::end(kWithValue))
-            return fail("unknown option \"" + flag + "\" (see --help)");
+            return out.fail("unknown option \"" + flag + "\" (see --help)");
         const auto value = args.value();
         if (!value)
-            return fail(flag + " needs a value (see --help)");
+            return out.fail(flag + " needs a value (see --help)");
         const std::string v(*value);
-        auto bad = [&](const std::string& expected) { return fail(flag + ": expected " + expected + ", got \"" + v + "\""); };
+        auto bad = [&](const std::string& expected) { return out.fail(expectedGot(flag, expected, v)); };
 
         if (flag == "--rate" || flag == "--duration" || flag == "--warmup" || flag == "--connections" ||
             flag == "--arrivals") {
@@ -123,7 +118,7 @@ ParsedArgs parseArgs(int argc, char** argv)
         if (flag == "--url") {
             std::string why;
             if (!parseUrl(v, o.target, why))
-                return fail("--url: " + why + ", got \"" + v + "\"");
+                return out.fail("--url: " + why + ", got \"" + v + "\"");
             o.url = v;
         } else if (flag == "--rate") {
             const auto d = parseDouble(v);
@@ -175,17 +170,17 @@ ParsedArgs parseArgs(int argc, char** argv)
         }
     }
     if (o.url.empty())
-        return fail("--url is required, e.g. --url http://127.0.0.1:8080/ (see --help)");
+        return out.fail("--url is required, e.g. --url http://127.0.0.1:8080/ (see --help)");
     if (open_flag && closed_flag)
-        return fail(open_name + " (open loop) and " + closed_name +
+        return out.fail(open_name + " (open loop) and " + closed_name +
                     " (closed loop) do not mix: give --rate/--duration or --requests/--concurrency");
     if (closed_flag) {
         if (o.requests == 0)
-            return fail("the closed loop needs --requests N (and --concurrency C)");
+            return out.fail("the closed loop needs --requests N (and --concurrency C)");
         o.mode = Mode::Closed;
     } else {
         if (o.rate == 0)
-            return fail("give --rate R [--duration S] (open loop) or --requests N [--concurrency C] (closed loop)");
+            return out.fail("give --rate R [--duration S] (open loop) or --requests N [--concurrency C] (closed loop)");
         o.mode = Mode::Open;
     }
     return out;

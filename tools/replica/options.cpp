@@ -117,11 +117,6 @@ ParsedArgs parseArgs(int argc, char** argv)
     ParsedArgs out;
     Options& o = out.options;
     ArgCursor args(argc, argv);
-    auto fail = [&](std::string message) {
-        out.action = ParsedArgs::Action::Error;
-        out.error = std::move(message);
-        return out;
-    };
     while (args.next()) {
         const std::string flag(args.flag());
         if (flag == "--help" || flag == "-h") {
@@ -136,18 +131,18 @@ ParsedArgs parseArgs(int argc, char** argv)
                                                  "--slow", "--slow-schedule", "--fail-rate", "--max-queue",
                                                  "--seed"};
         if (std::find(std::begin(kWithValue), std::end(kWithValue), flag) == std::end(kWithValue))
-            return fail("unknown option \"" + flag + "\" (see --help)");
+            return out.fail("unknown option \"" + flag + "\" (see --help)");
         const auto value = args.value();
         if (!value)
-            return fail(flag + " needs a value (see --help)");
+            return out.fail(flag + " needs a value (see --help)");
         const std::string v(*value);
-        auto bad = [&](const std::string& expected) { return fail(flag + ": expected " + expected + ", got \"" + v + "\""); };
+        auto bad = [&](const std::string& expected) { return out.fail(expectedGot(flag, expected, v)); };
 
         if (flag == "--listen") {
             std::string why;
             const auto hp = common::parseEndpoint(v, &why);
             if (!hp)
-                return fail("--listen: " + why);
+                return out.fail("--listen: " + why);
             o.host = hp->host;
             o.port = hp->port;
         } else if (flag == "--name") {

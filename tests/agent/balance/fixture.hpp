@@ -5,6 +5,7 @@
 #include "agent/balance/balancer.hpp"
 
 #include <QString>
+#include <QTest>
 
 #include <cstddef>
 #include <initializer_list>
@@ -166,6 +167,32 @@ inline void setUsable(std::vector<ReplicaState>& replicas, Balancer& balancer, i
 {
     replicas[static_cast<std::size_t>(i)].usable = usable;
     balancer.onUsableChanged(i);
+}
+
+// The eight documentation-range clients whose mapping each hashing algorithm's test pins, so
+// workers and restarts are held to the same answer.
+inline const std::vector<std::string>& pinnedClients()
+{
+    static const std::vector<std::string> clients{"192.0.2.1", "192.0.2.2", "192.0.2.3", "192.0.2.4",
+                                                  "192.0.2.5", "192.0.2.6", "192.0.2.7", "192.0.2.8"};
+    return clients;
+}
+
+// Checks that `balancer` maps pinnedClients() exactly to `expected`.
+inline void verifyPinnedMapping(Balancer& balancer, const std::vector<int>& expected)
+{
+    const auto got = assign(balancer, pinnedClients());
+    QVERIFY2(got == expected, qPrintable(toText(got)));
+}
+
+// Checks that a key always lands on the same replica: `a` agrees with itself over 1000 clients,
+// and `b` (the same replicas, another seed) agrees with `a`.
+inline void verifySticky(Balancer& a, Balancer& b)
+{
+    const auto clients = clientAddresses(1000);
+    const auto first = assign(a, clients);
+    QCOMPARE(assign(a, clients), first);
+    QCOMPARE(assign(b, clients), first);
 }
 
 } // namespace dlb::agent::balance::test
