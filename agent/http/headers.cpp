@@ -37,17 +37,38 @@ void appendHeader(std::string& out, std::string_view name, std::string_view valu
     out.append("\r\n");
 }
 
+// Fields that a Connection header may never make hop-by-hop: removing them would change how
+// the next hop frames the message or which site it is for (request smuggling otherwise:
+// "Connection: Content-Length" used to strip the length the body was framed by).
+bool protectedFromConnection(std::string_view name)
+{
+    return iequals(name, "content-length") || iequals(name, "transfer-encoding") || iequals(name, "host");
+}
+
+// True when any of the message's Connection headers names `name` (a field may repeat, and
+// each occurrence counts: RFC 9110 5.3).
+bool namedByConnection(const Message& m, std::string_view name)
+{
+    for (size_t i = 0; i < m.headerCount(); ++i)
+        if (iequals(m.headerName(i), "connection") && isHopByHop(name, m.headerValue(i)))
+            return true;
+    return false;
+}
+
 // Copies the end-to-end headers; skips hop-by-hop ones, the `skip` ones (rewritten by the
-// caller) and, when `skip_length` is set, Content-Length (the framing is rewritten too).
+// caller) and, when `skip_length` is set, Content-Length (the framing is written by the caller
+// from what the parser decided, never copied).
 void appendEndToEnd(std::string& out, const Message& m, bool skip_length,
                     std::initializer_list<std::string_view> skip = {})
 {
-    const std::string_view connection = m.header("connection");
     for (size_t i = 0; i < m.headerCount(); ++i) {
         const std::string_view name = m.headerName(i);
-        if (isHopByHop(name, connection))
+        if (iequals(name, "content-length")) {
+            if (!skip_length)
+                appendHeader(out, name, m.headerValue(i));
             continue;
-        if (skip_length && iequals(name, "content-length"))
+        }
+        if (isHopByHop(name, {}) || namedByConnection(m, name))
             continue;
         bool skipped = false;
         for (const auto s : skip)
@@ -57,8 +78,15 @@ void appendEndToEnd(std::string& out, const Message& m, bool skip_length,
     }
 }
 
-// Transfer-Encoding for a body we re-chunk: the sender's codings are kept (a proxy passes on
-// codings it does not apply, such as gzip), ending with chunked.
+void appendContentLength(std::string& out, uint64_t length)
+{
+    out.append("Content-Length: ");
+    appendNumber(out, length);
+    out.append("\r\n");
+}
+
+// Transfer-Encoding for a response body we re-chunk: the replica's codings are kept (a proxy
+// passes on codings it does not apply, such as gzip), ending with chunked.
 void appendChunkedFraming(std::string& out, const Message& m)
 {
     const std::string_view te = m.header("transfer-encoding");
@@ -66,6 +94,19 @@ void appendChunkedFraming(std::string& out, const Message& m)
         out.append("Transfer-Encoding: chunked\r\n");
     else
         appendHeader(out, "Transfer-Encoding", trim(te));
+}
+
+// Via (RFC 9110 7.6.3): the protocol version this hop received, and our pseudonym. Earlier
+// Via fields were copied as end-to-end fields; this line adds ours after them.
+void appendVia(std::string& out, const Message& received)
+{
+    out.append("Via: ");
+    appendNumber(out, received.versionMajor());
+    out.push_back('.');
+    appendNumber(out, received.versionMinor());
+    out.push_back(' ');
+    out.append(kViaPseudonym);
+    out.append("\r\n");
 }
 
 } // namespace
@@ -89,6 +130,8 @@ bool isHopByHop(std::string_view name, std::string_view connection_value)
     for (auto h : kHopByHop)
         if (iequals(name, h))
             return true;
+    if (protectedFromConnection(name))
+        return false;
     // Connection: close, X-Foo  -> X-Foo is hop-by-hop too
     while (!connection_value.empty()) {
         const size_t comma = connection_value.find(',');
@@ -106,7 +149,8 @@ BodyFraming requestFraming(const Message& req)
 {
     if (req.chunked())
         return BodyFraming::Chunked;
-    if (req.hasContentLength() && req.contentLength() > 0)
+    // "Content-Length: 0" is forwarded as it came: some servers want it on a POST.
+    if (req.hasContentLength())
         return BodyFraming::ContentLength;
     return BodyFraming::None;
 }
@@ -118,7 +162,7 @@ void appendUpstreamRequestHead(std::string& out, const Message& req, BodyFraming
     out.append(fwd.target.empty() ? req.url() : fwd.target);
     out.append(" HTTP/1.1\r\n");
     // The client's own X-Forwarded-Proto is not trusted: a plain-http client could claim https.
-    appendEndToEnd(out, req, framing != BodyFraming::ContentLength, {"x-forwarded-for", "x-forwarded-proto"});
+    appendEndToEnd(out, req, true, {"x-forwarded-for", "x-forwarded-proto"});
     // X-Forwarded-For: keep what earlier proxies wrote and add this client.
     out.append("X-Forwarded-For: ");
     for (size_t i = 0; i < req.headerCount(); ++i) {
@@ -130,8 +174,13 @@ void appendUpstreamRequestHead(std::string& out, const Message& req, BodyFraming
     out.append(fwd.client_ip);
     out.append("\r\n");
     appendHeader(out, "X-Forwarded-Proto", fwd.proto);
+    appendVia(out, req);
+    // Framing from the parser's decision: the only coding a request may carry is chunked
+    // (the parser answers 501 to any other), and a length is the number the parser counts.
     if (framing == BodyFraming::Chunked)
-        appendChunkedFraming(out, req);
+        out.append("Transfer-Encoding: chunked\r\n");
+    else if (framing == BodyFraming::ContentLength)
+        appendContentLength(out, req.contentLength());
     if (req.versionMajor() == 1 && req.versionMinor() == 0 && !req.hasHeader("host"))
         out.append("Host: \r\n"); // HTTP/1.1 requires the field; an HTTP/1.0 client may omit it
     out.append("\r\n");
@@ -158,9 +207,12 @@ void appendClientResponseHead(std::string& out, const Message& resp, BodyFraming
     out.append(resp.reason().empty() ? statusReason(resp.status()) : resp.reason());
     out.append("\r\n");
     // HEAD responses and 304 keep the Content-Length the origin sent: it describes the entity.
-    appendEndToEnd(out, resp, framing == BodyFraming::Chunked || framing == BodyFraming::UntilClose);
+    appendEndToEnd(out, resp, framing != BodyFraming::None);
+    appendVia(out, resp);
     if (framing == BodyFraming::Chunked)
         appendChunkedFraming(out, resp);
+    else if (framing == BodyFraming::ContentLength)
+        appendContentLength(out, resp.contentLength());
     if (!keep_alive || framing == BodyFraming::UntilClose)
         out.append("Connection: close\r\n");
     else if (client_http10)
@@ -200,6 +252,7 @@ std::string_view statusReason(int status)
     case 431: return "Request Header Fields Too Large";
     case 500: return "Internal Server Error";
     case 501: return "Not Implemented";
+    case 505: return "HTTP Version Not Supported";
     case 502: return "Bad Gateway";
     case 503: return "Service Unavailable";
     case 504: return "Gateway Timeout";
@@ -207,7 +260,8 @@ std::string_view statusReason(int status)
     }
 }
 
-void appendSimpleResponse(std::string& out, int status, std::string_view body, bool keep_alive, bool client_http10)
+void appendSimpleResponse(std::string& out, int status, std::string_view body, bool keep_alive, bool client_http10,
+                          bool head)
 {
     out.append("HTTP/1.1 ");
     appendNumber(out, static_cast<uint64_t>(status));
@@ -218,6 +272,8 @@ void appendSimpleResponse(std::string& out, int status, std::string_view body, b
     out.append(!keep_alive ? "\r\nConnection: close\r\n\r\n"
                : client_http10 ? "\r\nConnection: keep-alive\r\n\r\n"
                                : "\r\n\r\n");
+    if (head)
+        return; // the length says what a GET would get; a HEAD answer has no body (RFC 9110 9.3.2)
     out.append(body);
     out.push_back('\n');
 }

@@ -9,7 +9,12 @@
 
 namespace dlb::agent::http {
 
-// True for the fixed hop-by-hop fields and for any field the Connection header names.
+// Our pseudonym in the Via header added to forwarded requests and responses (RFC 9110 7.6.3).
+inline constexpr std::string_view kViaPseudonym = "dlb";
+
+// True for the fixed hop-by-hop fields and for any field that this Connection value names,
+// except Content-Length and Host: framing and target are never dropped because Connection
+// names them. A message's every Connection header counts when a head is forwarded.
 bool isHopByHop(std::string_view name, std::string_view connection_value);
 
 // How a forwarded body is framed on the outgoing side.
@@ -35,7 +40,9 @@ std::string_view originForm(std::string_view target);
 BodyFraming requestFraming(const Message& req);
 
 // Appends the request head the proxy sends upstream: the request line (HTTP/1.1), the
-// end-to-end headers (Host kept), X-Forwarded-For / X-Forwarded-Proto, the framing header.
+// end-to-end headers (Host kept), X-Forwarded-For / X-Forwarded-Proto, Via, and the framing
+// header written from the parser's decision (the client's Content-Length and
+// Transfer-Encoding fields are never copied).
 // The upstream connection is always kept alive from our side.
 void appendUpstreamRequestHead(std::string& out, const Message& req, BodyFraming framing, const ForwardInfo& fwd);
 
@@ -51,8 +58,9 @@ void appendClientResponseHead(std::string& out, const Message& resp, BodyFraming
 void appendInterimResponseHead(std::string& out, const Message& resp);
 
 // The proxy's own answer: status line, a one-line text body saying why, Content-Length.
+// `head`: the request was HEAD, so the same head goes out without the body.
 void appendSimpleResponse(std::string& out, int status, std::string_view body, bool keep_alive,
-                          bool client_http10 = false);
+                          bool client_http10 = false, bool head = false);
 std::string_view statusReason(int status);
 
 // Chunked encoding of one slice, and the last chunk.

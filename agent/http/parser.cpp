@@ -37,6 +37,36 @@ bool Message::hasHeader(std::string_view name) const
     return false;
 }
 
+size_t Message::countHeader(std::string_view name) const
+{
+    size_t n = 0;
+    for (const auto& h : headers_)
+        n += iequals(view(h.name_off, h.name_len), name) ? 1 : 0;
+    return n;
+}
+
+int requestErrorStatus(ParseError error)
+{
+    switch (error) {
+    case ParseError::HeadersTooLarge:
+    case ParseError::TooManyHeaders:
+        return 431;
+    case ParseError::BodyTooLarge:
+        return 413;
+    case ParseError::NotImplemented:
+        return 501;
+    case ParseError::VersionNotSupported:
+        return 505;
+    case ParseError::MethodNotAllowed:
+        return 405;
+    case ParseError::None:
+    case ParseError::Malformed:
+    case ParseError::Aborted:
+        break;
+    }
+    return 400;
+}
+
 void Message::clear()
 {
     buf_.clear();
@@ -89,6 +119,8 @@ void Parser::reset()
     hstate_ = HeaderState::None;
     headers_done_ = in_message_ = paused_by_us_ = false;
     body_bytes_ = 0;
+    exec_begin_ = nullptr;
+    prev_last_byte_ = 0;
 }
 
 int Parser::fail(ParseError error, const char* reason)
@@ -160,6 +192,14 @@ int Parser::onHeaderValue(llhttp_t* p, const char* at, size_t len)
     auto& h = s->msg_.headers_.back();
     if (s->hstate_ != HeaderState::Value && h.name_len == 0)
         return s->fail(ParseError::Malformed, "empty header field name");
+    // llhttp accepts obs-fold (a line starting with SP/HTAB continues the value before it) and
+    // hands the continuation over as more value bytes. A value byte never follows a line end
+    // otherwise, so that is how it shows. nginx rejects obs-fold; so do we (RFC 9112 5.2).
+    if (len > 0) {
+        const char before = at > s->exec_begin_ ? at[-1] : s->prev_last_byte_;
+        if (before == '\n')
+            return s->fail(ParseError::Malformed, "obs-fold (a header line that starts with a space or tab)");
+    }
     if (s->hstate_ != HeaderState::Value) {
         h.value_off = static_cast<uint32_t>(s->msg_.buf_.size());
         s->hstate_ = HeaderState::Value;
@@ -184,12 +224,18 @@ int Parser::onHeadersComplete(llhttp_t* p)
     m.has_content_length_ = (p->flags & F_CONTENT_LENGTH) != 0;
     m.content_length_ = m.has_content_length_ ? p->content_length : 0;
     m.upgrade_ = p->upgrade != 0;
+    if (s->kind_ == Kind::Request) {
+        if (const int rc = s->checkRequestHead(); rc != 0)
+            return rc;
+    }
     // RFC 9112 6.3: 1xx, 204 and 304 end at the blank line whatever their fields say.
     const bool no_body = s->kind_ == Kind::Response && (m.status_ / 100 == 1 || m.status_ == 204 || m.status_ == 304);
     const bool over = s->limits_.max_body_bytes != 0 && m.has_content_length_ && m.content_length_ > s->limits_.max_body_bytes;
     if (over && s->kind_ == Kind::Request)
         return s->fail(ParseError::BodyTooLarge, "body exceeds limits.max_body_bytes");
     const auto action = s->handler_.onHeaders(m);
+    if (action == ParserHandler::HeadersAction::Abort)
+        return s->fail(ParseError::Aborted, "aborted");
     if (no_body || action == ParserHandler::HeadersAction::SkipBody) {
         p->upgrade = 0;
         m.upgrade_ = false;
@@ -206,7 +252,37 @@ int Parser::onHeadersComplete(llhttp_t* p)
         }
         return 0;
     case ParserHandler::HeadersAction::SkipBody:
+    case ParserHandler::HeadersAction::Abort:
         return 1;
+    }
+    return 0;
+}
+
+int Parser::checkRequestHead()
+{
+    const Message& m = msg_;
+    if (m.major_ != 1 || m.minor_ > 1)
+        return fail(ParseError::VersionNotSupported, "only HTTP/1.0 and HTTP/1.1 are supported");
+    const size_t hosts = m.countHeader("host");
+    if (hosts > 1)
+        return fail(ParseError::Malformed, "more than one Host header");
+    if (hosts == 0 && m.minor_ == 1)
+        return fail(ParseError::Malformed, "HTTP/1.1 request without a Host header");
+    if (m.method_ == HTTP_CONNECT)
+        return fail(ParseError::MethodNotAllowed, "CONNECT is not supported: this proxy does not tunnel");
+    // llhttp lets "gzip, chunked" through as chunked; only a bare `chunked` is forwarded (as
+    // nginx does), so a replica never has to agree with us on a coding it may not know.
+    const size_t tes = m.countHeader("transfer-encoding");
+    if (tes > 1)
+        return fail(ParseError::Malformed, "more than one Transfer-Encoding header");
+    if (tes == 1) {
+        std::string_view te = m.header("transfer-encoding");
+        while (!te.empty() && (te.front() == ' ' || te.front() == '\t'))
+            te.remove_prefix(1);
+        while (!te.empty() && (te.back() == ' ' || te.back() == '\t'))
+            te.remove_suffix(1);
+        if (!iequals(te, "chunked"))
+            return fail(ParseError::NotImplemented, "a Transfer-Encoding other than chunked is not supported");
     }
     return 0;
 }
@@ -237,7 +313,11 @@ Parser::Result Parser::execute(const char* data, size_t len)
 {
     if (error_ != ParseError::None)
         return {Status::Error, 0};
+    exec_begin_ = data;
     const llhttp_errno_t err = llhttp_execute(&parser_, data, len);
+    exec_begin_ = nullptr;
+    if (len > 0)
+        prev_last_byte_ = data[len - 1];
     if (err == HPE_OK)
         return {Status::Ok, len};
     const char* pos = llhttp_get_error_pos(&parser_);
@@ -250,6 +330,13 @@ Parser::Result Parser::execute(const char* data, size_t len)
         error_ = ParseError::Malformed;
         const char* reason = llhttp_get_error_reason(&parser_);
         error_reason_ = reason ? reason : llhttp_errno_name(err);
+        // A coding llhttp does not end with chunked ("gzip"): not ours to understand, so 501;
+        // a malformed Transfer-Encoding stays 400.
+        if (kind_ == Kind::Request && err == HPE_INVALID_VERSION)
+            error_ = ParseError::VersionNotSupported;
+        else if (kind_ == Kind::Request && err == HPE_INVALID_TRANSFER_ENCODING &&
+                 error_reason_.starts_with("Request has invalid"))
+            error_ = ParseError::NotImplemented;
     }
     return {Status::Error, consumed};
 }

@@ -51,6 +51,7 @@ public:
     // First header with this name (case-insensitive), or an empty view.
     std::string_view header(std::string_view name) const;
     bool hasHeader(std::string_view name) const;
+    size_t countHeader(std::string_view name) const;
 
 private:
     friend class Parser;
@@ -72,18 +73,25 @@ private:
 
 enum class ParseError {
     None,
-    Malformed,       // 400 for requests, 502 for responses
-    HeadersTooLarge, // 431
-    TooManyHeaders,  // 431
-    BodyTooLarge,    // 413
-    Aborted,         // a handler callback returned false
+    Malformed,           // 400 for requests, 502 for responses
+    HeadersTooLarge,     // 431
+    TooManyHeaders,      // 431
+    BodyTooLarge,        // 413
+    NotImplemented,      // 501: a transfer coding other than chunked
+    VersionNotSupported, // 505: a request that is not HTTP/1.0 or HTTP/1.1
+    MethodNotAllowed,    // 405: CONNECT (a proxy that does not tunnel)
+    Aborted,             // a handler callback returned false or Abort
 };
+
+// The status a proxy answers a request that failed to parse with `error`.
+int requestErrorStatus(ParseError error);
 
 class ParserHandler {
 public:
     virtual ~ParserHandler() = default;
-    enum class HeadersAction { Continue, SkipBody /* responses to HEAD */ };
-    // The head is complete. Return Continue, SkipBody, or abort by returning nullopt-like Abort.
+    enum class HeadersAction { Continue, SkipBody /* responses to HEAD */, Abort };
+    // The head is complete. Return Continue, SkipBody, or Abort (execute() then fails with
+    // ParseError::Aborted: the handler closed or gave up on the stream).
     virtual HeadersAction onHeaders(const Message& msg) = 0;
     // A slice of the (de-chunked) body. Return false to abort parsing.
     virtual bool onBody(std::string_view data) = 0;
@@ -103,6 +111,9 @@ public:
         Status status;
         size_t consumed; // bytes of `data` processed (up to the pause or the error)
     };
+    // Request heads are checked as strictly as nginx does before onHeaders() sees them:
+    // HTTP/1.1 needs exactly one Host (HTTP/1.0 at most one), versions other than 1.0/1.1 are
+    // 505, obs-fold is 400, CONNECT is 405, a Transfer-Encoding other than one `chunked` is 501.
     Result execute(const char* data, size_t len);
     // Continue after a pause; feed the remaining bytes with execute().
     void resume();
@@ -130,6 +141,7 @@ private:
     static const llhttp_settings_t* settings();
 
     int fail(ParseError error, const char* reason);
+    int checkRequestHead();
     bool appendHeadBytes(const char* at, size_t len);
 
     llhttp_t parser_;
@@ -144,6 +156,10 @@ private:
     bool in_message_ = false;
     bool paused_by_us_ = false;
     uint64_t body_bytes_ = 0;
+    // To tell obs-fold from a value split across reads: where the bytes of the execute() in
+    // progress start, and the last byte of the one before.
+    const char* exec_begin_ = nullptr;
+    char prev_last_byte_ = 0;
 };
 
 } // namespace dlb::agent::http

@@ -28,6 +28,9 @@ inline char* toString(ParseError e)
     case ParseError::HeadersTooLarge: return qstrdup("HeadersTooLarge");
     case ParseError::TooManyHeaders: return qstrdup("TooManyHeaders");
     case ParseError::BodyTooLarge: return qstrdup("BodyTooLarge");
+    case ParseError::NotImplemented: return qstrdup("NotImplemented");
+    case ParseError::VersionNotSupported: return qstrdup("VersionNotSupported");
+    case ParseError::MethodNotAllowed: return qstrdup("MethodNotAllowed");
     case ParseError::Aborted: return qstrdup("Aborted");
     }
     return qstrdup("?");

@@ -95,12 +95,13 @@ private slots:
         QTest::addColumn<QByteArray>("request");
         QTest::addColumn<BodyFraming>("framing");
         QTest::newRow("GET") << QByteArray("GET / HTTP/1.1\r\nHost: x\r\n\r\n") << BodyFraming::None;
-        QTest::newRow("POST Content-Length 5") << QByteArray("POST / HTTP/1.1\r\nContent-Length: 5\r\n\r\nhello")
+        QTest::newRow("POST Content-Length 5") << QByteArray("POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello")
                                                << BodyFraming::ContentLength;
-        QTest::newRow("POST Content-Length 0") << QByteArray("POST / HTTP/1.1\r\nContent-Length: 0\r\n\r\n")
-                                               << BodyFraming::None;
+        // Forwarded as sent: some servers want the length on a POST even when it is 0.
+        QTest::newRow("POST Content-Length 0") << QByteArray("POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n")
+                                               << BodyFraming::ContentLength;
         QTest::newRow("POST chunked")
-            << QByteArray("POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n") << BodyFraming::Chunked;
+            << QByteArray("POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n") << BodyFraming::Chunked;
     }
 
     // A request body is forwarded with its length, chunked, or not at all.
@@ -139,6 +140,7 @@ private slots:
                                      "User-Agent: t/1\r\n"
                                      "X-Forwarded-For: 10.1.2.3\r\n"
                                      "X-Forwarded-Proto: http\r\n"
+                                     "Via: 1.1 dlb\r\n"
                                      "\r\n";
         QCOMPARE(bytes(out), bytes(expected));
     }
@@ -268,15 +270,65 @@ private slots:
         QCOMPARE(fieldValues(lines, "Content-Length"), QStringList());
     }
 
-    // Codings the proxy does not apply (gzip) are passed on, still ending with chunked.
-    void upstreamChunkedKeepsOtherCodings()
+    // Issue 6 item 1: a Connection header naming the framing or Host does not remove them; the
+    // length sent is the one the parser framed the body by. Every Connection header counts.
+    void upstreamConnectionCannotDropFraming_data()
     {
-        const Parsed req(Kind::Request, "POST /up HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip, chunked\r\n\r\n"
-                                        "5\r\nhello\r\n0\r\n\r\n");
+        QTest::addColumn<QByteArray>("request");
+        QTest::addColumn<QString>("field");
+        QTest::addColumn<QStringList>("values");
+        QTest::newRow("Connection: Content-Length")
+            << QByteArray("POST / HTTP/1.1\r\nHost: a\r\nConnection: Content-Length\r\nContent-Length: 35\r\n\r\n"
+                          "GET /smuggled HTTP/1.1\r\nHost: a\r\n\r\n")
+            << "Content-Length" << QStringList({"35"});
+        QTest::newRow("Connection: Transfer-Encoding")
+            << QByteArray("POST / HTTP/1.1\r\nHost: a\r\nConnection: close, Transfer-Encoding\r\nTransfer-Encoding: chunked\r\n\r\n"
+                          "0\r\n\r\n")
+            << "Transfer-Encoding" << QStringList({"chunked"});
+        QTest::newRow("Connection: Host") << QByteArray("GET / HTTP/1.1\r\nHost: a\r\nConnection: host\r\n\r\n")
+                                          << "Host" << QStringList({"a"});
+        QTest::newRow("second Connection header names X-Hop")
+            << QByteArray("GET / HTTP/1.1\r\nHost: a\r\nConnection: keep-alive\r\nConnection: X-Hop\r\nX-Hop: 1\r\n\r\n")
+            << "X-Hop" << QStringList();
+        QTest::newRow("Content-Length: 0 forwarded")
+            << QByteArray("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 0\r\n\r\n") << "Content-Length" << QStringList({"0"});
+        QTest::newRow("length written from the parser, not copied")
+            << QByteArray("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 005\r\n\r\nhello")
+            << "Content-Length" << QStringList({"5"});
+    }
+
+    void upstreamConnectionCannotDropFraming()
+    {
+        QFETCH(QByteArray, request);
+        QFETCH(QString, field);
+        QFETCH(QStringList, values);
+        const Parsed req(Kind::Request, sv(request));
         QVERIFY(req.ok);
+        QCOMPARE(fieldValues(headLines(upstreamHead(req)), field), values);
+    }
+
+    // Via (RFC 9110 7.6.3): earlier hops kept, ours added with the version we received.
+    void viaAdded()
+    {
+        const Parsed req(Kind::Request, "GET / HTTP/1.0\r\nVia: 1.1 edge\r\n\r\n");
+        QVERIFY(req.ok);
+        QCOMPARE(fieldValues(headLines(upstreamHead(req)), "Via"), QStringList({"1.1 edge", "1.0 dlb"}));
+        const Parsed resp(Kind::Response, "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n");
         std::string out;
-        appendUpstreamRequestHead(out, req.msg(), BodyFraming::Chunked, kFwd);
-        QCOMPARE(fieldValues(headLines(out), "Transfer-Encoding"), QStringList({"gzip, chunked"}));
+        appendClientResponseHead(out, resp.msg(), BodyFraming::ContentLength, true);
+        QCOMPARE(fieldValues(headLines(out), "Via"), QStringList({"1.1 dlb"}));
+    }
+
+    // A local answer to HEAD has the head a GET would get and no body.
+    void simpleResponseToHeadHasNoBody()
+    {
+        std::string get, head;
+        appendSimpleResponse(get, 404, "no route", true, false, false);
+        appendSimpleResponse(head, 404, "no route", true, false, true);
+        QVERIFY(get.size() > head.size());
+        QCOMPARE(bytes(head), bytes(get.substr(0, head.size())));
+        QVERIFY(head.ends_with("\r\n\r\n"));
+        QVERIFY(head.find("Content-Length: 9\r\n") != std::string::npos);
     }
 
     void originForm_data()
@@ -416,10 +468,12 @@ private slots:
         QVERIFY(resp.ok);
         std::string out;
         appendClientResponseHead(out, resp.msg(), BodyFraming::ContentLength, true);
+        // The length is written from the parser after the copied fields, then Via.
         const std::string expected = "HTTP/1.1 200 OK\r\n"
                                      "Content-Type: text/plain\r\n"
-                                     "Content-Length: 5\r\n"
                                      "X-Replica: r1\r\n"
+                                     "Via: 1.1 dlb\r\n"
+                                     "Content-Length: 5\r\n"
                                      "\r\n";
         QCOMPARE(bytes(out), bytes(expected));
     }
@@ -433,7 +487,7 @@ private slots:
         std::string out;
         appendClientResponseHead(out, resp.msg(), BodyFraming::ContentLength, false);
         QCOMPARE(headLines(out),
-                 QStringList({"HTTP/1.1 200 OK", "Content-Length: 2", "X-Replica: r1", "Connection: close"}));
+                 QStringList({"HTTP/1.1 200 OK", "X-Replica: r1", "Via: 1.1 dlb", "Content-Length: 2", "Connection: close"}));
     }
 
     // UntilClose framing closes the connection even when the client could be kept alive.
@@ -443,7 +497,7 @@ private slots:
         QVERIFY(resp.ok);
         std::string out;
         appendClientResponseHead(out, resp.msg(), BodyFraming::UntilClose, true);
-        QCOMPARE(headLines(out), QStringList({"HTTP/1.1 200 OK", "X-Replica: r1", "Connection: close"}));
+        QCOMPARE(headLines(out), QStringList({"HTTP/1.1 200 OK", "X-Replica: r1", "Via: 1.1 dlb", "Connection: close"}));
     }
 
     // Chunked framing sends exactly one Transfer-Encoding: chunked and no Content-Length.
@@ -453,7 +507,7 @@ private slots:
         QVERIFY(chunked.ok);
         std::string out;
         appendClientResponseHead(out, chunked.msg(), BodyFraming::Chunked, true);
-        QCOMPARE(headLines(out), QStringList({"HTTP/1.1 200 OK", "X-Replica: r1", "Transfer-Encoding: chunked"}));
+        QCOMPARE(headLines(out), QStringList({"HTTP/1.1 200 OK", "X-Replica: r1", "Via: 1.1 dlb", "Transfer-Encoding: chunked"}));
     }
 
     // A read-until-close upstream body is re-chunked for an HTTP/1.1 client.
@@ -463,7 +517,7 @@ private slots:
         QVERIFY(resp.ok);
         std::string out;
         appendClientResponseHead(out, resp.msg(), BodyFraming::Chunked, true);
-        QCOMPARE(headLines(out), QStringList({"HTTP/1.1 200 OK", "X-Replica: r1", "Transfer-Encoding: chunked"}));
+        QCOMPARE(headLines(out), QStringList({"HTTP/1.1 200 OK", "X-Replica: r1", "Via: 1.0 dlb", "Transfer-Encoding: chunked"}));
     }
 
     // A response to HEAD keeps the Content-Length that describes the entity.
@@ -474,7 +528,7 @@ private slots:
         QVERIFY(resp.ok);
         std::string out;
         appendClientResponseHead(out, resp.msg(), BodyFraming::None, true);
-        QCOMPARE(headLines(out), QStringList({"HTTP/1.1 200 OK", "Content-Length: 1234"}));
+        QCOMPARE(headLines(out), QStringList({"HTTP/1.1 200 OK", "Content-Length: 1234", "Via: 1.1 dlb"}));
     }
 
     void clientStatusLine_data()
@@ -632,7 +686,7 @@ private slots:
     // Chunks and the last chunk de-chunk back to the original bytes.
     void chunksRoundTrip()
     {
-        std::string out = "POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n";
+        std::string out = "POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n";
         const std::string body(1000, 'q');
         for (size_t off = 0; off < body.size(); off += 333)
             http::appendChunk(out, std::string_view(body).substr(off, 333));
