@@ -277,7 +277,7 @@ void parseRoutes(Reader& r, const json& doc, Config& config) {
 void parseTimeouts(Reader& r, const json& doc, TimeoutsConfig& t) {
     const json* j = r.member(doc, "", "timeouts", Presence::Optional);
     if (!j || !r.object(*j, "timeouts", {"connect_ms", "header_ms", "idle_ms", "response_ms",
-                                         "upstream_idle_ms", "drain_ms"})) {
+                                         "upstream_idle_ms", "drain_ms", "body_ms", "send_ms"})) {
         return;
     }
     constexpr uint64_t kDayMs = 86400000;
@@ -287,18 +287,21 @@ void parseTimeouts(Reader& r, const json& doc, TimeoutsConfig& t) {
     r.whole(*j, "timeouts", "response_ms", t.response_ms, 1, kDayMs);
     r.whole(*j, "timeouts", "upstream_idle_ms", t.upstream_idle_ms, 1, kDayMs);
     r.whole(*j, "timeouts", "drain_ms", t.drain_ms, 1, kDayMs);
+    r.whole(*j, "timeouts", "body_ms", t.body_ms, 1, kDayMs);
+    r.whole(*j, "timeouts", "send_ms", t.send_ms, 1, kDayMs);
 }
 
 void parseLimits(Reader& r, const json& doc, LimitsConfig& l) {
     const json* j = r.member(doc, "", "limits", Presence::Optional);
     if (!j || !r.object(*j, "limits", {"max_header_bytes", "max_headers", "max_body_bytes",
-                                       "max_idle_upstream_per_replica"})) {
+                                       "max_idle_upstream_per_replica", "max_requests_per_connection"})) {
         return;
     }
     r.whole(*j, "limits", "max_header_bytes", l.max_header_bytes, 1024, 1048576);
     r.whole(*j, "limits", "max_headers", l.max_headers, 1, 10000);
     r.whole(*j, "limits", "max_body_bytes", l.max_body_bytes, 0, UINT64_MAX);
     r.whole(*j, "limits", "max_idle_upstream_per_replica", l.max_idle_upstream_per_replica, 0, 100000);
+    r.whole(*j, "limits", "max_requests_per_connection", l.max_requests_per_connection, 1, 1000000);
 }
 
 void parseAccessLog(Reader& r, const json& doc, AccessLogConfig& log) {
@@ -605,12 +608,14 @@ json toJson(const Config& config) {
     const TimeoutsConfig& t = config.timeouts;
     j["timeouts"] = {{"connect_ms", t.connect_ms},   {"header_ms", t.header_ms},
                      {"idle_ms", t.idle_ms},         {"response_ms", t.response_ms},
-                     {"upstream_idle_ms", t.upstream_idle_ms}, {"drain_ms", t.drain_ms}};
+                     {"upstream_idle_ms", t.upstream_idle_ms}, {"drain_ms", t.drain_ms},
+                     {"body_ms", t.body_ms},         {"send_ms", t.send_ms}};
     const LimitsConfig& l = config.limits;
     j["limits"] = {{"max_header_bytes", l.max_header_bytes},
                    {"max_headers", l.max_headers},
                    {"max_body_bytes", l.max_body_bytes},
-                   {"max_idle_upstream_per_replica", l.max_idle_upstream_per_replica}};
+                   {"max_idle_upstream_per_replica", l.max_idle_upstream_per_replica},
+                   {"max_requests_per_connection", l.max_requests_per_connection}};
     json log = {{"format", config.access_log.format}};
     if (!config.access_log.path.empty()) {
         log["path"] = config.access_log.path;

@@ -22,6 +22,13 @@ inline constexpr unsigned kDefaultIdleTimeoutMs = 60000;
 inline constexpr unsigned kDefaultResponseTimeoutMs = 60000;
 inline constexpr unsigned kDefaultUpstreamIdleMs = 30000;
 inline constexpr unsigned kDefaultDrainTimeoutMs = 10000;
+// nginx's client_body_timeout and send_timeout: 60 s between two reads of a request body, and
+// for a client to take the answer bytes queued for it.
+inline constexpr unsigned kDefaultBodyTimeoutMs = 60000;
+inline constexpr unsigned kDefaultSendTimeoutMs = 60000;
+// nginx's keepalive_requests: after this many requests a connection is closed (Connection:
+// close on the last answer), so one client cannot pipeline without end on one connection.
+inline constexpr unsigned kDefaultMaxRequestsPerConnection = 1000;
 inline constexpr unsigned kDefaultMaxIdleUpstreamPerReplica = 64;
 inline constexpr unsigned kMaxWorkers = 64;
 
@@ -109,6 +116,8 @@ struct TimeoutsConfig {
     unsigned response_ms = kDefaultResponseTimeoutMs;
     unsigned upstream_idle_ms = kDefaultUpstreamIdleMs;
     unsigned drain_ms = kDefaultDrainTimeoutMs;
+    unsigned body_ms = kDefaultBodyTimeoutMs;
+    unsigned send_ms = kDefaultSendTimeoutMs;
     bool operator==(const TimeoutsConfig&) const = default;
 };
 
@@ -117,6 +126,7 @@ struct LimitsConfig {
     unsigned max_headers = kDefaultMaxHeaders;
     uint64_t max_body_bytes = 0; // 0: unlimited (bodies are streamed, never buffered whole)
     unsigned max_idle_upstream_per_replica = kDefaultMaxIdleUpstreamPerReplica;
+    unsigned max_requests_per_connection = kDefaultMaxRequestsPerConnection;
     bool operator==(const LimitsConfig&) const = default;
 };
 
