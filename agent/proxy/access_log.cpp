@@ -89,6 +89,14 @@ void appendJsonString(std::string& out, std::string_view s)
     out.push_back('"');
 }
 
+void appendJsonOrNull(std::string& out, std::string_view s)
+{
+    if (s.empty())
+        out.append("null");
+    else
+        appendJsonString(out, s);
+}
+
 void appendDouble(std::string& out, double v, int precision)
 {
     char buf[32];
@@ -105,9 +113,9 @@ void appendAccessRecord(std::string& out, const AccessRecord& r)
     out.append(",\"client\":");
     appendJsonString(out, r.client);
     out.append(",\"method\":");
-    appendJsonString(out, r.method);
+    appendJsonOrNull(out, r.method);
     out.append(",\"path\":");
-    appendJsonString(out, r.path);
+    appendJsonOrNull(out, r.path);
     out.append(",\"status\":");
     out.append(std::to_string(r.status));
     out.append(",\"bytes\":");
@@ -126,6 +134,8 @@ void appendAccessRecord(std::string& out, const AccessRecord& r)
     appendDouble(out, r.total_ms, 3);
     out.append(",\"attempts\":");
     out.append(std::to_string(r.attempts));
+    out.append(",\"abort\":");
+    appendJsonOrNull(out, r.abort);
     out.append("}\n");
 }
 

@@ -33,14 +33,15 @@ private:
 struct AccessRecord {
     double time_unix = 0;
     std::string_view client;
-    std::string_view method;
-    std::string_view path;
+    std::string_view method; // "" (logged as null): the request line did not parse
+    std::string_view path;   // "" (logged as null): likewise
     int status = 0;
     uint64_t bytes_sent = 0;
     std::string_view replica; // "" when the proxy answered itself
     double upstream_ms = -1;  // -1: no upstream exchange
     double total_ms = 0;
     uint32_t attempts = 0;
+    std::string_view abort; // "" (null): the exchange ended normally; else why it was cut off
 };
 
 // Appends one JSON line, escaping strings as JSON requires.

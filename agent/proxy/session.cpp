@@ -1,5 +1,6 @@
 #include "agent/proxy/session.hpp"
 
+#include "agent/http/path.hpp"
 #include "agent/proxy/pool_runtime.hpp"
 #include "agent/proxy/worker.hpp"
 
@@ -30,6 +31,18 @@ double unixNow()
 }
 } // namespace
 
+std::string_view abortName(Abort a)
+{
+    switch (a) {
+    case Abort::None: return {};
+    case Abort::ClientClosed: return "client_closed";
+    case Abort::SendTimeout: return "send_timeout";
+    case Abort::Shutdown: return "shutdown";
+    case Abort::UpstreamFailed: return "upstream_failed";
+    }
+    return {};
+}
+
 Session::Session(Worker& worker, std::string_view proto)
     : worker_(worker), client_(worker.loop(), this), parser_(http::Kind::Request, *this, worker.parserLimits()),
       proto_(proto)
@@ -51,60 +64,122 @@ int Session::accept(uv_stream_t* server)
 
 void Session::armTimer(Phase phase, uint64_t ms)
 {
+    if (closing_ && phase != Phase::Closing)
+        return;
     phase_ = phase;
     uv_timer_start(&timer_, &Session::onTimer, ms, 0);
+}
+
+// The timer of the exchange in progress, from its state (one timer, the most urgent wait).
+void Session::armExchangeTimer()
+{
+    if (closing_ || !in_exchange_)
+        return;
+    const auto& t = worker_.snapshot().config.timeouts;
+    if (upstream_paused_)
+        armTimer(Phase::Send, t.send_ms); // the client is slow, not the replica
+    else if (up_ && !up_->connected())
+        armTimer(Phase::Upstream, t.connect_ms);
+    else if (!req_complete_)
+        armTimer(Phase::Body, t.body_ms); // a slow upload cannot hold a replica forever
+    else if (up_)
+        armTimer(Phase::Upstream, t.response_ms);
 }
 
 // ---- client side ---------------------------------------------------------------------------
 
 void Session::onRead(const char* data, size_t len)
 {
-    if (in_exchange_ && req_complete_) {
+    if (closing_)
+        return;
+    if ((in_exchange_ && req_complete_) || inbuf_off_ < inbuf_.size() || (phase_ == Phase::Send && !in_exchange_)) {
         // Pipelined bytes: their turn comes after this answer. Reading goes on (so a client
         // that gives up is noticed at once) until a bounded amount waits.
-        leftover_.append(data, len);
-        if (leftover_.size() >= kMaxPipelinedBytes)
-            client_.stopReading();
+        queueReadAhead(data, len);
         return;
     }
-    feed(data, len);
+    parse(data, len, false);
 }
 
-void Session::feed(const char* data, size_t len)
+void Session::queueReadAhead(const char* data, size_t len)
 {
-    if (!in_exchange_ && phase_ == Phase::Idle)
+    if (inbuf_off_ > 0) {
+        // Compact once per read, not once per request: the buffer is consumed by an offset.
+        inbuf_.erase(0, inbuf_off_);
+        inbuf_off_ = 0;
+    }
+    inbuf_.append(data, len);
+    if (inbuf_.size() >= kMaxPipelinedBytes)
+        client_.stopReading();
+}
+
+void Session::parse(const char* data, size_t len, bool from_buffer)
+{
+    if (!in_exchange_ && !parser_.inMessage() && len > 0) {
+        // The first byte of a request: its clock and its header deadline start here.
+        t_start_ns_ = Worker::nowNs();
         armTimer(Phase::Head, worker_.snapshot().config.timeouts.header_ms);
+    }
+    in_parse_ = true;
     const auto r = parser_.execute(data, len);
-    if (up_)
-        up_->stream().flush();
-    if (r.status == http::Parser::Status::Ok)
+    in_parse_ = false;
+    if (closing_)
         return;
-    if (r.status == http::Parser::Status::Paused) {
-        leftover_.append(data + r.consumed, len - r.consumed);
-        if (leftover_.size() >= kMaxPipelinedBytes)
-            client_.stopReading();
+    if (from_buffer)
+        inbuf_off_ += r.consumed;
+    if (up_)
+        up_->stream().flush(); // may fail at once: onUpstreamFailed has run when it returns
+    if (closing_)
+        return;
+    switch (r.status) {
+    case http::Parser::Status::Ok:
+        armExchangeTimer();
         maybeFinish();
+        return;
+    case http::Parser::Status::Paused:
+        if (!from_buffer) {
+            inbuf_.assign(data + r.consumed, len - r.consumed);
+            inbuf_off_ = 0;
+            if (inbuf_.size() >= kMaxPipelinedBytes)
+                client_.stopReading();
+        }
+        armExchangeTimer();
+        maybeFinish();
+        return;
+    case http::Parser::Status::Error:
+        parseFailed();
+        return;
+    }
+}
+
+void Session::parseFailed()
+{
+    keep_alive_ = false;
+    client_.stopReading();
+    inbuf_.clear();
+    inbuf_off_ = 0;
+    if (parser_.error() == http::ParseError::Aborted) {
+        // A handler gave up on the stream (a body too long to discard): end after the answer.
+        if (resp_complete_)
+            finishExchange();
+        else
+            closeNow(Abort::None);
+        return;
+    }
+    if (resp_head_sent_) {
+        closeNow(Abort::UpstreamFailed); // an answer is under way: the stream cannot be framed
         return;
     }
     // Malformed or over a limit: answer and close (the stream can no longer be framed).
-    keep_alive_ = false;
-    switch (parser_.error()) {
-    case http::ParseError::HeadersTooLarge:
-    case http::ParseError::TooManyHeaders:
-        answerLocally(431, parser_.errorReason());
-        break;
-    case http::ParseError::BodyTooLarge:
-        answerLocally(413, parser_.errorReason());
-        break;
-    default:
-        if (resp_head_sent_) {
-            close();
-            return;
-        }
-        answerLocally(400, std::string("malformed request: ") + std::string(parser_.errorReason()));
-        break;
-    }
-    client_.stopReading();
+    const int status = http::requestErrorStatus(parser_.error());
+    in_exchange_ = true;
+    req_complete_ = true; // nothing more will be read
+    if (status == 400)
+        answerLocally(status, std::string("malformed request: ") + std::string(parser_.errorReason()));
+    else
+        answerLocally(status, parser_.errorReason());
+    if (closing_)
+        return;
     if (up_) {
         pool_->completed(replica_, true, msSince(t_upstream_ns_, Worker::nowNs()), Worker::nowNs());
         releaseUpstream(false);
@@ -112,24 +187,65 @@ void Session::feed(const char* data, size_t len)
     finishExchange();
 }
 
-void Session::onEof()
+void Session::parseBuffered()
 {
-    // A client that closes while its answer is pending has given up (a timeout, a user who
-    // went away): abort, as nginx and HAProxy do by default, so the connection to the replica
-    // and this socket are freed now rather than when the replica gets to the request.
-    client_eof_ = true;
-    close();
+    while (!closing_ && !in_exchange_ && inbuf_off_ < inbuf_.size())
+        parse(inbuf_.data() + inbuf_off_, inbuf_.size() - inbuf_off_, true);
+    if (closing_)
+        return;
+    if (inbuf_off_ >= inbuf_.size()) {
+        inbuf_.clear();
+        inbuf_off_ = 0;
+    }
+    if (inbuf_.size() - inbuf_off_ < kMaxPipelinedBytes && !client_paused_)
+        client_.startReading();
+    if (!in_exchange_ && !parser_.inMessage())
+        armTimer(Phase::Idle, worker_.snapshot().config.timeouts.idle_ms);
 }
 
-void Session::onReadError(int /*status*/) { close(); }
-void Session::onWriteError(int /*status*/) { close(); }
+void Session::onEof()
+{
+    if (closing_)
+        return;
+    client_eof_ = true;
+    if (in_exchange_ && !resp_complete_) {
+        // A client that closes while its answer is pending has given up (a timeout, a user who
+        // went away): abort, as nginx and HAProxy do by default, so the connection to the
+        // replica and this socket are freed now rather than when the replica gets to it.
+        closeNow(Abort::ClientClosed);
+        return;
+    }
+    if (in_exchange_) {
+        keep_alive_ = false; // the answer is complete and still being written
+        finishExchange();
+        return;
+    }
+    closeGracefully(); // between requests: an answer may still be on its way out
+}
+
+void Session::onReadError(int /*status*/)
+{
+    if (!closing_)
+        closeNow(Abort::ClientClosed);
+}
+
+void Session::onWriteError(int /*status*/)
+{
+    if (!closing_)
+        closeNow(Abort::ClientClosed);
+}
 
 void Session::onDrained()
 {
+    // May run inside client_.flush(): only resume reading and re-arm here.
+    if (closing_)
+        return;
     if (upstream_paused_ && up_) {
         upstream_paused_ = false;
         up_->stream().startReading();
-        armTimer(Phase::Upstream, worker_.snapshot().config.timeouts.response_ms);
+        armExchangeTimer();
+    } else if (phase_ == Phase::Send && !in_exchange_) {
+        scheduleNext(); // the client took its answers: the next pipelined request may go
     }
 }
 
@@ -137,31 +253,36 @@ void Session::onDrained()
 
 http::ParserHandler::HeadersAction Session::onHeaders(const http::Message& req)
 {
+    if (closing_)
+        return HeadersAction::Abort;
     WorkerStats::add(worker_.stats().requests);
     in_exchange_ = true;
-    t_start_ns_ = Worker::nowNs();
-    uv_timer_stop(&timer_);
+    head_parsed_ = true;
+    ++requests_;
     head_request_ = req.method() == HTTP_HEAD;
-    keep_alive_ = req.keepAlive() && !worker_.draining();
+    keep_alive_ = req.keepAlive() && !worker_.draining() &&
+                  requests_ < worker_.snapshot().config.limits.max_requests_per_connection;
     req_framing_ = http::requestFraming(req);
-
     client_http10_ = req.versionMajor() == 1 && req.versionMinor() == 0;
-    target_ = http::originForm(req.url());
+    std::string_view why;
+    if (!http::normalizeTarget(http::originForm(req.url()), target_, &why)) {
+        keep_alive_ = false;
+        answerLocally(400, std::string("malformed request: ") + std::string(why));
+        return closing_ ? HeadersAction::Abort : HeadersAction::Continue;
+    }
     const Snapshot& snap = worker_.snapshot();
     const Route* route = snap.route(target_);
     if (!route) {
         answerLocally(404, "no route for this path; add a route whose path_prefix matches it");
-        return HeadersAction::Continue;
+        return closing_ ? HeadersAction::Abort : HeadersAction::Continue;
     }
     pool_ = worker_.runtime(route->pool);
     replay_.clear();
     replayable_ = true;
     http::appendUpstreamRequestHead(replay_, req, req_framing_, {client_ip_, proto_, target_});
-    if (!dispatch(balance::kNoReplica)) {
+    if (!dispatch(balance::kNoReplica))
         answerLocally(503, "no healthy replica in pool " + pool_->spec().config.name);
-        return HeadersAction::Continue;
-    }
-    return HeadersAction::Continue;
+    return closing_ ? HeadersAction::Abort : HeadersAction::Continue;
 }
 
 bool Session::dispatch(int exclude)
@@ -191,15 +312,15 @@ bool Session::dispatch(int exclude)
         worker_.logError(std::string("cannot open a connection to a replica: ") + uv_strerror(err) +
                          (err == UV_EMFILE || err == UV_ENFILE ? "; raise the open-file limit (ulimit -n, LimitNOFILE)" : ""));
         answerLocally(503, std::string("the agent cannot open a connection right now (") + uv_err_name(err) + "); see its log");
-        if (req_complete_)
-            maybeFinish();
+        maybeFinish();
         return true;
     }
     up_->attach(this);
     up_->expectHeadResponse(head_request_);
+    armExchangeTimer();
+    // Last: a reused connection that turns out to be reset fails inside this write, and
+    // onUpstreamFailed (a retry, or the 502) has run by the time it returns.
     up_->stream().write(replay_);
-    const auto& t = worker_.snapshot().config.timeouts;
-    armTimer(Phase::Upstream, up_->connected() ? t.response_ms : t.connect_ms);
     return true;
 }
 
@@ -225,11 +346,13 @@ void Session::sendToUpstream(std::string_view data)
 
 bool Session::onBody(std::string_view data)
 {
-    if (local_answer_)
-        return true; // discarded: we answered without a replica
-    // The replica is receiving: the wait for its answer starts when the body ends.
-    if (up_ && up_->connected())
-        armTimer(Phase::Upstream, worker_.snapshot().config.timeouts.response_ms);
+    if (closing_)
+        return false;
+    if (local_answer_) {
+        // Answered without a replica: read and drop the body, up to a bound.
+        discarded_ += data.size();
+        return discarded_ <= kMaxDiscardBodyBytes;
+    }
     if (req_framing_ == http::BodyFraming::Chunked) {
         char size_line[24];
         const int n = std::snprintf(size_line, sizeof size_line, "%zx\r\n", data.size());
@@ -254,21 +377,22 @@ bool Session::onMessageComplete()
 
 void Session::onUpstreamConnected()
 {
-    armTimer(Phase::Upstream, worker_.snapshot().config.timeouts.response_ms);
+    armExchangeTimer();
 }
 
 http::ParserHandler::HeadersAction Session::onUpstreamHeaders(const http::Message& resp)
 {
-    const auto& t = worker_.snapshot().config.timeouts;
-    armTimer(Phase::Upstream, t.response_ms);
+    if (closing_)
+        return HeadersAction::Abort;
     if (resp.status() >= 100 && resp.status() < 200) {
+        armExchangeTimer();
         const http::Message& req = parser_.message();
         if (req.versionMajor() == 1 && req.versionMinor() >= 1 && resp.status() != 101) {
             std::string& out = client_.pendingBuffer();
             http::appendInterimResponseHead(out, resp);
             client_.flush();
         }
-        return HeadersAction::Continue;
+        return closing_ ? HeadersAction::Abort : HeadersAction::Continue;
     }
     status_ = resp.status();
     resp_framing_ = http::responseFraming(resp, head_request_, parser_.message());
@@ -278,14 +402,14 @@ http::ParserHandler::HeadersAction Session::onUpstreamHeaders(const http::Messag
     http::appendClientResponseHead(out, resp, resp_framing_, keep_alive_, client_http10_);
     bytes_sent_ += out.size() - before;
     resp_head_sent_ = true;
+    armExchangeTimer();
     return HeadersAction::Continue;
 }
 
 void Session::onUpstreamBody(std::string_view data)
 {
-    // timeouts.response_ms bounds silence, not the length of an answer that keeps flowing.
-    if (!upstream_paused_)
-        armTimer(Phase::Upstream, worker_.snapshot().config.timeouts.response_ms);
+    if (closing_)
+        return;
     if (resp_framing_ == http::BodyFraming::Chunked) {
         std::string& out = client_.pendingBuffer();
         const size_t before = out.size();
@@ -298,13 +422,15 @@ void Session::onUpstreamBody(std::string_view data)
     if (up_ && !upstream_paused_ && client_.pendingBytes() > kHighWaterBytes) {
         upstream_paused_ = true;
         up_->stream().stopReading();
-        // The client is slow, not the replica: give it timeouts.idle_ms to read on.
-        armTimer(Phase::Upstream, worker_.snapshot().config.timeouts.idle_ms);
     }
+    // timeouts.response_ms bounds silence, not the length of an answer that keeps flowing.
+    armExchangeTimer();
 }
 
 void Session::onUpstreamComplete()
 {
+    if (closing_)
+        return;
     uv_timer_stop(&timer_);
     if (resp_framing_ == http::BodyFraming::Chunked) {
         client_.append(http::kLastChunk);
@@ -312,8 +438,9 @@ void Session::onUpstreamComplete()
     }
     const uint64_t now = Worker::nowNs();
     pool_->completed(replica_, status_ < 500, msSince(t_upstream_ns_, now), now);
-    // The connection is reusable only if our side of the exchange is complete too.
-    up_reusable_ = up_->reusable() && req_complete_;
+    // The connection is reusable only if our side of the exchange is complete too (and, seen
+    // when the read is done, nothing followed the answer).
+    up_reusable_ = req_complete_;
     resp_complete_ = true;
     if (!req_complete_) {
         // The replica answered before the whole body arrived: the rest of it cannot be framed
@@ -327,6 +454,8 @@ void Session::onUpstreamComplete()
 
 void Session::onUpstreamFailed(UpstreamFailure failure, int uv_status)
 {
+    if (closing_)
+        return;
     const uint64_t now = Worker::nowNs();
     const bool was_reused = up_ && up_->reused();
     up_ = nullptr; // UpstreamConn closed itself
@@ -360,7 +489,7 @@ void Session::onUpstreamFailed(UpstreamFailure failure, int uv_status)
 void Session::upstreamGaveUp(std::string_view why, int status)
 {
     if (resp_head_sent_) {
-        close(); // the answer is cut short: the client must see the connection end
+        closeNow(Abort::UpstreamFailed); // the answer is cut short: the client must see it end
         return;
     }
     if (!req_complete_)
@@ -371,14 +500,18 @@ void Session::upstreamGaveUp(std::string_view why, int status)
 
 void Session::onUpstreamReadDone()
 {
+    if (closing_)
+        return;
     if (resp_complete_ && up_)
-        releaseUpstream(up_reusable_);
+        releaseUpstream(up_reusable_ && up_->reusable());
     client_.flush();
     maybeFinish();
 }
 
 void Session::onUpstreamDrained()
 {
+    if (closing_)
+        return;
     if (client_paused_ && !req_complete_) {
         client_paused_ = false;
         client_.startReading();
@@ -389,19 +522,21 @@ void Session::onUpstreamDrained()
 
 void Session::answerLocally(int status, std::string_view why)
 {
+    if (closing_)
+        return;
     local_answer_ = true;
     status_ = status;
     resp_complete_ = true;
     resp_head_sent_ = true;
-    if (!req_complete_ && req_framing_ != http::BodyFraming::None && parser_.error() == http::ParseError::None) {
-        // Reading (and discarding) a body we will not forward is not worth it: close after.
-        keep_alive_ = false;
-    }
+    const http::Message& req = parser_.message();
+    if (!req_complete_ && req_framing_ == http::BodyFraming::ContentLength && req.contentLength() > kMaxDiscardBodyBytes)
+        keep_alive_ = false; // too much to read and drop: the connection ends after the answer
     std::string& out = client_.pendingBuffer();
     const size_t before = out.size();
-    http::appendSimpleResponse(out, status, why, keep_alive_ && !worker_.draining(), client_http10_);
+    http::appendSimpleResponse(out, status, why, keep_alive_ && !worker_.draining(), client_http10_,
+                               head_request_ && head_parsed_);
     bytes_sent_ += out.size() - before;
-    client_.flush();
+    client_.flush(); // may fail at once: closing_ is set then
 }
 
 void Session::releaseUpstream(bool reusable)
@@ -420,10 +555,17 @@ void Session::releaseUpstream(bool reusable)
 
 void Session::maybeFinish()
 {
-    if (!in_exchange_ || !resp_complete_)
+    if (closing_ || in_parse_ || !in_exchange_ || !resp_complete_)
         return;
-    if (!req_complete_ && keep_alive_)
-        return; // the body is still arriving
+    const http::Message& req = parser_.message();
+    const bool discardable = req_framing_ == http::BodyFraming::Chunked ||
+                             (req_framing_ == http::BodyFraming::ContentLength && req.contentLength() <= kMaxDiscardBodyBytes);
+    if (!req_complete_ && discardable && parser_.error() == http::ParseError::None && !client_eof_) {
+        // The answer is out; the rest of the body is read and dropped (bounded by
+        // kMaxDiscardBodyBytes and timeouts.body_ms) so the client gets the answer, not a reset.
+        armTimer(Phase::Body, worker_.snapshot().config.timeouts.body_ms);
+        return;
+    }
     finishExchange();
 }
 
@@ -433,34 +575,50 @@ void Session::finishExchange()
     const bool keep = keep_alive_ && !worker_.draining() && !client_eof_;
     resetExchange();
     if (!keep) {
-        phase_ = Phase::Closing;
-        uv_timer_stop(&timer_);
-        client_.stopReading();
-        client_.closeAfterWrite();
+        closeGracefully();
         return;
     }
     parser_.resume();
-    armTimer(Phase::Idle, worker_.snapshot().config.timeouts.idle_ms);
-    if (!leftover_.empty()) {
-        std::string pending;
-        pending.swap(leftover_);
-        feed(pending.data(), pending.size());
-        if (in_exchange_)
-            return; // a pipelined request is being served
+    if (client_.pendingBytes() > kHighWaterBytes) {
+        // A client that does not read its answers is not read either, and nothing more is
+        // parsed for it, until it takes them (or timeouts.send_ms passes).
+        client_.stopReading();
+        armTimer(Phase::Send, worker_.snapshot().config.timeouts.send_ms);
+        return;
     }
-    if (!in_exchange_ && phase_ != Phase::Closing)
-        client_.startReading();
+    scheduleNext();
+}
+
+// The next request: pipelined bytes are parsed from the timer (a later loop turn, out of
+// whatever callback finished the last exchange); otherwise wait for the client.
+void Session::scheduleNext()
+{
+    if (closing_)
+        return;
+    if (inbuf_off_ < inbuf_.size()) {
+        armTimer(Phase::Resume, 0);
+        return;
+    }
+    inbuf_.clear();
+    inbuf_off_ = 0;
+    armTimer(Phase::Idle, worker_.snapshot().config.timeouts.idle_ms);
+    client_.startReading();
 }
 
 void Session::finishRecord()
 {
+    if (recorded_)
+        return;
+    recorded_ = true;
     const uint64_t now = Worker::nowNs();
     const http::Message& req = parser_.message();
     AccessRecord rec;
     rec.time_unix = unixNow();
     rec.client = client_ip_;
-    rec.method = req.methodName();
-    rec.path = req.url();
+    if (head_parsed_) { // a request line that did not parse has no method or path to log
+        rec.method = req.methodName();
+        rec.path = req.url();
+    }
     rec.status = status_;
     rec.bytes_sent = bytes_sent_;
     if (replica_ >= 0 && pool_ && attempts_ > 0)
@@ -468,8 +626,11 @@ void Session::finishRecord()
     rec.upstream_ms = attempts_ > 0 ? msSince(t_upstream_ns_, now) : -1;
     rec.total_ms = msSince(t_start_ns_, now);
     rec.attempts = attempts_;
+    rec.abort = abortName(abort_);
     worker_.log(rec);
     auto& st = worker_.stats();
+    if (status_ == 0)
+        return; // nothing was answered (cut off by shutdown)
     WorkerStats::add(status_ >= 500 ? st.responses_5xx
                      : status_ >= 400 ? st.responses_4xx
                      : status_ >= 300 ? st.responses_3xx
@@ -486,10 +647,14 @@ void Session::resetExchange()
     req_framing_ = resp_framing_ = http::BodyFraming::None;
     status_ = 0;
     bytes_sent_ = 0;
+    discarded_ = 0;
+    abort_ = Abort::None;
     in_exchange_ = req_complete_ = resp_complete_ = resp_head_sent_ = local_answer_ = false;
+    head_parsed_ = recorded_ = false;
     replayable_ = true;
     head_request_ = false;
     client_paused_ = false;
+    upstream_paused_ = false;
     up_reusable_ = false;
     if (replay_.capacity() > kMaxReplayBytes)
         std::string().swap(replay_);
@@ -500,16 +665,40 @@ void Session::resetExchange()
 void Session::onTimer(uv_timer_t* t)
 {
     auto* self = static_cast<Session*>(t->data);
+    if (self->closing_ && self->phase_ != Phase::Closing)
+        return;
+    const auto& timeouts = self->worker_.snapshot().config.timeouts;
     switch (self->phase_) {
     case Phase::Idle:
-        self->close(); // a quiet keep-alive connection: nothing to answer
+        if (self->client_.pendingBytes() > 0) {
+            // Not idle: the last answer is still being written. Give the client send_ms.
+            self->armTimer(Phase::Send, timeouts.send_ms);
+            break;
+        }
+        self->closeNow(Abort::None); // a quiet keep-alive connection: nothing to answer
         break;
     case Phase::Head:
         self->keep_alive_ = false;
         self->in_exchange_ = true;
         self->req_complete_ = true;
         self->answerLocally(408, "request headers not received within timeouts.header_ms");
-        self->finishExchange();
+        if (!self->closing_)
+            self->finishExchange();
+        break;
+    case Phase::Body:
+        self->keep_alive_ = false;
+        if (self->resp_complete_) {
+            self->finishExchange(); // answered; the body we were dropping stopped coming
+            break;
+        }
+        if (self->up_) {
+            // The client's fault, not the replica's.
+            self->pool_->completed(self->replica_, true, msSince(self->t_upstream_ns_, Worker::nowNs()), Worker::nowNs());
+            self->releaseUpstream(false);
+        }
+        self->answerLocally(408, "request body not received within timeouts.body_ms");
+        if (!self->closing_)
+            self->finishExchange();
         break;
     case Phase::Upstream: {
         if (!self->up_)
@@ -519,7 +708,6 @@ void Session::onTimer(uv_timer_t* t)
         self->up_ = nullptr;
         up->close();
         if (connecting) {
-            self->up_ = nullptr;
             self->onUpstreamFailed(UpstreamFailure::Connect, UV_ETIMEDOUT);
             break;
         }
@@ -529,26 +717,64 @@ void Session::onTimer(uv_timer_t* t)
         self->upstreamGaveUp("replica " + id + " did not answer within timeouts.response_ms", 504);
         break;
     }
+    case Phase::Send:
+        self->closeNow(Abort::SendTimeout); // a client that does not read its answer
+        break;
+    case Phase::Resume:
+        self->parseBuffered();
+        break;
     case Phase::Closing:
+        self->closeNow(Abort::SendTimeout); // the final answer was not taken within send_ms
         break;
     }
 }
 
 void Session::closeIfIdle()
 {
-    if (!in_exchange_)
-        close();
-    else
-        keep_alive_ = false;
+    if (closing_)
+        return;
+    if (in_exchange_ || parser_.inMessage()) {
+        keep_alive_ = false; // closes after the answer (a head in progress is refused keep-alive)
+        return;
+    }
+    closeGracefully(); // an answer still being written goes out first
 }
 
 void Session::close()
 {
-    if (in_exchange_ && !resp_complete_ && phase_ != Phase::Closing) {
-        if (!resp_head_sent_)
-            status_ = kStatusClientClosed;
+    closeNow(Abort::Shutdown);
+}
+
+void Session::closeGracefully()
+{
+    if (closing_)
+        return;
+    closing_ = true;
+    client_.stopReading();
+    if (up_) {
+        pool_->completed(replica_, true, msSince(t_upstream_ns_, Worker::nowNs()), Worker::nowNs());
+        releaseUpstream(false);
+    }
+    if (client_.pendingBytes() > 0)
+        armTimer(Phase::Closing, worker_.snapshot().config.timeouts.send_ms);
+    else {
+        phase_ = Phase::Closing;
+        uv_timer_stop(&timer_);
+    }
+    client_.closeAfterWrite();
+}
+
+void Session::closeNow(Abort why)
+{
+    if (in_exchange_ && !recorded_) {
+        if (!resp_complete_) {
+            abort_ = why;
+            if (why == Abort::ClientClosed && !resp_head_sent_)
+                status_ = kStatusClientClosed;
+        }
         finishRecord();
     }
+    closing_ = true;
     phase_ = Phase::Closing;
     if (up_) {
         // The client went away: the replica's answer is not wanted, and not its fault.
@@ -564,8 +790,7 @@ void Session::close()
 void Session::onClosed()
 {
     // The client socket closed (possibly after closeAfterWrite): close the timer too.
-    if (!uv_is_closing(reinterpret_cast<uv_handle_t*>(&timer_)))
-        close();
+    closeNow(Abort::None);
     handleClosed();
 }
 

@@ -3,6 +3,20 @@
 // requests wait, unparsed, until the response before them is done, so answers come back in
 // order. Bodies stream in both directions with backpressure: when the receiving side has more
 // than kHighWaterBytes queued, the sending side stops being read until it drains.
+//
+// Lifetime: one closing state (closing_), set by every path that ends the connection and
+// checked at the top of every entry point and after every call that may close (a write can
+// fail synchronously). The object is freed only from the close callbacks of its two handles,
+// after the callback stack has unwound. A closing session never starts another exchange.
+//
+// Every state has a timer: Idle (idle_ms), Head (header_ms, 408), Body (body_ms between two
+// reads of a request body, 408), Upstream (connect_ms, then response_ms of silence, 504), Send
+// (send_ms for a client to take what is queued for it), Closing (send_ms for a final answer).
+//
+// Pipelining is bounded: read-ahead bytes wait in one buffer consumed by an offset (never
+// copied per request) up to kMaxPipelinedBytes; the next request is not parsed while more than
+// kHighWaterBytes of answers wait for the client (it is not read either); and a connection
+// serves at most limits.max_requests_per_connection requests.
 
 #include "agent/http/headers.hpp"
 #include "agent/http/parser.hpp"
@@ -26,19 +40,29 @@ inline constexpr size_t kMaxReplayBytes = 64 * 1024;
 inline constexpr uint32_t kMaxAttempts = 2; // the first try and one retry (the seed's rule)
 // Pipelined bytes read ahead of their turn; past this the client is no longer read until then.
 inline constexpr size_t kMaxPipelinedBytes = 64 * 1024;
+// A body that follows a request answered without it (404, 503, an early answer) is read and
+// discarded up to this many bytes, so the connection can be kept and the client is not reset
+// before it reads the answer (nginx's discard_body); a longer one ends the connection.
+inline constexpr uint64_t kMaxDiscardBodyBytes = 1024 * 1024;
 // Logged for a request whose client closed before the answer (nginx's convention).
 inline constexpr int kStatusClientClosed = 499;
+
+// Why an exchange ended before its answer was complete: the access log's "abort" field.
+enum class Abort { None, ClientClosed, SendTimeout, Shutdown, UpstreamFailed };
+std::string_view abortName(Abort a);
 
 class Session final : public net::TcpConn::Handler, public http::ParserHandler, public UpstreamUser {
 public:
     Session(Worker& worker, std::string_view proto);
     int accept(uv_stream_t* server);
-    // Closes when idle (between requests); a busy session closes after its current response.
+    // Graceful shutdown: closes when idle (between requests; an answer still being written is
+    // written first); a busy session closes after its current response.
     void closeIfIdle();
+    // The worker ends this session now (the drain deadline, a failed accept).
     void close();
 
 private:
-    enum class Phase { Idle, Head, Upstream, Closing };
+    enum class Phase { Idle, Head, Body, Upstream, Send, Resume, Closing };
 
     // net::TcpConn::Handler (the client side)
     void onRead(const char* data, size_t len) override;
@@ -63,7 +87,14 @@ private:
     static void onTimer(uv_timer_t* t);
     static void onTimerClosed(uv_handle_t* h);
 
-    void feed(const char* data, size_t len);
+    void parse(const char* data, size_t len, bool from_buffer);
+    void parseBuffered();
+    void queueReadAhead(const char* data, size_t len);
+    void parseFailed();
+    void scheduleNext();
+    void armExchangeTimer();
+    void closeGracefully();
+    void closeNow(Abort why);
     bool dispatch(int exclude);
     void sendToUpstream(std::string_view data);
     void answerLocally(int status, std::string_view why);
@@ -82,11 +113,15 @@ private:
     http::Parser parser_;
     std::string client_ip_;
     std::string_view proto_;
-    std::string_view target_; // origin form of the request target (views the parser's buffer)
-    std::string leftover_; // bytes after a pipelined request, parsed when its turn comes
-    std::string replay_;   // what was sent upstream, while it can still be sent again
+    std::string target_;  // the normalised request target (http/path.hpp), routed and forwarded
+    std::string inbuf_;   // bytes read ahead of their turn (pipelining), consumed from inbuf_off_
+    size_t inbuf_off_ = 0;
+    std::string replay_;  // what was sent upstream, while it can still be sent again
     int open_handles_ = 2;
     Phase phase_ = Phase::Idle;
+    bool closing_ = false;  // no new exchange, every entry point returns
+    bool in_parse_ = false; // inside parser_.execute(): finishing waits until it returns
+    uint32_t requests_ = 0; // on this connection
 
     // The exchange in progress
     std::shared_ptr<PoolRuntime> pool_;
@@ -99,7 +134,11 @@ private:
     uint64_t bytes_sent_ = 0;
     uint64_t t_start_ns_ = 0;
     uint64_t t_upstream_ns_ = 0;
+    uint64_t discarded_ = 0;
+    Abort abort_ = Abort::None;
     bool in_exchange_ = false;
+    bool head_parsed_ = false;
+    bool recorded_ = false;
     bool req_complete_ = false;
     bool resp_complete_ = false;
     bool resp_head_sent_ = false;

@@ -5,8 +5,15 @@
 namespace dlb::agent::proxy {
 
 UpstreamConn::UpstreamConn(uv_loop_t* loop, std::shared_ptr<PoolRuntime> pool, int replica, const http::ParserLimits& limits)
-    : conn_(loop, this), parser_(http::Kind::Response, *this, limits), pool_(std::move(pool)), replica_(replica)
+    : conn_(loop, this), parser_(http::Kind::Response, *this, responseLimits(limits)), pool_(std::move(pool)),
+      replica_(replica)
 {
+}
+
+http::ParserLimits UpstreamConn::responseLimits(http::ParserLimits limits)
+{
+    limits.max_body_bytes = 0; // limits.max_body_bytes is for what clients send, not for answers
+    return limits;
 }
 
 int UpstreamConn::connect()
@@ -70,9 +77,17 @@ void UpstreamConn::onRead(const char* data, size_t len)
     saw_bytes_ = true;
     UpstreamUser* user = user_;
     const auto r = parser_.execute(data, len);
-    if (r.status == http::Parser::Status::Error && user_)
+    if (r.status == http::Parser::Status::Paused && r.consumed < len) {
+        // Bytes after a complete answer: the replica and we no longer agree on where its
+        // messages end, so this connection must not carry another request.
+        reusable_ = false;
+    }
+    if (r.status == http::Parser::Status::Error && user_ == user) {
         fail(UpstreamFailure::Malformed, 0);
-    user->onUpstreamReadDone();
+        return; // the user has handled the failure (a retry may already use another connection)
+    }
+    if (user_ == user)
+        user->onUpstreamReadDone();
 }
 
 void UpstreamConn::onEof()
@@ -134,7 +149,9 @@ void UpstreamConn::fail(UpstreamFailure failure, int status)
 http::ParserHandler::HeadersAction UpstreamConn::onHeaders(const http::Message& msg)
 {
     interim_ = msg.status() >= 100 && msg.status() < 200;
-    const auto action = user_ ? user_->onUpstreamHeaders(msg) : HeadersAction::Continue;
+    const auto action = user_ ? user_->onUpstreamHeaders(msg) : HeadersAction::Abort;
+    if (action == HeadersAction::Abort)
+        return action;
     return head_request_ ? HeadersAction::SkipBody : action;
 }
 

@@ -73,6 +73,7 @@ private:
     bool onMessageComplete() override;
 
     void fail(UpstreamFailure failure, int status);
+    static http::ParserLimits responseLimits(http::ParserLimits limits);
 
     net::TcpConn conn_;
     http::Parser parser_;
