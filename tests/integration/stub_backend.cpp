@@ -185,6 +185,10 @@ private:
         if (r.header("x-want-hop") == "1")
             out += "Connection: X-Secret\r\nX-Secret: 1\r\nKeep-Alive: timeout=5\r\nX-Public: 1\r\n";
         switch (mode_) {
+        case StubMode::TrailingBytes:
+            s->write(out + "Content-Length: " + QByteArray::number(body.size()) + "\r\n\r\n" + (head ? QByteArray() : body) +
+                     "HTTP/1.1 200 OK\r\nContent-Length: 6\r\n\r\nstale!");
+            return true;
         case StubMode::Echo:
         case StubMode::CloseAfterAnswer:
             out += "Content-Length: " + QByteArray::number(body.size()) + "\r\n";

@@ -32,6 +32,7 @@ enum class StubMode {
     Truncated,       // announces Content-Length 1000, sends 10 bytes, closes
     SlowChunks,      // chunked body of kSlowChunkCount chunks, one every kSlowChunkIntervalMs
     Silent,          // reads requests and never answers
+    TrailingBytes,   // as Echo, with bytes that belong to no answer after it, in the same write
 };
 
 inline constexpr int kSlowChunkCount = 8;

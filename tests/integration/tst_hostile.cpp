@@ -151,6 +151,8 @@ private slots:
     void requestRules_data();
     void requestRules();
     void maxBodyBytesIsForRequestsOnly();
+    void bytesAfterAnAnswerEndUpstreamReuse();
+    void drainDeadlineIsLoggedAsShutdown();
     // item 7
     void routesMatchTheNormalisedPath();
     void viaIsAdded();
@@ -161,6 +163,7 @@ private:
     QByteArray accessLog();
     bool agentAnswers();
     std::unique_ptr<Cluster> c_;
+    bool stoppedByTest_ = false;
 };
 
 void TestHostile::init()
@@ -170,7 +173,9 @@ void TestHostile::init()
 
 void TestHostile::cleanup()
 {
-    const int exitCode = c_->agent().running() ? c_->stopAgent() : -1;
+    // An agent that is gone without the test stopping it has crashed.
+    const int exitCode = c_->agent().running() ? c_->stopAgent() : stoppedByTest_ ? 0 : -1;
+    stoppedByTest_ = false;
     if (QTest::currentTestFailed() || exitCode != 0)
         qWarning().noquote() << "agent:" << c_->agent().error() << "stderr:\n" << c_->agentLog();
     if (!QTest::currentTestFailed())
@@ -612,6 +617,45 @@ void TestHostile::maxBodyBytesIsForRequestsOnly()
     const auto over = fetch(c_->port(), "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 101\r\n\r\n" + QByteArray(101, 'y'));
     QVERIFY(over);
     QCOMPARE(over->status, 413);
+}
+
+// A replica that sends bytes after a complete answer: its connection is not reused (the next
+// request would read those bytes as its answer), so the next request opens a new one.
+void TestHostile::bytesAfterAnAnswerEndUpstreamReuse()
+{
+    StubBackend& stub = c_->addStub("s", StubMode::TrailingBytes);
+    QVERIFY2(c_->startAgent(c_->config({stub.port()})), qPrintable(c_->error()));
+    HttpClient client;
+    QVERIFY(client.connectTo(c_->port()));
+    for (const QByteArray& path : {QByteArray("/one"), QByteArray("/two")}) {
+        QVERIFY(client.send(getRequest(path)));
+        const auto r = client.read();
+        QVERIFY2(r, qPrintable(client.error()));
+        QCOMPARE(r->status, 200);
+        QCOMPARE(r->body, path);
+    }
+    QCOMPARE(stub.requests().size(), 2);
+    QCOMPARE(stub.requests()[1].connection, 2);
+}
+
+// A request cut off by the drain deadline of a graceful stop is logged as what it is
+// ("abort":"shutdown", nothing was sent), not as a client that closed (499).
+void TestHostile::drainDeadlineIsLoggedAsShutdown()
+{
+    StubBackend& stub = c_->addStub("silent", StubMode::Silent);
+    QJsonObject cfg = c_->config({stub.port()});
+    setJson(cfg, {"timeouts", "drain_ms"}, 300);
+    QVERIFY2(c_->startAgent(cfg), qPrintable(c_->error()));
+    HttpClient client;
+    QVERIFY(client.connectTo(c_->port()));
+    QVERIFY(client.send(getRequest("/held")));
+    QTRY_COMPARE_WITH_TIMEOUT(stub.requests().size(), 1, kWaitMs);
+    stoppedByTest_ = true;
+    QCOMPARE(c_->stopAgent(), 0);
+    const QJsonObject rec = QJsonDocument::fromJson(accessLog().trimmed()).object();
+    QCOMPARE(rec.value(QStringLiteral("path")).toString(), QStringLiteral("/held"));
+    QCOMPARE(rec.value(QStringLiteral("abort")).toString(), QStringLiteral("shutdown"));
+    QCOMPARE(rec.value(QStringLiteral("status")).toInt(), 0);
 }
 
 // `/%61dmin/`, `//admin/` and `/a/../admin/` reach the admin route, and the replica is sent the
