@@ -40,12 +40,16 @@ inline constexpr size_t kMaxReplayBytes = 64 * 1024;
 inline constexpr uint32_t kMaxAttempts = 2; // the first try and one retry (the seed's rule)
 // Pipelined bytes read ahead of their turn; past this the client is no longer read until then.
 inline constexpr size_t kMaxPipelinedBytes = 64 * 1024;
+// Read-ahead capacity an idle connection may keep (the rest is freed when it empties).
+inline constexpr size_t kKeptReadAheadBytes = 4096;
 // A body that follows a request answered without it (404, 503, an early answer) is read and
 // discarded up to this many bytes, so the connection can be kept and the client is not reset
 // before it reads the answer (nginx's discard_body); a longer one ends the connection.
 inline constexpr uint64_t kMaxDiscardBodyBytes = 1024 * 1024;
 // Logged for a request whose client closed before the answer (nginx's convention).
 inline constexpr int kStatusClientClosed = 499;
+
+inline double msSince(uint64_t start_ns, uint64_t now_ns) { return static_cast<double>(now_ns - start_ns) / 1e6; }
 
 // Why an exchange ended before its answer was complete: the access log's "abort" field.
 enum class Abort { None, ClientClosed, SendTimeout, Shutdown, UpstreamFailed };
@@ -90,6 +94,7 @@ private:
     void parse(const char* data, size_t len, bool from_buffer);
     void parseBuffered();
     void queueReadAhead(const char* data, size_t len);
+    void releaseReadAhead();
     void parseFailed();
     void scheduleNext();
     void armExchangeTimer();

@@ -16,6 +16,7 @@
 #include <fcntl.h>
 
 #include <cerrno>
+#include <csignal>
 #include <vector>
 
 using namespace dlb::test;
@@ -153,6 +154,7 @@ private slots:
     void maxBodyBytesIsForRequestsOnly();
     void bytesAfterAnAnswerEndUpstreamReuse();
     void drainDeadlineIsLoggedAsShutdown();
+    void shutdownFinishesAnAnswerBeingWritten();
     // item 7
     void routesMatchTheNormalisedPath();
     void viaIsAdded();
@@ -656,6 +658,29 @@ void TestHostile::drainDeadlineIsLoggedAsShutdown()
     QCOMPARE(rec.value(QStringLiteral("path")).toString(), QStringLiteral("/held"));
     QCOMPARE(rec.value(QStringLiteral("abort")).toString(), QStringLiteral("shutdown"));
     QCOMPARE(rec.value(QStringLiteral("status")).toInt(), 0);
+}
+
+// A graceful stop while a complete answer still waits in the agent for a slow client: the
+// answer goes out whole before the connection closes.
+void TestHostile::shutdownFinishesAnAnswerBeingWritten()
+{
+    constexpr int kBody = 200 * 1024; // under kHighWaterBytes: the exchange completes at once
+    StubBackend& stub = c_->addStub("s");
+    stub.answerPath("/answer", 200, QByteArray(kBody, 'a'));
+    QVERIFY2(c_->startAgent(c_->config({stub.port()})), qPrintable(c_->error()));
+    const int fd = rawConnect(c_->port(), 4096);
+    QVERIFY(fd >= 0);
+    QVERIFY(sendAll(fd, getRequest("/answer")));
+    QTRY_VERIFY_WITH_TIMEOUT(accessLog().contains("/answer"), kWaitMs); // the exchange is complete
+    stoppedByTest_ = true;
+    c_->agent().signal(SIGTERM);
+    bool closed = false;
+    const QByteArray got = readUntilClose(fd, kWaitMs, &closed);
+    ::close(fd);
+    QVERIFY(closed);
+    QVERIFY2(got.endsWith(QByteArray(1024, 'a')) && got.size() > kBody,
+             qPrintable(QStringLiteral("%1 bytes").arg(got.size())));
+    QCOMPARE(c_->agent().waitForExit(), 0);
 }
 
 // `/%61dmin/`, `//admin/` and `/a/../admin/` reach the admin route, and the replica is sent the
