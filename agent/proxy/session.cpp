@@ -38,9 +38,9 @@ Session::Session(Worker& worker, std::string_view proto)
     timer_.data = this;
 }
 
-int Session::accept(uv_stream_t* server)
+int Session::accept(int fd)
 {
-    const int rc = client_.accept(server);
+    const int rc = client_.open(fd);
     if (rc != 0)
         return rc;
     client_.setNoDelay();

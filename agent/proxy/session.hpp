@@ -32,7 +32,8 @@ inline constexpr int kStatusClientClosed = 499;
 class Session final : public net::TcpConn::Handler, public http::ParserHandler, public UpstreamUser {
 public:
     Session(Worker& worker, std::string_view proto);
-    int accept(uv_stream_t* server);
+    // Takes over an accepted, non-blocking client socket (the worker accepts: worker.hpp).
+    int accept(int fd);
     // Closes when idle (between requests); a busy session closes after its current response.
     void closeIfIdle();
     void close();
