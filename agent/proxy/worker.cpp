@@ -171,13 +171,14 @@ void Worker::onListenReadable(uv_poll_t* h, int status, int /*events*/)
 void Worker::startSession(int fd)
 {
     auto* s = new Session(*this, kProtoHttp);
+    // Counted open as it enters sessions_, since sessionClosed() uncounts what leaves it.
     sessions_.insert(s);
+    WorkerStats::add(stats_.connections_open);
     if (s->accept(fd) != 0) {
         s->close();
         return;
     }
     WorkerStats::add(stats_.connections_accepted);
-    WorkerStats::add(stats_.connections_open);
 }
 
 void Worker::shedConnections(Listener& l, int err)
@@ -214,9 +215,11 @@ void Worker::shedConnections(Listener& l, int err)
     reserve_fd_ = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
     uv_poll_stop(&l.poll);
     l.paused_until_ns = nowNs() + kAcceptPauseMs * 1'000'000ULL;
-    logError(std::string("accept failed: ") + std::strerror(err) + " (" + (err == EMFILE ? "EMFILE" : err == ENFILE ? "ENFILE" : "") +
-             "); answered " + std::to_string(shed) + " new connection(s) 503 and paused accepting for " +
-             std::to_string(kAcceptPauseMs) + " ms; raise the open-file limit (ulimit -n, LimitNOFILE)");
+    const bool descriptors = err == EMFILE || err == ENFILE;
+    const char* name = err == EMFILE ? "EMFILE" : err == ENFILE ? "ENFILE" : err == ENOBUFS ? "ENOBUFS" : "ENOMEM";
+    logError(std::string("accept failed: ") + std::strerror(err) + " (" + name + "); answered " + std::to_string(shed) +
+             " new connection(s) 503 and paused accepting for " + std::to_string(kAcceptPauseMs) + " ms; " +
+             (descriptors ? "raise the open-file limit (ulimit -n, LimitNOFILE)" : "the system is short of memory"));
 }
 
 void Worker::sessionClosed(Session* s)
