@@ -71,15 +71,28 @@ class TestDescriptorExhaustion : public QObject {
     Q_OBJECT
 
 private slots:
+    void exhaustionIsRefusedLoggedAndRecovered_data();
     void exhaustionIsRefusedLoggedAndRecovered();
 };
 
+void TestDescriptorExhaustion::exhaustionIsRefusedLoggedAndRecovered_data()
+{
+    // Prequal too: its probes need descriptors of their own, and a probe that cannot open its
+    // socket must not count against the replica either (issue 7).
+    QTest::addColumn<QString>("algorithm");
+    QTest::newRow("round_robin") << QStringLiteral("round_robin");
+    QTest::newRow("prequal") << QStringLiteral("prequal");
+}
+
 void TestDescriptorExhaustion::exhaustionIsRefusedLoggedAndRecovered()
 {
+    QFETCH(QString, algorithm);
     Cluster c;
     const quint16 r1 = c.startReplica(QStringLiteral("r1"));
     QVERIFY2(r1, qPrintable(c.error()));
     QJsonObject cfg = c.config({r1});
+    setJson(cfg, {QStringLiteral("pools"), QStringLiteral("0"), QStringLiteral("algorithm")},
+            QJsonObject{{QStringLiteral("name"), algorithm}});
     setJson(cfg, {QStringLiteral("pools"), QStringLiteral("0"), QStringLiteral("health_check")},
             QJsonObject{{QStringLiteral("interval_ms"), kHealthIntervalMs},
                         {QStringLiteral("timeout_ms"), kHealthIntervalMs / 2},
