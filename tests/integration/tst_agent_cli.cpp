@@ -53,6 +53,7 @@ private slots:
     void checkRefusesWhatStartRefuses();
     void checkDoesNotBindListeners();
     void secondAgentOnSamePortFailsAddressInUse();
+    void restartOnSamePortRightAfterStop();
 
 private:
     bool write(const QJsonObject& cfg) { return c_->writeConfig(cfg); }
@@ -222,6 +223,39 @@ void TestAgentCli::secondAgentOnSamePortFailsAddressInUse()
         QCOMPARE(resp->status, 200);
     }
     QCOMPARE(c_->stopAgent(), 0);
+}
+
+// The check for a port in use must not refuse the agent's own leftovers: right after a stop that
+// closed client connections (so the port has connections in TIME_WAIT), a new agent starts on
+// the same port.
+void TestAgentCli::restartOnSamePortRightAfterStop()
+{
+    const quint16 r1 = c_->startReplica(QStringLiteral("r1"));
+    QVERIFY2(r1, qPrintable(c_->error()));
+    QJsonObject cfg = c_->config({r1});
+    QVERIFY2(c_->startAgent(cfg), qPrintable(c_->error()));
+    std::vector<std::unique_ptr<HttpClient>> idle;
+    for (int i = 0; i < 5; ++i) {
+        idle.push_back(std::make_unique<HttpClient>());
+        QVERIFY(idle.back()->connectTo(c_->port()));
+        QVERIFY(idle.back()->send(getRequest("/")));
+        QVERIFY(idle.back()->read());
+    }
+    const quint16 port = c_->port();
+    QCOMPARE(c_->stopAgent(), 0); // closes the idle keep-alive connections first: TIME_WAIT here
+    for (auto& client : idle)
+        QVERIFY(client->waitForClose());
+
+    Cluster again;
+    setJson(cfg, {QStringLiteral("listeners"), QStringLiteral("0"), QStringLiteral("address")},
+            QStringLiteral("127.0.0.1:%1").arg(port));
+    setJson(cfg, {QStringLiteral("access_log"), QStringLiteral("path")}, again.accessLogPath());
+    QVERIFY2(again.startAgent(cfg), qPrintable(again.error()));
+    QCOMPARE(again.port(), port);
+    const auto resp = fetch(port, getRequest("/"));
+    QVERIFY(resp);
+    QCOMPARE(resp->status, 200);
+    QCOMPARE(again.stopAgent(), 0);
 }
 
 QTEST_GUILESS_MAIN(TestAgentCli)
