@@ -480,6 +480,8 @@ void TestChaos::killAndRestartAReplicaUnderLoad()
           qPrintable(algorithm), answers.size(), static_cast<long long>(failed), served.value(QStringLiteral("r1")),
           served.value(QStringLiteral("r2")), served.value(QStringLiteral("r3")), qPrintable(victimName),
           static_cast<long long>(revivedAfter));
+    if (failed != 0) // what the agent made of it, for whoever reads the failure
+        qWarning().noquote() << "agent log (last 3000 bytes):\n" << c.agentLog().right(3000);
     QVERIFY2(failed == 0, qPrintable(QStringLiteral("%1 of %2 requests failed; first ones:\n").arg(failed).arg(answers.size()) +
                                      failures.join(QLatin1Char('\n'))));
     QCOMPARE(c.stopAgent(), 0);
