@@ -11,6 +11,7 @@ void Job::reset()
 {
     conn = nullptr;
     kind = Kind::Work;
+    asks = Asks::Work;
     done = false;
     head = false;
     keep_alive = true;

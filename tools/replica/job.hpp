@@ -20,8 +20,13 @@ struct Job {
         Ready,  // answered without service: probe, health check, protocol error
     };
 
+    // What the request asked for. With --probes-queue a probe or health check is a Work job
+    // (it queues and takes a service time) whose answer is the probe's or the check's.
+    enum class Asks : uint8_t { Work, Ping, Health };
+
     Connection* conn = nullptr;
     Kind kind = Kind::Work;
+    Asks asks = Asks::Work;
     bool done = false;        // the answer can be written once every earlier answer is out
     bool head = false;        // HEAD: headers only
     bool keep_alive = true;   // false: Connection: close, then the connection closes

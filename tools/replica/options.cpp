@@ -107,6 +107,8 @@ const char* usage()
            "  --fail-rate P           answer 500 at once with probability P in [0,1] (default 0)\n"
            "  --max-queue N           answer 503 when N requests already wait (default 0: unbounded)\n"
            "  --seed N                random seed (default: from the clock)\n"
+           "  --no-load-header        do not send X-Load: rif=N, latency_ms=M on every answer\n"
+           "  --probes-queue          /ping and /healthz wait for a slot and a service time like a request\n"
            "  --help, --version\n"
            "\n"
            "The first line on stdout is \"listening on HOST:PORT\" with the real port.\n";
@@ -126,6 +128,14 @@ ParsedArgs parseArgs(int argc, char** argv)
         if (flag == "--version") {
             out.action = ParsedArgs::Action::Version;
             return out;
+        }
+        if (flag == "--no-load-header") {
+            o.load_header = false;
+            continue;
+        }
+        if (flag == "--probes-queue") {
+            o.probes_queue = true;
+            continue;
         }
         static const char* const kWithValue[] = {"--listen", "--name", "--workers", "--service-ms", "--dist",
                                                  "--slow", "--slow-schedule", "--fail-rate", "--max-queue",

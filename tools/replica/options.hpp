@@ -31,6 +31,11 @@ struct Options {
     bool seed_given = false;
     std::vector<SlowStep> slow_schedule; // sorted by time
     uint64_t max_queue = 0;            // 0: unbounded
+    // X-Load: rif=N, latency_ms=M on every answer (the agent reads it as a free probe).
+    bool load_header = true;
+    // /ping and /healthz queue for a service slot and take a service time like any request:
+    // a replica whose probes are served by the same busy loop (the failing setup of issue 7).
+    bool probes_queue = false;
 };
 
 using ParsedArgs = dlb::tools::ParsedArgs<Options>;

@@ -21,6 +21,7 @@ Service::Service(uv_loop_t* loop, const Options& options)
     : options_(options),
       slow_(options.slow),
       slots_(options.workers, nullptr),
+      estimator_(options.service_ms * options.slow),
       rng_(options.seed_given ? options.seed : (uv_hrtime() ^ (static_cast<uint64_t>(getpid()) << 32))),
       timer_(loop, [this] { onTimer(); })
 {
