@@ -50,6 +50,8 @@ struct PrequalParams {
     double idle_probe_rate = 10;    // probes per second while no request triggers any; 0: off
     double max_probes_per_replica_s = 1000; // per-replica probe ceiling; <= 0: no ceiling
     double error_penalty = 4;       // RIF one unit of ReplicaState::recent_errors counts as
+    // A probe to a replica whose pool entry is younger than this is skipped (0: never skip).
+    uint64_t probe_fresh_ns = 20'000'000;
 
     // Values absent from the config take the spec default of common::algorithms(), or the
     // defaults above for parameters the spec table does not list. Out-of-range values (configs
@@ -76,7 +78,8 @@ public:
     // How many recent probe answers the RIF distribution (for the hot threshold) is taken
     // from: about 21 requests' worth at r_probe = 3, so it follows a load shift within a few
     // tens of milliseconds at moderate load, while the 0.84 quantile still rests on ~10 answers
-    // above it.
+    // above it. Answers older than max_age leave it too, so a lull does not leave the threshold
+    // of a busy minute behind (with adaptive probing, answers can be far fewer than requests).
     static constexpr std::size_t kRifWindow = 64;
     // Burst the per-replica probe ceiling allows, as seconds' worth of its rate (50 probes at
     // the default 1000/s), so a burst of requests after a lull still probes freely.
@@ -86,6 +89,9 @@ public:
     // A replica whose decaying error count is below this counts as error-free in the random
     // fallback (one failure decays below it within a couple of seconds).
     static constexpr double kErrorFreeBelow = 0.5;
+    // Most idle probes one onTick() sends: a tick that came late (a busy loop) must not turn
+    // into a burst of probes.
+    static constexpr std::size_t kMaxIdleProbesPerTick = 64;
 
     Prequal(const PrequalParams& params, const BalancerDeps& deps);
 
@@ -104,6 +110,11 @@ public:
     std::span<const ProbeEntry> pool() const { return pool_; }
     std::size_t poolSize() const { return pool_.size(); }
     std::size_t usableCount() const { return usable_.size(); }
+    // Probes skipped because the pool held a fresh answer for their target.
+    uint64_t probesSkippedFresh() const { return skipped_fresh_; }
+    // Answers the hot threshold is taken from right now (at most kRifWindow, none older than
+    // max_age).
+    std::size_t rifWindowCount() const { return rif_count_; }
     double reuseBudget() const; // b_reuse for the current number of usable replicas
     // RIF above which a probe is hot: the Q_RIF quantile of the recent answers; -1 when
     // Q_RIF = 0 (every probe hot: RIF-only), +infinity before any answer arrived.
@@ -117,7 +128,10 @@ private:
     int randomFallback(const PickContext& ctx);
     bool probeAllowed(int replica, uint64_t now_ns);
     void sendProbes(std::size_t count, uint64_t now_ns);
-    void recordRif(uint32_t rif);
+    void recordRif(uint32_t rif, uint64_t now_ns);
+    void expireRif(uint64_t now_ns);
+    void updateHotThreshold();
+    bool hasFreshEntry(int replica, uint64_t now_ns) const;
     void purge(uint64_t now_ns);
     void removeOne();
     std::size_t oldestIndex() const;
@@ -144,11 +158,17 @@ private:
     uint64_t last_probe_ns_ = 0;
     bool probed_yet_ = false;
     uint64_t idle_interval_ns_ = 0; // 0: no idle probing
+    uint64_t skipped_fresh_ = 0;
+    // sendProbes() draws from usable_ in place; a sink that fails a probe synchronously may
+    // flip a usable flag under it. The rebuild then waits until the draw is over.
+    bool sending_ = false;
+    bool usable_stale_ = false;
 
     // The recent answers' RIFs: a ring in arrival order and the same values kept sorted, so
     // the quantile is one lookup and each answer costs two short memmoves.
     std::array<uint32_t, kRifWindow> rif_ring_{};
     std::array<uint32_t, kRifWindow> rif_sorted_{};
+    std::array<uint64_t, kRifWindow> rif_time_{}; // receipt times, parallel to rif_ring_
     std::size_t rif_count_ = 0;
     std::size_t rif_head_ = 0;
     double hot_threshold_;
