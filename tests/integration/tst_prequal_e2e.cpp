@@ -300,7 +300,7 @@ void TestPrequalE2e::probesGoToPingOnKeepAlive()
             n += r.path == "/ping" ? 1 : 0;
         return n;
     };
-    QTRY_VERIFY_WITH_TIMEOUT(pings(s1) >= 5 && pings(s2) >= 5, kWaitMs);
+    QTRY_VERIFY2_WITH_TIMEOUT(pings(s1) >= 5 && pings(s2) >= 5, qPrintable(QStringLiteral("pings %1 %2").arg(pings(s1)).arg(pings(s2))), kWaitMs);
 
     int proxied = 0;
     for (StubBackend* s : {&s1, &s2}) {
