@@ -175,27 +175,34 @@ bool PoolRuntime::ownMeasurement(int replica, balance::ProbeResult* out) const
 
 void PoolRuntime::refreshUsable(uint64_t now_ns)
 {
+    const size_t n = states_.size();
     size_t healthy_count = 0;
-    for (size_t i = 0; i < states_.size(); ++i) {
-        if (spec_->replicas[i].health->healthy.load(std::memory_order_relaxed) && now_ns >= down_until_ns_[i])
+    size_t reachable_count = 0; // not refused a connection within kPassiveDownNs
+    for (size_t i = 0; i < n; ++i) {
+        const bool reachable = now_ns >= down_until_ns_[i];
+        reachable_count += reachable ? 1 : 0;
+        if (reachable && spec_->replicas[i].health->healthy.load(std::memory_order_relaxed))
             ++healthy_count;
     }
     // Envoy's panic threshold: when too few replicas look usable, the verdicts are more likely
-    // wrong (or the pool is overloaded) than the pool is down; spreading the load over every
-    // replica then serves more requests than answering 503, and a replica that really is down
-    // costs a refused connect and a retry elsewhere.
-    const size_t n = states_.size();
+    // wrong (a health check that queued behind requests on a busy replica) or the pool is
+    // overloaded, and answering 503 would turn load into an outage. Below the threshold the
+    // active health verdicts are set aside; a connection refused within the last kPassiveDownNs
+    // is a fact, not a verdict, and still counts, unless every replica has one.
     const bool panic = healthy_count * 100 < size_t{spec_->config.health_check.panic_threshold} * n;
     if (panic != panic_) {
         panic_ = panic;
         worker_.logError("pool " + spec_->config.name + ": " + std::to_string(healthy_count) + " of " +
                          std::to_string(n) + " replicas usable, " +
-                         (panic ? "below health_check.panic_threshold: balancing over all of them"
+                         (panic ? "below health_check.panic_threshold: balancing over every replica that accepts "
+                                  "connections"
                                 : "back at or above health_check.panic_threshold"));
     }
     for (size_t i = 0; i < n; ++i) {
-        const bool usable = panic || (spec_->replicas[i].health->healthy.load(std::memory_order_relaxed) &&
-                                      now_ns >= down_until_ns_[i]);
+        const bool reachable = now_ns >= down_until_ns_[i];
+        bool usable = reachable && spec_->replicas[i].health->healthy.load(std::memory_order_relaxed);
+        if (panic)
+            usable = reachable || reachable_count == 0;
         if (usable != states_[i].usable) {
             states_[i].usable = usable;
             balancer_->onUsableChanged(static_cast<int>(i));
