@@ -116,8 +116,9 @@ private slots:
     void burstOfConnectionsAfterIdle();
 
 private:
-    // Stops the agent, then logs (and returns) what probing cost.
-    ProbeCost stopAndReport(size_t replicas);
+    // Stops the agent and the replicas, logs what probing cost, and returns the requests and
+    // probes (health checks included) the replicas say they answered.
+    std::pair<qint64, qint64> stopAndReport(size_t replicas);
     std::unique_ptr<Cluster> c_;
 };
 
@@ -136,7 +137,7 @@ void TestPrequalOutage::cleanup()
     c_.reset();
 }
 
-ProbeCost TestPrequalOutage::stopAndReport(size_t replicas)
+std::pair<qint64, qint64> TestPrequalOutage::stopAndReport(size_t replicas)
 {
     const int exitCode = c_->stopAgent();
     const ProbeCost cost = agentProbeCost(c_->agentLog());
@@ -151,7 +152,7 @@ ProbeCost TestPrequalOutage::stopAndReport(size_t replicas)
                              .arg(probes);
     if (exitCode != 0)
         qWarning().noquote() << "agent exit code" << exitCode;
-    return cost;
+    return {served, probes};
 }
 
 // Idle probing runs: with idle_probe_rate 10/s and no request at all, probes reach the
@@ -174,8 +175,13 @@ void TestPrequalOutage::idleProbesReachReplicas()
 void TestPrequalOutage::busyPoolWithCostlyProbes_data()
 {
     QTest::addColumn<bool>("loadHeader");
-    QTest::newRow("with X-Load") << true;
-    QTest::newRow("probes only") << false;
+    QTest::addColumn<int>("pingDelayMs");
+    QTest::newRow("with X-Load") << true << 0;
+    QTest::newRow("probes only") << false << 0;
+    // The issue's replicas answered probes later than probe.timeout_ms (50) when busy; dlb-
+    // replica's FIFO is too quick for that at this load, so here every probe holds its slot
+    // 60 ms more: every probe answers late, the mechanism that benched the issue's replicas.
+    QTest::newRow("every probe later than the timeout") << false << 60;
 }
 
 // The issue's first failure: 3 replicas x 8 slots x 2 ms whose probes cost a request, an agent
@@ -184,11 +190,13 @@ void TestPrequalOutage::busyPoolWithCostlyProbes_data()
 void TestPrequalOutage::busyPoolWithCostlyProbes()
 {
     QFETCH(bool, loadHeader);
+    QFETCH(int, pingDelayMs);
     QList<quint16> ports;
     for (const char* name : {"r1", "r2", "r3"}) {
         QStringList extra = costlyProbes();
         if (!loadHeader)
             extra += QStringLiteral("--no-load-header");
+        extra += {QStringLiteral("--ping-delay-ms"), QString::number(pingDelayMs)};
         ports.append(c_->startReplica(QString::fromLatin1(name), extra));
         QVERIFY2(ports.back(), qPrintable(c_->error()));
     }
@@ -210,11 +218,12 @@ void TestPrequalOutage::busyPoolWithCostlyProbes()
     const QMap<QByteArray, int> counts = shares(outcomes);
     qInfo().noquote() << kRequests << "requests in" << load.elapsedMs() << "ms:" << describe(counts);
     QCOMPARE(counts.size(), 3);
-    const ProbeCost cost = stopAndReport(3);
-    QCOMPARE(cost.requests, qint64{kRequests});
-    // The paper's r_probe (3) is the ceiling; skipping probes that a fresh answer makes useless
-    // keeps the real rate far below it.
-    QVERIFY2(cost.perRequest() < 1.0, qPrintable(QString::number(cost.perRequest())));
+    const auto [served, probes] = stopAndReport(3);
+    QCOMPARE(served, qint64{kRequests});
+    // What the replicas paid, counted by them: the paper's r_probe (3) is the ceiling, and
+    // skipping probes that a fresh answer makes useless keeps the real rate far below it.
+    const double perRequest = double(probes) / double(served);
+    QVERIFY2(perRequest < 1.0, qPrintable(QStringLiteral("%1 probes per request").arg(perRequest)));
 }
 
 // The issue's second failure: one replica killed and restarted under load. Before: ~28% 503.
@@ -233,21 +242,26 @@ void TestPrequalOutage::replicaKilledAndRestartedUnderLoad()
 
     Load load(c_->port(), 16, -1);
     QTRY_VERIFY_WITH_TIMEOUT(shares(load.outcomes()).value("victim") >= 50, kWaitMs);
-    c_->replica(2).signal(SIGKILL);
-    QCOMPARE(c_->replica(2).waitForExit(), -1);
-    const int atKill = load.completed();
-    QTRY_VERIFY_WITH_TIMEOUT(load.completed() >= atKill + 1000, kWaitMs); // load on two replicas
-    const qint64 restartedAt = load.elapsedMs();
-    QStringList args = costlyProbes();
-    args += {QStringLiteral("--listen"), QStringLiteral("127.0.0.1:%1").arg(ports[2])};
-    QCOMPARE(c_->startReplica(QStringLiteral("victim"), args), ports[2]);
-    auto victimSinceRestart = [&] {
-        int n = 0;
-        for (const Outcome& o : load.outcomes())
-            n += o.atMs >= restartedAt && o.replica == "victim" ? 1 : 0;
-        return n;
-    };
-    QTRY_VERIFY_WITH_TIMEOUT(victimSinceRestart() >= 50, 10000);
+    // Twice: killed, load on two replicas, restarted on its port, taking traffic again.
+    size_t victim = 2;
+    for (int round = 0; round < 2; ++round) {
+        c_->replica(victim).signal(SIGKILL);
+        QCOMPARE(c_->replica(victim).waitForExit(), -1);
+        const int atKill = load.completed();
+        QTRY_VERIFY_WITH_TIMEOUT(load.completed() >= atKill + 1000, kWaitMs);
+        const qint64 restartedAt = load.elapsedMs();
+        QStringList args = costlyProbes();
+        args += {QStringLiteral("--listen"), QStringLiteral("127.0.0.1:%1").arg(ports[2])};
+        QCOMPARE(c_->startReplica(QStringLiteral("victim"), args), ports[2]);
+        victim = 3 + size_t(round);
+        auto victimSinceRestart = [&] {
+            int n = 0;
+            for (const Outcome& o : load.outcomes())
+                n += o.atMs >= restartedAt && o.replica == "victim" ? 1 : 0;
+            return n;
+        };
+        QTRY_VERIFY_WITH_TIMEOUT(victimSinceRestart() >= 50, 10000);
+    }
     load.stop();
     QVERIFY2(load.wait(kWaitMs), "the load did not stop");
 
@@ -257,14 +271,15 @@ void TestPrequalOutage::replicaKilledAndRestartedUnderLoad()
     qInfo().noquote() << outcomes.size() << "requests:" << describe(shares(outcomes)) << "; not 200:" << bad.size();
     QCOMPARE(count503(outcomes), 0);
     QVERIFY2(bad.isEmpty(), qPrintable(bad.mid(0, 5).join(QLatin1Char('\n'))));
-    stopAndReport(4);
+    stopAndReport(5);
 }
 
 // The README's example as a new user tries it: two dlb-replica --service-ms 5, one worker. The
 // issue: after 8 s idle the first 10 of 40 requests answered 503. The mechanism was idle probes
 // timing out in the tick that sent them; three in a row bench a replica for a second, and at
 // 10 probes/s over two replicas that happens within about 0.6 s and then over and over: two
-// seconds of idle show it as surely as eight.
+// seconds of idle show it as surely as eight. Three rounds, since each round found both
+// replicas benched at once only about half of the time.
 void TestPrequalOutage::readmeExampleAfterIdle()
 {
     QList<quint16> ports;
@@ -281,12 +296,14 @@ void TestPrequalOutage::readmeExampleAfterIdle()
         QVERIFY2(warm.wait(kWaitMs), "warm-up did not finish");
         QVERIFY(non200(warm.outcomes()).isEmpty());
     }
-    QTest::qWait(2000); // idle: nothing to wait for, the idle time is the test
-    Load load(c_->port(), 1, 40);
-    QVERIFY2(load.wait(kWaitMs), "the load did not finish");
-    const QStringList bad = non200(load.outcomes());
-    QVERIFY2(bad.isEmpty(), qPrintable(bad.join(QLatin1Char('\n'))));
-    QCOMPARE(load.outcomes().size(), 40);
+    for (int round = 0; round < 3; ++round) {
+        QTest::qWait(1500); // idle: nothing to wait for, the idle time is the test
+        Load load(c_->port(), 1, 40);
+        QVERIFY2(load.wait(kWaitMs), "the load did not finish");
+        const QStringList bad = non200(load.outcomes());
+        QVERIFY2(bad.isEmpty(), qPrintable(QStringLiteral("round %1: %2").arg(round).arg(bad.join(QLatin1Char('\n')))));
+        QCOMPARE(load.outcomes().size(), 40);
+    }
     stopAndReport(2);
 }
 
@@ -301,16 +318,23 @@ void TestPrequalOutage::oneOfTwoDownAfterIdle()
     useReadmePool(cfg);
     QVERIFY2(c_->startAgent(cfg), qPrintable(c_->error()));
     QTest::qWait(2000); // idle, as above
-    Load load(c_->port(), 4, 400);
-    QVERIFY2(load.wait(30000), "the load did not finish");
-    const QList<Outcome> outcomes = load.outcomes();
-    QVERIFY2(load.failures().isEmpty(), qPrintable(load.failures().join(QLatin1Char('\n'))));
+    // Then a user's pace: 40 requests 50 ms apart, so idle probing keeps running between them.
+    QList<Outcome> outcomes;
+    HttpClient client;
+    QVERIFY2(client.connectTo(c_->port()), qPrintable(client.error()));
+    for (int i = 0; i < 40; ++i) {
+        QVERIFY2(client.send(getRequest("/paced")), qPrintable(client.error()));
+        const auto r = client.read();
+        QVERIFY2(r, qPrintable(client.error()));
+        outcomes.append({i, r->status, r->header("X-Replica"), {}});
+        QTest::qWait(50); // the pace is the scenario, not a wait for an event
+    }
     const QStringList bad = non200(outcomes);
     QVERIFY2(bad.isEmpty(), qPrintable(QStringLiteral("%1 of %2 not 200: %3")
                                            .arg(bad.size())
                                            .arg(outcomes.size())
                                            .arg(bad.mid(0, 5).join(QLatin1Char('\n')))));
-    QCOMPARE(shares(outcomes).value("live"), 400);
+    QCOMPARE(shares(outcomes).value("live"), 40);
     stopAndReport(1);
 }
 

@@ -150,6 +150,8 @@ bool Connection::onMessageComplete()
     jobs_.push_back(job);
     if (target_ != Target::Work)
         job->asks = target_ == Target::Ping ? Job::Asks::Ping : Job::Asks::Health;
+    if (target_ == Target::Ping)
+        job->extra_service_ns = server_.pingDelayNs();
     if (target_ == Target::Work || server_.probesQueue()) {
         server_.service().submit(job);
     } else {

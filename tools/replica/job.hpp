@@ -34,6 +34,7 @@ struct Job {
     int status = 200;
     uint32_t rif_at_arrival = 0;
     uint64_t received_ns = 0;
+    uint64_t extra_service_ns = 0;    // added to the drawn service time (--ping-delay-ms)
     std::string body;                 // Work: request body to echo; Ready: the answer's body
     std::string_view content_type = "text/plain";
 

@@ -36,6 +36,7 @@ public:
     Service& service() { return service_; }
     const std::string& name() const { return options_.name; }
     bool probesQueue() const { return options_.probes_queue; }
+    uint64_t pingDelayNs() const { return static_cast<uint64_t>(options_.ping_delay_ms * 1e6); }
     // "X-Replica: <name>\r\n", written into every answer.
     const std::string& replicaHeader() const { return replica_header_; }
     // The answer to a plain keep-alive HTTP/1.1 request without a body, prebuilt once because it

@@ -86,7 +86,7 @@ void Service::submit(Job* job)
 
 bool Service::occupy(size_t slot, Job* job, uint64_t now_ns)
 {
-    const uint64_t service = drawServiceNs();
+    const uint64_t service = drawServiceNs() + job->extra_service_ns;
     if (service == 0) {
         finish(job, now_ns);
         return false;
