@@ -114,6 +114,9 @@ private slots:
     void readmeExampleAfterIdle();
     void oneOfTwoDownAfterIdle();
     void burstOfConnectionsAfterIdle();
+    void failingHealthChecksDoNotEmptyThePool_data();
+    void failingHealthChecksDoNotEmptyThePool();
+    void loadReportsAreReadAndStripped();
 
 private:
     // Stops the agent and the replicas, logs what probing cost, and returns the requests and
@@ -368,6 +371,104 @@ void TestPrequalOutage::burstOfConnectionsAfterIdle()
     QCOMPARE(outcomes.size(), kConnections);
     qInfo().noquote() << "burst of" << kConnections << "in" << load.elapsedMs() << "ms:" << describe(shares(outcomes));
     stopAndReport(4);
+}
+
+void TestPrequalOutage::failingHealthChecksDoNotEmptyThePool_data()
+{
+    QTest::addColumn<int>("panicThreshold");
+    QTest::addColumn<bool>("served");
+    QTest::newRow("default threshold (50)") << 50 << true;
+    QTest::newRow("threshold 0: the verdicts rule") << 0 << false;
+}
+
+// Health checks that fail on every replica while the replicas serve requests fine (a check that
+// queues behind requests on a busy replica and times out): below health_check.panic_threshold
+// the pool sets the verdicts aside and keeps serving. With the threshold at 0 the same setup
+// answers 503, which shows the verdicts did take effect.
+void TestPrequalOutage::failingHealthChecksDoNotEmptyThePool()
+{
+    QFETCH(int, panicThreshold);
+    QFETCH(bool, served);
+    StubBackend& s1 = c_->addStub("s1");
+    StubBackend& s2 = c_->addStub("s2");
+    for (StubBackend* s : {&s1, &s2}) {
+        s->answerPath("/healthz", 500, "checks fail\n");
+        s->answerPath("/ping", 200, R"({"rif":0,"latency_ms":1})");
+    }
+    QJsonObject cfg = c_->config({s1.port(), s2.port()});
+    useDefaultPrequal(cfg, 1);
+    setJson(cfg, {QStringLiteral("pools"), QStringLiteral("0"), QStringLiteral("health_check")},
+            QJsonObject{{QStringLiteral("path"), QStringLiteral("/healthz")},
+                        {QStringLiteral("interval_ms"), 100},
+                        {QStringLiteral("timeout_ms"), 50},
+                        {QStringLiteral("rise"), 1},
+                        {QStringLiteral("fall"), 1},
+                        {QStringLiteral("panic_threshold"), panicThreshold}});
+    QVERIFY2(c_->startAgent(cfg), qPrintable(c_->error()));
+    // Both replicas have failed a check once the agent logs it.
+    QVERIFY2(c_->agent().waitForLog("replica 127.0.0.1:" + QByteArray::number(s1.port()) + " of pool web is down"),
+             c_->agentLog().constData());
+    QVERIFY2(c_->agent().waitForLog("replica 127.0.0.1:" + QByteArray::number(s2.port()) + " of pool web is down"),
+             c_->agentLog().constData());
+    HttpClient client;
+    QVERIFY2(client.connectTo(c_->port()), qPrintable(client.error()));
+    // The workers read the verdicts on their 10 ms tick: give them a few.
+    QTRY_VERIFY_WITH_TIMEOUT(([&] {
+                                 client.send(getRequest("/probe-state"));
+                                 const auto r = client.read();
+                                 return r && r->status == (served ? 200 : 503);
+                             }()),
+                             kWaitMs);
+    int wrong = 0;
+    for (int i = 0; i < 50; ++i) {
+        QVERIFY2(client.send(getRequest("/x")), qPrintable(client.error()));
+        const auto r = client.read();
+        QVERIFY2(r, qPrintable(client.error()));
+        wrong += r->status == (served ? 200 : 503) ? 0 : 1;
+    }
+    QCOMPARE(wrong, 0);
+    if (served)
+        QVERIFY(c_->agent().waitForLog("below health_check.panic_threshold"));
+}
+
+// X-Load on dlb-replica's answers enters the pool as a free probe (the agent's count of load
+// reports matches the requests), and no client ever sees the header.
+void TestPrequalOutage::loadReportsAreReadAndStripped()
+{
+    QList<quint16> ports;
+    for (const char* name : {"r1", "r2"}) {
+        ports.append(c_->startReplica(QString::fromLatin1(name), fixedService(8, 1)));
+        QVERIFY2(ports.back(), qPrintable(c_->error()));
+    }
+    {
+        HttpClient direct; // the replica does send it
+        QVERIFY2(direct.connectTo(ports[0]), qPrintable(direct.error()));
+        QVERIFY(direct.send(getRequest("/direct")));
+        const auto r = direct.read();
+        QVERIFY2(r && r->hasHeader("X-Load"), "dlb-replica sent no X-Load");
+    }
+    QJsonObject cfg = c_->config(ports);
+    useDefaultPrequal(cfg, 1);
+    QVERIFY2(c_->startAgent(cfg), qPrintable(c_->error()));
+    HttpClient client;
+    QVERIFY2(client.connectTo(c_->port()), qPrintable(client.error()));
+    constexpr int kRequests = 100;
+    for (int i = 0; i < kRequests; ++i) {
+        QVERIFY2(client.send(getRequest("/via-agent")), qPrintable(client.error()));
+        const auto r = client.read();
+        QVERIFY2(r, qPrintable(client.error()));
+        QCOMPARE(r->status, 200);
+        QVERIFY2(!r->hasHeader("X-Load"), "the agent passed X-Load on to the client");
+    }
+    QCOMPARE(c_->stopAgent(), 0);
+    const ProbeCost cost = agentProbeCost(c_->agentLog());
+    QCOMPARE(cost.requests, qint64{kRequests});
+    QCOMPARE(cost.reports, qint64{kRequests});
+    qInfo().noquote() << QStringLiteral("%1 requests, %2 probes sent (%3 per request), %4 load reports")
+                             .arg(cost.requests)
+                             .arg(cost.probes)
+                             .arg(cost.perRequest(), 0, 'f', 3)
+                             .arg(cost.reports);
 }
 
 QTEST_GUILESS_MAIN(TestPrequalOutage)
