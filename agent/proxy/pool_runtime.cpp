@@ -177,10 +177,8 @@ void PoolRuntime::refreshUsable(uint64_t now_ns)
 {
     const size_t n = states_.size();
     size_t healthy_count = 0;
-    size_t reachable_count = 0; // not refused a connection within kPassiveDownNs
     for (size_t i = 0; i < n; ++i) {
         const bool reachable = now_ns >= down_until_ns_[i];
-        reachable_count += reachable ? 1 : 0;
         if (reachable && spec_->replicas[i].health->healthy.load(std::memory_order_relaxed))
             ++healthy_count;
     }
@@ -188,7 +186,7 @@ void PoolRuntime::refreshUsable(uint64_t now_ns)
     // wrong (a health check that queued behind requests on a busy replica) or the pool is
     // overloaded, and answering 503 would turn load into an outage. Below the threshold the
     // active health verdicts are set aside; a connection refused within the last kPassiveDownNs
-    // is a fact, not a verdict, and still counts, unless every replica has one.
+    // is a fact, not a verdict, and still counts: when every replica refuses, 503 is the truth.
     const bool panic = healthy_count * 100 < size_t{spec_->config.health_check.panic_threshold} * n;
     if (panic != panic_) {
         panic_ = panic;
@@ -202,7 +200,7 @@ void PoolRuntime::refreshUsable(uint64_t now_ns)
         const bool reachable = now_ns >= down_until_ns_[i];
         bool usable = reachable && spec_->replicas[i].health->healthy.load(std::memory_order_relaxed);
         if (panic)
-            usable = reachable || reachable_count == 0;
+            usable = reachable;
         if (usable != states_[i].usable) {
             states_[i].usable = usable;
             balancer_->onUsableChanged(static_cast<int>(i));
