@@ -8,7 +8,9 @@
 // probes left (ctx.exclude's not counted) pick a usable replica uniformly at random, else by
 // HCL (some cold → the cold one of lowest latency, all hot → the lowest RIF); add 1 to the
 // chosen probe's RIF and uses (it leaves at its b_reuse); last, ask for this request's
-// ⌊r_probe⌋ or ⌈r_probe⌉ probes, to distinct random usable replicas under a per-replica ceiling.
+// ⌊r_probe⌋ or ⌈r_probe⌉ probes, to distinct random usable replicas under a per-replica ceiling,
+// skipping (and counting as sent) a target whose pool entry is younger than probe_fresh_ms: the
+// probe rate follows what the pool lacks, with r_probe as its ceiling.
 //
 // Threading: one Prequal per worker (each worker is one Prequal client, as each client is in the
 // paper). It is a pure algorithm: no lock, no I/O, no clock of its own. Time comes from
@@ -20,8 +22,9 @@
 // later requests.
 //
 // Replicas without a probe endpoint: the worker may answer such a replica's probes itself, by
-// calling onProbeResult() with its own measurements (ReplicaState::in_flight as the RIF and
-// ReplicaState::ewma_latency_ms as the latency). The pool treats them like any other answer.
+// calling onProbeResult() with its own measurements in a probe answer's units (see
+// PoolRuntime::ownMeasurement()). Load reports on responses arrive the same way. The pool treats
+// them like any other answer.
 //
 // Health: the worker owns health. A failed probe only drops that replica's probes from the pool
 // (seed, table 2); entries of replicas whose usable flag is false are purged on the next pick.

@@ -170,7 +170,8 @@ void TestPrequalE2e::probesGoToPingOnKeepAlive()
                 proxiedConns.insert(r.connection);
             }
         }
-        // Keep-alive: at most Prober's kMaxProbeConnsPerReplica (4) connections for all probes.
+        // Keep-alive: few connections for all probes (Prober keeps kMaxProbeConnsPerReplica, 1,
+        // at a time; one that timed out is replaced).
         QVERIFY2(probeConns.size() <= 4 && probeConns.size() < probes,
                  qPrintable(QStringLiteral("%1 probes on %2 connections").arg(probes).arg(probeConns.size())));
         QVERIFY2(!probeConns.intersects(proxiedConns), "a probe went over a proxied request's connection");
