@@ -79,7 +79,6 @@ Prequal::Prequal(const PrequalParams& params, const BalancerDeps& deps)
     , probes_(deps.probes)
     , hot_threshold_(std::numeric_limits<double>::infinity())
 {
-    rif_sorted_.fill(std::numeric_limits<uint32_t>::max());
     params_.pool_size = std::max<uint32_t>(1, params_.pool_size);
     pool_.reserve(params_.pool_size);
     usable_.reserve(replicas_.size());
@@ -245,74 +244,23 @@ void Prequal::onTick(uint64_t now_ns)
 void Prequal::expireRif(uint64_t now_ns)
 {
     // The oldest answers leave the window once older than max_age, as they leave the pool.
-    bool changed = false;
-    while (rif_count_ > 0) {
-        const std::size_t oldest = (rif_head_ + kRifWindow - rif_count_) % kRifWindow;
-        if (!(now_ns > rif_time_[oldest] && now_ns - rif_time_[oldest] > params_.max_age_ns))
-            break;
-        const uint32_t value = rif_ring_[oldest];
-        uint32_t* const sorted = rif_sorted_.data();
-        std::size_t at = 0;
-        while (sorted[at] != value) // present: every ring value is in the sorted array
-            ++at;
-        std::copy(sorted + at + 1, sorted + rif_count_, sorted + at);
-        sorted[rif_count_ - 1] = std::numeric_limits<uint32_t>::max();
-        --rif_count_;
-        changed = true;
-    }
-    if (changed)
+    if (rif_window_.expire(now_ns, params_.max_age_ns))
         updateHotThreshold();
 }
 
 void Prequal::recordRif(uint32_t rif, uint64_t now_ns)
 {
-    expireRif(now_ns);
-    // Positions come from branchless counts (the window is short and RIFs repeat, where binary
-    // search mispredicts), and the answer leaving the window is replaced in one shift.
-    // Unfilled slots hold the largest value, so the count can run over the whole window (a
-    // fixed trip count the compiler vectorises).
-    const auto countBelow = [this](uint32_t value) {
-        uint32_t below = 0;
-        for (const uint32_t sample : rif_sorted_)
-            below += sample < value ? 1U : 0U;
-        return std::size_t{below};
-    };
-    uint32_t* const sorted = rif_sorted_.data();
-    const std::size_t to = countBelow(rif);
-    if (rif_count_ < kRifWindow) {
-        std::copy_backward(sorted + to, sorted + rif_count_, sorted + rif_count_ + 1);
-        sorted[to] = rif;
-        ++rif_count_;
-    } else {
-        const std::size_t from = countBelow(rif_ring_[rif_head_]); // where the oldest answer sits
-        if (to > from) { // the slots between move down over the leaving value
-            std::copy(sorted + from + 1, sorted + to, sorted + from);
-            sorted[to - 1] = rif;
-        } else { // the slots between move up over it
-            std::copy_backward(sorted + to, sorted + from, sorted + from + 1);
-            sorted[to] = rif;
-        }
-    }
-    rif_ring_[rif_head_] = rif;
-    rif_time_[rif_head_] = now_ns;
-    rif_head_ = (rif_head_ + 1) % kRifWindow;
+    rif_window_.record(rif, now_ns, params_.max_age_ns);
     updateHotThreshold();
 }
 
 void Prequal::updateHotThreshold()
 {
-
     // Hot means above the Q_RIF quantile of the RIF distribution across replicas, estimated
     // from recent answers (not from the pool, which HCL and "remove worst" bias towards idle
-    // replicas). Quantile = the value of rank ⌈q·k⌉ of k samples; rank 0 (q = 0) makes every
-    // probe hot, which is RIF-only selection, and q = 1 makes none hot (latency only).
-    if (rif_count_ == 0) {
-        hot_threshold_ = std::numeric_limits<double>::infinity(); // as before any answer
-        return;
-    }
-    const double exact_rank = params_.q_rif * static_cast<double>(rif_count_);
-    const auto rank = static_cast<std::size_t>(std::ceil(exact_rank - kEpsilon));
-    hot_threshold_ = rank == 0 ? -1.0 : rif_sorted_[std::min(rank, rif_count_) - 1];
+    // replicas). Rank 0 (q = 0) makes every probe hot, which is RIF-only selection, and q = 1
+    // makes none hot (latency only); with no recent answer nothing is hot.
+    hot_threshold_ = rif_window_.quantile(params_.q_rif);
 }
 
 void Prequal::onProbeResult(int replica, const ProbeResult& result, uint64_t now_ns)

@@ -32,6 +32,7 @@
 // list (the replicas probes are drawn from) is rebuilt on that event, not polled.
 
 #include "balancer.hpp"
+#include "rif_window.hpp"
 
 #include <array>
 #include <cstddef>
@@ -78,12 +79,8 @@ public:
     // The largest reuse budget, and the budget where the formula has no meaning; the reasons
     // are in reuseBudgetFor() (prequal.cpp).
     static constexpr double kReuseBudgetCap = 16;
-    // How many recent probe answers the RIF distribution (for the hot threshold) is taken
-    // from: about 21 requests' worth at r_probe = 3, so it follows a load shift within a few
-    // tens of milliseconds at moderate load, while the 0.84 quantile still rests on ~10 answers
-    // above it. Answers older than max_age leave it too, so a lull does not leave the threshold
-    // of a busy minute behind (with adaptive probing, answers can be far fewer than requests).
-    static constexpr std::size_t kRifWindow = 64;
+    // How many recent probe answers the hot threshold is read from (rif_window.hpp).
+    static constexpr std::size_t kRifWindow = RifWindow::kCapacity;
     // Burst the per-replica probe ceiling allows, as seconds' worth of its rate (50 probes at
     // the default 1000/s), so a burst of requests after a lull still probes freely.
     static constexpr double kProbeBurstSeconds = 0.05;
@@ -117,7 +114,7 @@ public:
     uint64_t probesSkippedFresh() const { return skipped_fresh_; }
     // Answers the hot threshold is taken from right now (at most kRifWindow, none older than
     // max_age).
-    std::size_t rifWindowCount() const { return rif_count_; }
+    std::size_t rifWindowCount() const { return rif_window_.size(); }
     double reuseBudget() const; // b_reuse for the current number of usable replicas
     // RIF above which a probe is hot: the Q_RIF quantile of the recent answers; -1 when
     // Q_RIF = 0 (every probe hot: RIF-only), +infinity before any answer arrived.
@@ -167,13 +164,7 @@ private:
     bool sending_ = false;
     bool usable_stale_ = false;
 
-    // The recent answers' RIFs: a ring in arrival order and the same values kept sorted, so
-    // the quantile is one lookup and each answer costs two short memmoves.
-    std::array<uint32_t, kRifWindow> rif_ring_{};
-    std::array<uint32_t, kRifWindow> rif_sorted_{};
-    std::array<uint64_t, kRifWindow> rif_time_{}; // receipt times, parallel to rif_ring_
-    std::size_t rif_count_ = 0;
-    std::size_t rif_head_ = 0;
+    RifWindow rif_window_;
     double hot_threshold_;
     double reuse_budget_ = kReuseBudgetCap; // b_reuse for the current usable count
 };
