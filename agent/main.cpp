@@ -15,7 +15,7 @@ void usage(FILE* out)
 {
     std::fprintf(out,
                  "usage: dlb-agent --config FILE          run the proxy\n"
-                 "       dlb-agent --check --config FILE  validate FILE and exit (0 valid, 1 invalid)\n"
+                 "       dlb-agent --check --config FILE  validate FILE as start would and exit (0 valid, 1 invalid)\n"
                  "       dlb-agent --version\n"
                  "signals: SIGTERM/SIGINT drain and exit 0; SIGHUP reloads FILE and reopens the access log\n");
 }
@@ -52,7 +52,9 @@ int main(int argc, char** argv)
         return 2;
     }
     if (check) {
-        const auto result = dlb::common::loadConfigFile(config);
+        // The same reading as start's, so --check refuses exactly what start would (except a
+        // listener address that is taken: that depends on the moment, see startupErrors).
+        const auto result = dlb::agent::proxy::loadStartableConfig(config);
         if (!result.config) {
             for (const auto& e : result.errors)
                 std::fprintf(stderr, "%s: %s\n", config.c_str(), e.toString().c_str());

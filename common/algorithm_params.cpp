@@ -30,6 +30,10 @@ constexpr std::array kPrequal{
     ParamSpec{"error_penalty", 0, 1000, 4, false, false,
               "how many RIF one recent error counts as, so a failing replica is no sinkhole",
               false},
+    ParamSpec{"probe_fresh_ms", 0, 60000, 20, false, false,
+              "a probe is skipped when the pool holds an answer for its replica younger than "
+              "this (0: never skip)",
+              false},
 };
 
 constexpr std::array kLeastRequest{

@@ -151,7 +151,8 @@ void parseHealthCheck(Reader& r, const json& pool, const std::string& pool_path,
                       HealthCheckConfig& hc) {
     const std::string path = join(pool_path, "health_check");
     const json* j = r.member(pool, pool_path, "health_check", Presence::Optional);
-    if (!j || !r.object(*j, path, {"enabled", "path", "interval_ms", "timeout_ms", "rise", "fall"})) {
+    if (!j || !r.object(*j, path, {"enabled", "path", "interval_ms", "timeout_ms", "rise", "fall",
+                                   "panic_threshold"})) {
         return;
     }
     r.boolean(*j, path, "enabled", hc.enabled);
@@ -164,6 +165,7 @@ void parseHealthCheck(Reader& r, const json& pool, const std::string& pool_path,
                             !j->contains("timeout_ms");
     r.whole(*j, path, "rise", hc.rise, 1, 100);
     r.whole(*j, path, "fall", hc.fall, 1, 100);
+    r.whole(*j, path, "panic_threshold", hc.panic_threshold, 0, 100);
     // A check that may take longer than its interval would overlap the next one.
     if (interval_ok && timeout_ok && hc.timeout_ms >= hc.interval_ms) {
         r.fail(join(path, "timeout_ms"), "must be less than interval_ms (" +
@@ -598,7 +600,8 @@ json toJson(const Config& config) {
         const HealthCheckConfig& hc = pool.health_check;
         p["health_check"] = {{"enabled", hc.enabled},         {"path", hc.path},
                              {"interval_ms", hc.interval_ms}, {"timeout_ms", hc.timeout_ms},
-                             {"rise", hc.rise},               {"fall", hc.fall}};
+                             {"rise", hc.rise},               {"fall", hc.fall},
+                             {"panic_threshold", hc.panic_threshold}};
         p["replicas"] = json::array();
         for (const ReplicaConfig& replica : pool.replicas) {
             p["replicas"].push_back(toJson(replica));

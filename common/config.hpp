@@ -97,6 +97,9 @@ struct HealthCheckConfig {
     unsigned timeout_ms = 1000;
     unsigned rise = 2;
     unsigned fall = 3;
+    // Percent of a pool's replicas that must be usable; below it the pool balances over all of
+    // its replicas (Envoy's panic threshold): a wrong verdict must not turn load into an outage.
+    unsigned panic_threshold = 50;
     bool operator==(const HealthCheckConfig&) const = default;
 };
 

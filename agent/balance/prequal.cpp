@@ -66,6 +66,10 @@ PrequalParams PrequalParams::fromConfig(const common::AlgorithmConfig& config)
     p.max_probes_per_replica_s = std::clamp(
         paramValue(config, "max_probes_per_replica_s", d.max_probes_per_replica_s), 0.0, 1e9);
     p.error_penalty = std::max(0.0, paramValue(config, "error_penalty", d.error_penalty));
+    const double default_fresh_ms = static_cast<double>(d.probe_fresh_ns) / 1e6;
+    const double fresh_ms =
+        std::clamp(paramValue(config, "probe_fresh_ms", default_fresh_ms), 0.0, 1e9);
+    p.probe_fresh_ns = static_cast<uint64_t>(fresh_ms * 1e6);
     return p;
 }
 
@@ -75,7 +79,6 @@ Prequal::Prequal(const PrequalParams& params, const BalancerDeps& deps)
     , probes_(deps.probes)
     , hot_threshold_(std::numeric_limits<double>::infinity())
 {
-    rif_sorted_.fill(std::numeric_limits<uint32_t>::max());
     params_.pool_size = std::max<uint32_t>(1, params_.pool_size);
     pool_.reserve(params_.pool_size);
     usable_.reserve(replicas_.size());
@@ -140,7 +143,10 @@ void Prequal::rebuildUsable()
 
 void Prequal::onUsableChanged(int replica)
 {
-    rebuildUsable();
+    if (sending_)
+        usable_stale_ = true; // sendProbes() rebuilds once its draw is over
+    else
+        rebuildUsable();
     if (replica >= 0 && static_cast<std::size_t>(replica) < replicas_.size()
         && !replicas_[static_cast<std::size_t>(replica)].usable)
         eraseReplica(replica);
@@ -157,9 +163,20 @@ bool Prequal::probeAllowed(int replica, uint64_t now_ns)
     return true;
 }
 
+bool Prequal::hasFreshEntry(int replica, uint64_t now_ns) const
+{
+    if (params_.probe_fresh_ns == 0)
+        return false;
+    for (const ProbeEntry& e : pool_) {
+        if (e.replica == replica)
+            return now_ns < e.received_ns + params_.probe_fresh_ns;
+    }
+    return false;
+}
+
 void Prequal::sendProbes(std::size_t count, uint64_t now_ns)
 {
-    if (probes_ == nullptr || count == 0)
+    if (probes_ == nullptr || count == 0 || sending_)
         return;
     // Targets uniformly at random without replacement (the paper): a partial Fisher–Yates
     // shuffle of usable_. Any permutation left by earlier draws is as good a start as another.
@@ -170,12 +187,30 @@ void Prequal::sendProbes(std::size_t count, uint64_t now_ns)
         const std::size_t j = drawn + rng_.below(static_cast<uint32_t>(n - drawn));
         std::swap(usable_[drawn], usable_[j]);
         const int target = usable_[drawn];
-        if (!replicas_[static_cast<std::size_t>(target)].usable || !probeAllowed(target, now_ns))
+        if (!replicas_[static_cast<std::size_t>(target)].usable)
             continue;
+        // Adaptive probing: an answer this fresh (from a probe or a load report) is what the
+        // probe would bring back, and a probe costs the replica a request's worth on some
+        // servers. The draw counts as this request's probe, so the rate falls as reports rise.
+        if (hasFreshEntry(target, now_ns)) {
+            ++skipped_fresh_;
+            ++sent;
+            continue;
+        }
+        if (!probeAllowed(target, now_ns))
+            continue;
+        // The sink may fail the probe synchronously and flip usable flags: onUsableChanged()
+        // then defers its rebuild of usable_, which this loop is permuting.
+        sending_ = true;
         probes_->sendProbe(target);
+        sending_ = false;
         ++sent;
         last_probe_ns_ = now_ns;
         probed_yet_ = true;
+    }
+    if (usable_stale_) {
+        usable_stale_ = false;
+        rebuildUsable();
     }
 }
 
@@ -183,51 +218,49 @@ void Prequal::onTick(uint64_t now_ns)
 {
     // Idle probing (the paper's optional minimum probing rate) keeps the pool warm when no
     // request triggers probes, so the first request after a lull is balanced on fresh answers.
+    expireRif(now_ns);
     if (idle_interval_ns_ == 0)
         return;
-    if (probed_yet_ && now_ns < last_probe_ns_ + idle_interval_ns_)
+    if (!probed_yet_) {
+        last_probe_ns_ = now_ns - std::min(now_ns, idle_interval_ns_);
+        probed_yet_ = true;
+    }
+    if (now_ns < last_probe_ns_ + idle_interval_ns_)
         return;
-    sendProbes(1, now_ns);
+    // The worker ticks about every 10 ms; a rate above 100/s owes several probes per tick.
+    const uint64_t due = (now_ns - last_probe_ns_) / idle_interval_ns_;
+    const std::size_t count = static_cast<std::size_t>(std::min<uint64_t>(due, kMaxIdleProbesPerTick));
+    // Draws are without replacement within one call: more probes than replicas take rounds.
+    for (std::size_t left = count; left > 0;) {
+        const std::size_t round = std::min(left, std::max<std::size_t>(1, usable_.size()));
+        sendProbes(round, now_ns);
+        left -= round;
+    }
+    // The credit is spent whether or not a probe could go (no usable replica, fresh answers):
+    // idle probing is a floor on the rate, not a debt to pay later in a burst.
+    last_probe_ns_ = now_ns;
 }
 
-void Prequal::recordRif(uint32_t rif)
+void Prequal::expireRif(uint64_t now_ns)
 {
-    // Positions come from branchless counts (the window is short and RIFs repeat, where binary
-    // search mispredicts), and the answer leaving the window is replaced in one shift.
-    // Unfilled slots hold the largest value, so the count can run over the whole window (a
-    // fixed trip count the compiler vectorises).
-    const auto countBelow = [this](uint32_t value) {
-        uint32_t below = 0;
-        for (const uint32_t sample : rif_sorted_)
-            below += sample < value ? 1U : 0U;
-        return std::size_t{below};
-    };
-    uint32_t* const sorted = rif_sorted_.data();
-    const std::size_t to = countBelow(rif);
-    if (rif_count_ < kRifWindow) {
-        std::copy_backward(sorted + to, sorted + rif_count_, sorted + rif_count_ + 1);
-        sorted[to] = rif;
-        ++rif_count_;
-    } else {
-        const std::size_t from = countBelow(rif_ring_[rif_head_]); // where the oldest answer sits
-        if (to > from) { // the slots between move down over the leaving value
-            std::copy(sorted + from + 1, sorted + to, sorted + from);
-            sorted[to - 1] = rif;
-        } else { // the slots between move up over it
-            std::copy_backward(sorted + to, sorted + from, sorted + from + 1);
-            sorted[to] = rif;
-        }
-    }
-    rif_ring_[rif_head_] = rif;
-    rif_head_ = (rif_head_ + 1) % kRifWindow;
+    // The oldest answers leave the window once older than max_age, as they leave the pool.
+    if (rif_window_.expire(now_ns, params_.max_age_ns))
+        updateHotThreshold();
+}
 
+void Prequal::recordRif(uint32_t rif, uint64_t now_ns)
+{
+    rif_window_.record(rif, now_ns, params_.max_age_ns);
+    updateHotThreshold();
+}
+
+void Prequal::updateHotThreshold()
+{
     // Hot means above the Q_RIF quantile of the RIF distribution across replicas, estimated
     // from recent answers (not from the pool, which HCL and "remove worst" bias towards idle
-    // replicas). Quantile = the value of rank ⌈q·k⌉ of k samples; rank 0 (q = 0) makes every
-    // probe hot, which is RIF-only selection, and q = 1 makes none hot (latency only).
-    const double exact_rank = params_.q_rif * static_cast<double>(rif_count_);
-    const auto rank = static_cast<std::size_t>(std::ceil(exact_rank - kEpsilon));
-    hot_threshold_ = rank == 0 ? -1.0 : rif_sorted_[std::min(rank, rif_count_) - 1];
+    // replicas). Rank 0 (q = 0) makes every probe hot, which is RIF-only selection, and q = 1
+    // makes none hot (latency only); with no recent answer nothing is hot.
+    hot_threshold_ = rif_window_.quantile(params_.q_rif);
 }
 
 void Prequal::onProbeResult(int replica, const ProbeResult& result, uint64_t now_ns)
@@ -238,7 +271,7 @@ void Prequal::onProbeResult(int replica, const ProbeResult& result, uint64_t now
         || !replicas_[static_cast<std::size_t>(replica)].usable || !std::isfinite(result.latency_ms)
         || result.latency_ms < 0)
         return;
-    recordRif(result.rif);
+    recordRif(result.rif, now_ns);
     // At most one probe per replica: the newer answer supersedes the older one, which would
     // only be a staler copy (and would miss the RIF increments of requests sent on the new one).
     eraseReplica(replica);
@@ -272,6 +305,7 @@ void Prequal::eraseReplica(int replica)
 
 void Prequal::purge(uint64_t now_ns)
 {
+    expireRif(now_ns);
     // Probes older than max_age leave (the paper's third removal rule); so do probes of replicas
     // that stopped being usable, whether or not the event reached us yet.
     const uint64_t max_age = params_.max_age_ns;

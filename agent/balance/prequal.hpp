@@ -8,7 +8,9 @@
 // probes left (ctx.exclude's not counted) pick a usable replica uniformly at random, else by
 // HCL (some cold → the cold one of lowest latency, all hot → the lowest RIF); add 1 to the
 // chosen probe's RIF and uses (it leaves at its b_reuse); last, ask for this request's
-// ⌊r_probe⌋ or ⌈r_probe⌉ probes, to distinct random usable replicas under a per-replica ceiling.
+// ⌊r_probe⌋ or ⌈r_probe⌉ probes, to distinct random usable replicas under a per-replica ceiling,
+// skipping (and counting as sent) a target whose pool entry is younger than probe_fresh_ms: the
+// probe rate follows what the pool lacks, with r_probe as its ceiling.
 //
 // Threading: one Prequal per worker (each worker is one Prequal client, as each client is in the
 // paper). It is a pure algorithm: no lock, no I/O, no clock of its own. Time comes from
@@ -20,8 +22,9 @@
 // later requests.
 //
 // Replicas without a probe endpoint: the worker may answer such a replica's probes itself, by
-// calling onProbeResult() with its own measurements (ReplicaState::in_flight as the RIF and
-// ReplicaState::ewma_latency_ms as the latency). The pool treats them like any other answer.
+// calling onProbeResult() with its own measurements in a probe answer's units (see
+// PoolRuntime::ownMeasurement()). Load reports on responses arrive the same way. The pool treats
+// them like any other answer.
 //
 // Health: the worker owns health. A failed probe only drops that replica's probes from the pool
 // (seed, table 2); entries of replicas whose usable flag is false are purged on the next pick.
@@ -29,6 +32,7 @@
 // list (the replicas probes are drawn from) is rebuilt on that event, not polled.
 
 #include "balancer.hpp"
+#include "rif_window.hpp"
 
 #include <array>
 #include <cstddef>
@@ -50,6 +54,8 @@ struct PrequalParams {
     double idle_probe_rate = 10;    // probes per second while no request triggers any; 0: off
     double max_probes_per_replica_s = 1000; // per-replica probe ceiling; <= 0: no ceiling
     double error_penalty = 4;       // RIF one unit of ReplicaState::recent_errors counts as
+    // A probe to a replica whose pool entry is younger than this is skipped (0: never skip).
+    uint64_t probe_fresh_ns = 20'000'000;
 
     // Values absent from the config take the spec default of common::algorithms(), or the
     // defaults above for parameters the spec table does not list. Out-of-range values (configs
@@ -73,11 +79,8 @@ public:
     // The largest reuse budget, and the budget where the formula has no meaning; the reasons
     // are in reuseBudgetFor() (prequal.cpp).
     static constexpr double kReuseBudgetCap = 16;
-    // How many recent probe answers the RIF distribution (for the hot threshold) is taken
-    // from: about 21 requests' worth at r_probe = 3, so it follows a load shift within a few
-    // tens of milliseconds at moderate load, while the 0.84 quantile still rests on ~10 answers
-    // above it.
-    static constexpr std::size_t kRifWindow = 64;
+    // How many recent probe answers the hot threshold is read from (rif_window.hpp).
+    static constexpr std::size_t kRifWindow = RifWindow::kCapacity;
     // Burst the per-replica probe ceiling allows, as seconds' worth of its rate (50 probes at
     // the default 1000/s), so a burst of requests after a lull still probes freely.
     static constexpr double kProbeBurstSeconds = 0.05;
@@ -86,6 +89,9 @@ public:
     // A replica whose decaying error count is below this counts as error-free in the random
     // fallback (one failure decays below it within a couple of seconds).
     static constexpr double kErrorFreeBelow = 0.5;
+    // Most idle probes one onTick() sends: a tick that came late (a busy loop) must not turn
+    // into a burst of probes.
+    static constexpr std::size_t kMaxIdleProbesPerTick = 64;
 
     Prequal(const PrequalParams& params, const BalancerDeps& deps);
 
@@ -104,6 +110,11 @@ public:
     std::span<const ProbeEntry> pool() const { return pool_; }
     std::size_t poolSize() const { return pool_.size(); }
     std::size_t usableCount() const { return usable_.size(); }
+    // Probes skipped because the pool held a fresh answer for their target.
+    uint64_t probesSkippedFresh() const { return skipped_fresh_; }
+    // Answers the hot threshold is taken from right now (at most kRifWindow, none older than
+    // max_age).
+    std::size_t rifWindowCount() const { return rif_window_.size(); }
     double reuseBudget() const; // b_reuse for the current number of usable replicas
     // RIF above which a probe is hot: the Q_RIF quantile of the recent answers; -1 when
     // Q_RIF = 0 (every probe hot: RIF-only), +infinity before any answer arrived.
@@ -117,7 +128,10 @@ private:
     int randomFallback(const PickContext& ctx);
     bool probeAllowed(int replica, uint64_t now_ns);
     void sendProbes(std::size_t count, uint64_t now_ns);
-    void recordRif(uint32_t rif);
+    void recordRif(uint32_t rif, uint64_t now_ns);
+    void expireRif(uint64_t now_ns);
+    void updateHotThreshold();
+    bool hasFreshEntry(int replica, uint64_t now_ns) const;
     void purge(uint64_t now_ns);
     void removeOne();
     std::size_t oldestIndex() const;
@@ -144,13 +158,13 @@ private:
     uint64_t last_probe_ns_ = 0;
     bool probed_yet_ = false;
     uint64_t idle_interval_ns_ = 0; // 0: no idle probing
+    uint64_t skipped_fresh_ = 0;
+    // sendProbes() draws from usable_ in place; a sink that fails a probe synchronously may
+    // flip a usable flag under it. The rebuild then waits until the draw is over.
+    bool sending_ = false;
+    bool usable_stale_ = false;
 
-    // The recent answers' RIFs: a ring in arrival order and the same values kept sorted, so
-    // the quantile is one lookup and each answer costs two short memmoves.
-    std::array<uint32_t, kRifWindow> rif_ring_{};
-    std::array<uint32_t, kRifWindow> rif_sorted_{};
-    std::size_t rif_count_ = 0;
-    std::size_t rif_head_ = 0;
+    RifWindow rif_window_;
     double hot_threshold_;
     double reuse_budget_ = kReuseBudgetCap; // b_reuse for the current usable count
 };

@@ -207,7 +207,8 @@ void appendClientResponseHead(std::string& out, const Message& resp, BodyFraming
     out.append(resp.reason().empty() ? statusReason(resp.status()) : resp.reason());
     out.append("\r\n");
     // HEAD responses and 304 keep the Content-Length the origin sent: it describes the entity.
-    appendEndToEnd(out, resp, framing != BodyFraming::None);
+    // A replica's load report is for the agent (docs/load-reports.md), not for clients.
+    appendEndToEnd(out, resp, framing != BodyFraming::None, {"endpoint-load-metrics", "x-load"});
     appendVia(out, resp);
     if (framing == BodyFraming::Chunked)
         appendChunkedFraming(out, resp);

@@ -9,6 +9,7 @@
 
 #include <optional>
 #include <string>
+#include <vector>
 
 namespace dlb::agent::net {
 
@@ -24,9 +25,32 @@ std::optional<SockAddr> resolve(const common::Endpoint& ep, std::string* why = n
 // Pending connections the kernel queues per listening socket before the loop accepts them.
 inline constexpr int kListenBacklog = 1024;
 
-// Creates, binds and listens a non-blocking TCP socket with SO_REUSEADDR and SO_REUSEPORT.
-// Returns the fd, or -1 with `why` set ("bind 0.0.0.0:8080: Address already in use").
-int openListenSocket(const SockAddr& addr, int backlog, std::string* why);
+// How long a starting agent waits for another agent on this host to finish binding its
+// listeners (ListenSetupLock) before it gives up.
+inline constexpr int kListenSetupLockWaitMs = 5000;
+
+// Serialises listener setup between the dlb-agent processes of one network namespace: an
+// abstract Unix socket name is held while held() is true, and the kernel frees it when this
+// object (or the process) goes. See openListenGroup() for why.
+class ListenSetupLock {
+public:
+    ListenSetupLock() = default;
+    ~ListenSetupLock();
+    ListenSetupLock(const ListenSetupLock&) = delete;
+    ListenSetupLock& operator=(const ListenSetupLock&) = delete;
+    // Waits up to kListenSetupLockWaitMs; false with `why` set when it could not be taken.
+    bool acquire(std::string* why);
+
+private:
+    int fd_ = -1;
+};
+
+// `count` listening sockets on `addr` in one SO_REUSEPORT group (one per worker, so the kernel
+// spreads connections over the workers' own accept queues), or an empty vector with `why` set.
+// Fails with "Address already in use" when anything else listens there, another dlb-agent
+// included; with port 0, every socket gets the same kernel-chosen port. Call it while holding
+// a ListenSetupLock.
+std::vector<int> openListenGroup(const SockAddr& addr, unsigned count, int backlog, std::string* why);
 
 // The port a bound socket got (for port 0).
 int boundPort(int fd);

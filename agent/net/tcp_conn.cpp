@@ -2,6 +2,8 @@
 
 #include "agent/net/listener.hpp"
 
+#include <unistd.h>
+
 namespace dlb::agent::net {
 
 namespace {
@@ -20,6 +22,14 @@ TcpConn::TcpConn(uv_loop_t* loop, Handler* handler) : handler_(handler)
 int TcpConn::accept(uv_stream_t* server)
 {
     return uv_accept(server, reinterpret_cast<uv_stream_t*>(&tcp_));
+}
+
+int TcpConn::open(int fd)
+{
+    const int rc = uv_tcp_open(&tcp_, fd);
+    if (rc != 0)
+        ::close(fd);
+    return rc;
 }
 
 int TcpConn::connect(const sockaddr* addr)

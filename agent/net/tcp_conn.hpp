@@ -39,6 +39,9 @@ public:
     TcpConn& operator=(const TcpConn&) = delete;
 
     int accept(uv_stream_t* server);
+    // Takes over an accepted socket: from here on `fd` is this connection's, closed with it
+    // (or at once, when the handle cannot take it). A UV error code, 0 on success.
+    int open(int fd);
     int connect(const sockaddr* addr);
     int startReading();
     void stopReading();

@@ -3,9 +3,12 @@
 #include "agent/net/listener.hpp"
 #include "agent/proxy/log.hpp"
 
-#include <arpa/inet.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
+#include <cerrno>
 #include <cstdio>
+#include <cstring>
 #include <random>
 #include <thread>
 
@@ -13,16 +16,96 @@ namespace dlb::agent::proxy {
 
 namespace {
 
-bool sameListeners(const common::Config& a, const common::Config& b)
+// Empty when `path` is usable as the access log, else what is wrong and what to do. The file
+// is not created here: --check must not leave files behind.
+std::string accessLogProblem(const std::string& path)
 {
-    if (a.listeners.size() != b.listeners.size())
-        return false;
-    for (size_t i = 0; i < a.listeners.size(); ++i)
-        if (a.listeners[i].address != b.listeners[i].address)
-            return false;
-    return true;
+    if (path.empty() || path == "-")
+        return {};
+    struct stat st {};
+    if (::stat(path.c_str(), &st) == 0) {
+        if (S_ISDIR(st.st_mode))
+            return path + " is a folder; give the path of a file in it";
+        if (::access(path.c_str(), W_OK) != 0)
+            return "cannot write " + path + ": " + std::strerror(errno) + "; fix its permissions or change the path";
+        return {};
+    }
+    if (errno != ENOENT)
+        return "cannot use " + path + ": " + std::strerror(errno);
+    const size_t slash = path.rfind('/');
+    const std::string dir = slash == std::string::npos ? "." : slash == 0 ? "/" : path.substr(0, slash);
+    if (::stat(dir.c_str(), &st) != 0)
+        return "folder " + dir + " does not exist (" + std::strerror(errno) + "); create it or change the path";
+    if (!S_ISDIR(st.st_mode))
+        return dir + " is not a folder";
+    if (::access(dir.c_str(), W_OK | X_OK) != 0)
+        return "cannot create files in folder " + dir + ": " + std::strerror(errno) +
+               "; fix its permissions or change the path";
+    return {};
 }
+
+std::string joinKeys(const std::vector<std::string>& keys)
+{
+    std::string out;
+    for (const auto& k : keys)
+        out += (out.empty() ? "" : ", ") + k;
+    return out;
+}
+
 } // namespace
+
+std::vector<common::ConfigError> startupErrors(const common::Config& config)
+{
+    std::vector<common::ConfigError> errors;
+    const auto at = [](const char* list, size_t i) { return std::string(list) + "[" + std::to_string(i) + "]"; };
+    for (size_t i = 0; i < config.listeners.size(); ++i) {
+        const auto& l = config.listeners[i];
+        if (l.tls)
+            errors.push_back({at("listeners", i) + ".tls",
+                              "TLS listeners are not supported by this version yet; terminate TLS in front of "
+                              "dlb-agent or remove the \"tls\" key"});
+        std::string why;
+        if (!net::resolve(l.endpoint, &why))
+            errors.push_back({at("listeners", i) + ".address", why});
+    }
+    for (size_t p = 0; p < config.pools.size(); ++p) {
+        const auto& replicas = config.pools[p].replicas;
+        for (size_t r = 0; r < replicas.size(); ++r) {
+            std::string why;
+            if (!net::resolve(replicas[r].endpoint, &why))
+                errors.push_back({at("pools", p) + "." + at("replicas", r) + ".url", why});
+        }
+    }
+    if (const std::string why = accessLogProblem(config.access_log.path); !why.empty())
+        errors.push_back({"access_log.path", why});
+    return errors;
+}
+
+common::ConfigResult loadStartableConfig(const std::string& path)
+{
+    auto result = common::loadConfigFile(path);
+    if (result.config) {
+        result.errors = startupErrors(*result.config);
+        if (!result.errors.empty())
+            result.config.reset();
+    }
+    return result;
+}
+
+std::vector<std::string> restartOnlyChanges(const common::Config& running, const common::Config& next)
+{
+    std::vector<std::string> keys;
+    if (running.workers != next.workers)
+        keys.push_back("workers");
+    if (running.listeners != next.listeners)
+        keys.push_back("listeners");
+    if (running.control != next.control)
+        keys.push_back("control");
+    // The file is opened once at start; SIGHUP reopens that same path (for log rotation).
+    if (running.access_log != next.access_log)
+        keys.push_back("access_log");
+    return keys;
+}
 
 Agent::Agent(std::string config_path) : config_path_(std::move(config_path))
 {
@@ -36,7 +119,7 @@ Agent::~Agent()
 
 bool Agent::start(std::string* why)
 {
-    auto loaded = common::loadConfigFile(config_path_);
+    auto loaded = loadStartableConfig(config_path_);
     if (!loaded.config) {
         std::string msg = "config " + config_path_ + " is invalid:";
         for (const auto& e : loaded.errors)
@@ -45,13 +128,7 @@ bool Agent::start(std::string* why)
         return false;
     }
     const common::Config& cfg = *loaded.config;
-    for (const auto& l : cfg.listeners) {
-        if (l.tls) {
-            *why = "listener " + l.address + ": TLS listeners are not supported by this version yet; "
-                   "terminate TLS in front of dlb-agent or remove the \"tls\" key";
-            return false;
-        }
-    }
+    started_ = cfg;
     snapshot_ = buildSnapshot(cfg, nullptr, why);
     if (!snapshot_)
         return false;
@@ -72,24 +149,25 @@ bool Agent::start(std::string* why)
     if (workers == 0)
         workers = std::max(1u, std::thread::hardware_concurrency());
 
-    // Each worker gets its own socket per listener (SO_REUSEPORT). With port 0, the first
-    // socket's port is reused for the rest so all workers share one port.
+    // Each worker gets its own socket per listener, in a SO_REUSEPORT group that only this
+    // process may join (net::openListenGroup says how). With port 0, all share the first's port.
     std::vector<std::vector<int>> fds(workers);
-    for (const auto& l : cfg.listeners) {
-        auto addr = net::resolve(l.endpoint, why);
-        if (!addr)
+    {
+        net::ListenSetupLock lock;
+        if (!lock.acquire(why))
             return false;
-        for (unsigned w = 0; w < workers; ++w) {
-            const int fd = net::openListenSocket(*addr, net::kListenBacklog, why);
-            if (fd < 0)
+        for (const auto& l : cfg.listeners) {
+            auto addr = net::resolve(l.endpoint, why);
+            if (!addr)
                 return false;
-            if (w == 0) {
-                const int port = net::boundPort(fd);
-                auto* sin = reinterpret_cast<sockaddr_in*>(&addr->storage);
-                sin->sin_port = htons(static_cast<uint16_t>(port)); // same offset for sockaddr_in6
-                std::printf("dlb-agent: listening on %s:%d\n", l.endpoint.host.c_str(), port);
+            const std::vector<int> group = net::openListenGroup(*addr, workers, net::kListenBacklog, why);
+            if (group.empty()) {
+                *why = "listener " + l.address + ": " + *why;
+                return false;
             }
-            fds[w].push_back(fd);
+            std::printf("dlb-agent: listening on %s:%d\n", l.endpoint.host.c_str(), net::boundPort(group.front()));
+            for (unsigned w = 0; w < workers; ++w)
+                fds[w].push_back(group[w]);
         }
     }
     std::fflush(stdout);
@@ -143,7 +221,7 @@ void Agent::reload()
     std::string why;
     if (!access_log_.reopen(&why))
         logLine(why);
-    auto loaded = common::loadConfigFile(config_path_);
+    auto loaded = loadStartableConfig(config_path_);
     if (!loaded.config) {
         std::string msg = "reload rejected, the running config stays: " + config_path_ + " is invalid:";
         for (const auto& e : loaded.errors)
@@ -151,13 +229,17 @@ void Agent::reload()
         logLine(msg);
         return;
     }
-    if (!sameListeners(snapshot_->config, *loaded.config))
-        logLine("listeners changed in " + config_path_ + "; that takes a restart, the running listeners stay");
     auto next = buildSnapshot(*loaded.config, snapshot_.get(), &why);
     if (!next) {
         logLine("reload rejected, the running config stays: " + why);
         return;
     }
+    // Compared with what runs (the config at start), not with the last reload: every reload
+    // that still asks for them says so again.
+    if (const auto keys = restartOnlyChanges(started_, *loaded.config); !keys.empty())
+        logLine("reload: " + joinKeys(keys) + " changed in " + config_path_ +
+                " but only a restart applies them; they keep their running values until then; the rest of "
+                "the file is applied");
     snapshot_ = next;
     for (auto& w : workers_)
         w->publish(snapshot_);

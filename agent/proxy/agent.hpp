@@ -16,6 +16,22 @@
 
 namespace dlb::agent::proxy {
 
+// What the agent refuses at start beyond the config rules that loadConfigFile applies: what this
+// build cannot do (TLS listeners, until TLS lands), an access log whose file cannot be written
+// or whose folder does not exist, listener and replica hosts that do not resolve. Errors name
+// the JSON path as the config rules do. Whether a listener address can be bound is not checked:
+// it depends on the moment (the running agent that --check is often run beside holds it), so
+// only start reports that.
+std::vector<common::ConfigError> startupErrors(const common::Config& config);
+
+// loadConfigFile plus startupErrors: the one path by which `dlb-agent --check`, start and
+// SIGHUP read a config file, so --check refuses exactly what start would.
+common::ConfigResult loadStartableConfig(const std::string& path);
+
+// Top-level keys whose change a reload cannot apply (they need a restart), in config order:
+// "workers", "listeners", "control", "access_log". Empty when none differs.
+std::vector<std::string> restartOnlyChanges(const common::Config& running, const common::Config& next);
+
 class Agent {
 public:
     explicit Agent(std::string config_path);
@@ -36,6 +52,9 @@ private:
     uv_loop_t loop_;
     uv_signal_t sigterm_, sigint_, sighup_;
     std::shared_ptr<const Snapshot> snapshot_;
+    // The config the process started with: what restart-only keys are running with, whatever
+    // later reloads said.
+    common::Config started_;
     std::vector<std::unique_ptr<Worker>> workers_;
     std::unique_ptr<HealthChecker> health_;
     AccessLog access_log_;

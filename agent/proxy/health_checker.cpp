@@ -49,11 +49,26 @@ struct HealthChecker::Target final : net::TcpConn::Handler, http::ParserHandler 
         std::string& out = conn->pendingBuffer();
         out.append("GET ").append(cfg().path).append(" HTTP/1.1\r\nHost: ").append(replica().host_header);
         out.append("\r\nUser-Agent: dlb-agent-health\r\nConnection: close\r\n\r\n");
-        if (conn->connect(replica().addr.get()) != 0) {
-            result(false, "connect failed");
+        if (const int rc = conn->connect(replica().addr.get()); rc != 0) {
+            skip(rc);
             return;
         }
+        local_trouble = false;
         uv_timer_start(&timeout, &Target::onTimeout, cfg().timeout_ms, 0);
+    }
+
+    // A connect that fails before a packet left is this process's trouble (out of descriptors,
+    // no local port), not the replica's: no verdict either way, the next interval tries again.
+    // Said once per streak, not once per interval.
+    void skip(int rc)
+    {
+        finished = true;
+        conn->close();
+        if (!local_trouble)
+            owner.log_("health check of replica " + replica().id + " of pool " + pool->config.name + " not run: " +
+                       uv_strerror(rc) + " (" + uv_err_name(rc) + "), a local failure; its state stays " +
+                       (replica().health->healthy.load() ? "healthy" : "down") + " until a check can run");
+        local_trouble = true;
     }
 
     static void onTimeout(uv_timer_t* t)
@@ -149,6 +164,7 @@ struct HealthChecker::Target final : net::TcpConn::Handler, http::ParserHandler 
     int status = 0;
     bool finished = true;
     bool stopped = false;
+    bool local_trouble = false; // the last check could not even start (see skip())
 };
 
 HealthChecker::HealthChecker(uv_loop_t* loop, Logger log) : loop_(loop), log_(std::move(log)) {}

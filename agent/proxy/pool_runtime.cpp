@@ -1,10 +1,14 @@
 #include "agent/proxy/pool_runtime.hpp"
 
+#include "agent/balance/load_report.hpp"
+#include "agent/proxy/log.hpp"
 #include "agent/proxy/upstream.hpp"
 #include "agent/proxy/worker.hpp"
 
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
+#include <thread>
 
 namespace dlb::agent::proxy {
 
@@ -17,6 +21,21 @@ constexpr double kLatencyEwmaAlpha = 0.2;
 // recent_errors halves every this many ns, so old failures stop counting against a replica.
 constexpr double kErrorHalfLifeNs = 2e9;
 } // namespace
+
+bool isLocalConnectError(int uv_status)
+{
+    switch (uv_status) {
+    case UV_EMFILE:
+    case UV_ENFILE:
+    case UV_ENOBUFS:
+    case UV_ENOMEM:
+    case UV_EADDRNOTAVAIL: // no local port left
+    case UV_EAGAIN:        // the same, on some kernels
+        return true;
+    default:
+        return false;
+    }
+}
 
 PoolRuntime::PoolRuntime(Worker& worker, std::shared_ptr<const PoolSpec> spec, uint64_t seed)
     : worker_(worker), spec_(std::move(spec)), seed_(seed)
@@ -97,6 +116,7 @@ void PoolRuntime::onConnClosed(UpstreamConn* conn)
 
 void PoolRuntime::dispatched(int replica, uint64_t now_ns)
 {
+    ++requests_;
     ++states_[static_cast<size_t>(replica)].in_flight;
     balancer_->onDispatch(replica, now_ns);
 }
@@ -120,10 +140,67 @@ void PoolRuntime::sitOut(int replica, uint64_t now_ns)
     refreshUsable(now_ns);
 }
 
+void PoolRuntime::connectFailed(int replica, int uv_status, uint64_t now_ns)
+{
+    if (!isLocalConnectError(uv_status))
+        sitOut(replica, now_ns);
+}
+
+void PoolRuntime::responseHead(int replica, const http::Message& head, uint64_t now_ns)
+{
+    balance::ProbeResult r;
+    const std::string_view orca = head.header(balance::kOrcaHeader);
+    const bool ok = (!orca.empty() && balance::parseOrcaLoadMetrics(orca, &r)) ||
+                    balance::parseXLoad(head.header(balance::kXLoadHeader), &r);
+    if (!ok)
+        return;
+    ++load_reports_;
+    balancer_->onProbeResult(replica, r, now_ns);
+}
+
+bool PoolRuntime::ownMeasurement(int replica, balance::ProbeResult* out) const
+{
+    const auto& s = states_[static_cast<size_t>(replica)];
+    if (s.ewma_latency_ms <= 0)
+        return false;
+    // A probe answer's RIF counts the replica's requests from every client; this worker sees
+    // only its own share. The other workers of this agent send it about as many (they balance
+    // the same replicas on the same rule), so the share is scaled by the worker count.
+    const unsigned configured = worker_.snapshot().config.workers; // 0: one per core, as agent.cpp does
+    const double workers = std::max(1U, configured != 0 ? configured : std::thread::hardware_concurrency());
+    out->rif = static_cast<uint32_t>(std::min<double>(s.in_flight * workers, balance::kMaxReportedRif));
+    out->latency_ms = s.ewma_latency_ms;
+    return true;
+}
+
 void PoolRuntime::refreshUsable(uint64_t now_ns)
 {
-    for (size_t i = 0; i < states_.size(); ++i) {
-        const bool usable = spec_->replicas[i].health->healthy.load(std::memory_order_relaxed) && now_ns >= down_until_ns_[i];
+    const size_t n = states_.size();
+    size_t healthy_count = 0;
+    for (size_t i = 0; i < n; ++i) {
+        const bool reachable = now_ns >= down_until_ns_[i];
+        if (reachable && spec_->replicas[i].health->healthy.load(std::memory_order_relaxed))
+            ++healthy_count;
+    }
+    // Envoy's panic threshold: when too few replicas look usable, the verdicts are more likely
+    // wrong (a health check that queued behind requests on a busy replica) or the pool is
+    // overloaded, and answering 503 would turn load into an outage. Below the threshold the
+    // active health verdicts are set aside; a connection refused within the last kPassiveDownNs
+    // is a fact, not a verdict, and still counts: when every replica refuses, 503 is the truth.
+    const bool panic = healthy_count * 100 < size_t{spec_->config.health_check.panic_threshold} * n;
+    if (panic != panic_) {
+        panic_ = panic;
+        worker_.logError("pool " + spec_->config.name + ": " + std::to_string(healthy_count) + " of " +
+                         std::to_string(n) + " replicas usable, " +
+                         (panic ? "below health_check.panic_threshold: balancing over every replica that accepts "
+                                  "connections"
+                                : "back at or above health_check.panic_threshold"));
+    }
+    for (size_t i = 0; i < n; ++i) {
+        const bool reachable = now_ns >= down_until_ns_[i];
+        bool usable = reachable && spec_->replicas[i].health->healthy.load(std::memory_order_relaxed);
+        if (panic)
+            usable = reachable;
         if (usable != states_[i].usable) {
             states_[i].usable = usable;
             balancer_->onUsableChanged(static_cast<int>(i));
@@ -158,6 +235,14 @@ void PoolRuntime::tick(uint64_t now_ns)
 
 void PoolRuntime::retire()
 {
+    if (!retired_ && requests_ > 0) {
+        // What probing cost: the number the paper's r_probe is a ceiling for.
+        char ratio[32];
+        std::snprintf(ratio, sizeof ratio, "%.3f", static_cast<double>(probes_sent_) / static_cast<double>(requests_));
+        logLine("worker " + std::to_string(worker_.index()) + ", pool " + spec_->config.name + ": " +
+                std::to_string(requests_) + " requests, " + std::to_string(probes_sent_) + " probes sent (" + ratio +
+                " per request), " + std::to_string(load_reports_) + " load reports");
+    }
     retired_ = true;
     for (auto& list : idle_) {
         auto copy = list;

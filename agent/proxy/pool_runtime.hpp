@@ -6,6 +6,7 @@
 // keeping them).
 
 #include "agent/balance/balancer.hpp"
+#include "agent/http/parser.hpp"
 #include "agent/proxy/prober.hpp"
 #include "agent/proxy/snapshot.hpp"
 
@@ -18,6 +19,10 @@ namespace dlb::agent::proxy {
 
 class UpstreamConn;
 class Worker;
+
+// Whether a connect error is this process's (out of descriptors, memory or local ports) rather
+// than the replica's: such a failure never counts against a replica.
+bool isLocalConnectError(int uv_status);
 
 class PoolRuntime : public std::enable_shared_from_this<PoolRuntime> {
 public:
@@ -47,9 +52,21 @@ public:
     // Request accounting, feeding the balancer and the replica's signals.
     void dispatched(int replica, uint64_t now_ns);
     void completed(int replica, bool ok, double latency_ms, uint64_t now_ns);
-    // A connection or probes to the replica failed: passive health, the replica sits out a
-    // while (kPassiveDownNs) on this worker.
+    // A connection to the replica was refused (or reset before it was up): passive health, the
+    // replica sits out a while (kPassiveDownNs) on this worker, unless that would take the pool
+    // below health_check.panic_threshold (then every replica is balanced over).
     void sitOut(int replica, uint64_t now_ns);
+    // A connect to the replica failed with `uv_status`: sitOut() unless the failure is local.
+    void connectFailed(int replica, int uv_status, uint64_t now_ns);
+    // A response head from `replica`: an endpoint-load-metrics or X-Load header in it enters the
+    // balancer as a free probe answer (docs/load-reports.md). Allocation-free; a call per response.
+    void responseHead(int replica, const http::Message& head, uint64_t now_ns);
+    // What this worker measures of `replica`, in a probe answer's units (docs/load-reports.md):
+    // false while it has no latency sample yet (no answer beats a made-up fast one).
+    bool ownMeasurement(int replica, balance::ProbeResult* out) const;
+    void countProbe() { ++probes_sent_; }
+    // Whether the pool is below its panic threshold and balances over every replica.
+    bool panicking() const { return panic_; }
 
     void tick(uint64_t now_ns);
     void retire();
@@ -71,6 +88,11 @@ private:
     uint64_t last_tick_ns_ = 0;
     size_t live_conns_ = 0;
     bool retired_ = false;
+    bool panic_ = false;
+    // Probe cost, logged when the runtime retires: probes sent per request dispatched.
+    uint64_t requests_ = 0;
+    uint64_t probes_sent_ = 0;
+    uint64_t load_reports_ = 0;
 };
 
 } // namespace dlb::agent::proxy

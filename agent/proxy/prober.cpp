@@ -3,7 +3,7 @@
 #include "agent/proxy/pool_runtime.hpp"
 #include "agent/proxy/worker.hpp"
 
-#include <nlohmann/json.hpp>
+#include "agent/balance/load_report.hpp"
 
 #include <algorithm>
 
@@ -44,7 +44,7 @@ struct Prober::Conn final : net::TcpConn::Handler, http::ParserHandler {
     void onConnected(int st) override
     {
         if (st != 0) {
-            done(Outcome::Unreachable);
+            done(isLocalConnectError(st) ? Outcome::Local : Outcome::Unreachable);
             tcp.close();
             return;
         }
@@ -88,7 +88,7 @@ struct Prober::Conn final : net::TcpConn::Handler, http::ParserHandler {
     }
     bool onBody(std::string_view data) override
     {
-        body.append(data);
+        body.append(data); // bounded by kMaxProbeBodyBytes; the capacity is kept between probes
         return true;
     }
     bool onMessageComplete() override
@@ -96,7 +96,7 @@ struct Prober::Conn final : net::TcpConn::Handler, http::ParserHandler {
         balance::ProbeResult r;
         Outcome outcome = Outcome::Failed; // a 5xx: the replica is in trouble
         if (status >= 200 && status < 300)
-            outcome = parseProbeAnswer(body, &r) ? Outcome::Answered : Outcome::NoEndpoint;
+            outcome = balance::parseProbeAnswer(body, &r) ? Outcome::Answered : Outcome::NoEndpoint;
         else if (status == 404 || status == 405 || status == 501)
             outcome = Outcome::NoEndpoint;
         if (!keep_alive)
@@ -120,8 +120,14 @@ struct Prober::Conn final : net::TcpConn::Handler, http::ParserHandler {
 Prober::Prober(uv_loop_t* loop, PoolRuntime& pool) : loop_(loop), pool_(pool)
 {
     conns_.resize(pool.spec().replicas.size());
-    no_probe_endpoint_.assign(pool.spec().replicas.size(), false);
-    consecutive_failures_.assign(pool.spec().replicas.size(), 0);
+    no_probe_endpoint_until_ns_.assign(pool.spec().replicas.size(), 0);
+}
+
+void Prober::answerOwnMeasurement(int replica, uint64_t now_ns)
+{
+    balance::ProbeResult r;
+    if (pool_.ownMeasurement(replica, &r))
+        pool_.balancer().onProbeResult(replica, r, now_ns);
 }
 
 // Connections still open here belong to a loop that is being torn down; closeAll() ran.
@@ -133,10 +139,10 @@ void Prober::sendProbe(int replica)
         return;
     const uint64_t now = Worker::nowNs();
     auto& list = conns_[static_cast<size_t>(replica)];
-    if (no_probe_endpoint_[static_cast<size_t>(replica)]) {
+
+    if (now < no_probe_endpoint_until_ns_[static_cast<size_t>(replica)]) {
         // No probe endpoint: stand in with what this worker measures itself.
-        const auto& s = pool_.states()[static_cast<size_t>(replica)];
-        pool_.balancer().onProbeResult(replica, {s.in_flight, s.ewma_latency_ms}, now);
+        answerOwnMeasurement(replica, now);
         return;
     }
     if (!pool_.states()[static_cast<size_t>(replica)].usable)
@@ -144,6 +150,7 @@ void Prober::sendProbe(int replica)
     for (Conn* c : list) {
         if (!c->busy && c->connected && !c->tcp.closing()) {
             WorkerStats::add(pool_.worker().stats().probes_sent);
+            pool_.countProbe();
             c->send(now);
             return;
         }
@@ -154,12 +161,15 @@ void Prober::sendProbe(int replica)
     list.push_back(c);
     c->tcp.holdWrites(true);
     if (c->tcp.connect(pool_.replicaAddr(replica)) != 0) {
+        // Failing before a packet left (out of descriptors or ports) is this process's trouble:
+        // libuv reports a refused connection through the callback, not here.
         c->busy = true;
-        c->done(Outcome::Unreachable);
+        c->done(Outcome::Local);
         c->tcp.close();
         return;
     }
     WorkerStats::add(pool_.worker().stats().probes_sent);
+    pool_.countProbe();
     c->send(now);
 }
 
@@ -170,32 +180,35 @@ void Prober::finished(Conn* c, Outcome outcome, const balance::ProbeResult& resu
         return;
     const int replica = c->replica;
     const auto i = static_cast<size_t>(replica);
+
     switch (outcome) {
     case Outcome::Answered:
-        consecutive_failures_[i] = 0;
+        no_probe_endpoint_until_ns_[i] = 0;
         pool_.balancer().onProbeResult(replica, result, now);
         return;
-    case Outcome::NoEndpoint: {
-        // The replica answers, just not to probes: balance it on our own measurements.
-        consecutive_failures_[i] = 0;
-        no_probe_endpoint_[i] = true;
-        const auto& s = pool_.states()[i];
-        pool_.balancer().onProbeResult(replica, {s.in_flight, s.ewma_latency_ms}, now);
+    case Outcome::NoEndpoint:
+        // The replica answers, just not to probes: balance it on our own measurements, and ask
+        // again after a while.
+        no_probe_endpoint_until_ns_[i] = now + kNoProbeEndpointRetryNs;
+        answerOwnMeasurement(replica, now);
         return;
-    }
+    case Outcome::Local:
+        WorkerStats::add(pool_.worker().stats().probes_failed);
+        pool_.worker().logError("cannot open a probe connection (out of descriptors or local ports?); "
+                                "raise the open-file limit (ulimit -n, LimitNOFILE)");
+        return;
     case Outcome::Unreachable:
     case Outcome::Failed:
         break;
     }
-    // The seed's table 2: a probe to a replica that is down clears its probes from the pool and
-    // takes it out of the list. A refused connection is proof enough; timeouts must repeat,
-    // since a busy replica may just answer slowly.
+    // A failed or slow probe is not evidence that the replica is down: a busy replica answers
+    // probes late, and benching it for that moved its load onto the others until none was left
+    // (issue 7). Its entries leave the pool (the seed's table 2), nothing more. A refused
+    // connection is passive health, as it is for requests (and the panic threshold bounds it).
     WorkerStats::add(pool_.worker().stats().probes_failed);
     pool_.balancer().onProbeFailed(replica, now);
-    if (outcome == Outcome::Unreachable || ++consecutive_failures_[i] >= kProbeFailuresForDown) {
-        consecutive_failures_[i] = 0;
+    if (outcome == Outcome::Unreachable)
         pool_.sitOut(replica, now);
-    }
 }
 
 void Prober::closed(Conn* c)
@@ -210,7 +223,10 @@ void Prober::tick(uint64_t now_ns)
     const uint64_t timeout_ns = uint64_t{pool_.spec().config.probe.timeout_ms} * 1'000'000ULL;
     for (auto& list : conns_) {
         for (Conn* c : list) {
-            if (c->busy && now_ns - c->sent_ns > timeout_ns) {
+            // now_ns was read before this tick's idle probes went out, so a probe can be younger
+            // than now_ns: unsigned, `now_ns - sent_ns` then wrapped and timed every idle probe
+            // out at once (and, before issue 7, three of them benched a healthy replica).
+            if (c->busy && now_ns > c->sent_ns && now_ns - c->sent_ns > timeout_ns) {
                 c->done(Outcome::Failed);
                 c->tcp.close(); // a late answer must not be read as the next probe's
             }
@@ -232,31 +248,6 @@ size_t Prober::openConnections() const
     for (const auto& list : conns_)
         n += list.size();
     return n;
-}
-
-bool parseProbeAnswer(std::string_view body, balance::ProbeResult* out)
-{
-    const auto doc = nlohmann::json::parse(body, nullptr, false);
-    if (doc.is_discarded() || !doc.is_object())
-        return false;
-    auto number = [&](const char* a, const char* b, double* v) {
-        for (const char* key : {a, b}) {
-            auto it = doc.find(key);
-            if (it != doc.end()) {
-                if (!it->is_number() || it->get<double>() < 0)
-                    return false;
-                *v = it->get<double>();
-                return true;
-            }
-        }
-        return false;
-    };
-    double rif = 0, latency = 0;
-    if (!number("rif", "requestInFlight", &rif) || !number("latency_ms", "latency", &latency))
-        return false;
-    out->rif = static_cast<uint32_t>(std::min(rif, 1e9));
-    out->latency_ms = latency;
-    return true;
 }
 
 } // namespace dlb::agent::proxy

@@ -18,16 +18,20 @@ namespace dlb::agent::proxy {
 class PoolRuntime;
 
 // How many probe connections one worker keeps to one replica at most; a probe asked for while
-// all of them are busy is dropped (probing must never become the load).
-inline constexpr size_t kMaxProbeConnsPerReplica = 4;
+// all of them are busy is dropped (probing must never become the load). One: a worker's probes
+// then hold at most one of a replica's connections (its service slots, on servers that serve a
+// probe like a request), as one more keep-alive client would, and an answer still outstanding
+// is the freshest news there is.
+inline constexpr size_t kMaxProbeConnsPerReplica = 1;
 // A probe answer larger than this is not a probe answer.
 inline constexpr size_t kMaxProbeBodyBytes = 4096;
 // A probe answer's head: a status line and a handful of fields.
 inline constexpr uint32_t kMaxProbeHeadBytes = 4096;
 inline constexpr uint32_t kMaxProbeHeaders = 32;
-// Probes timing out this many times in a row take the replica out for a while, as a refused
-// connection does at once (passive health; the active health check decides for longer).
-inline constexpr uint32_t kProbeFailuresForDown = 3;
+// After a replica answered its probe path with "not a probe endpoint" (404, not our JSON), this
+// worker balances it on its own measurements for this long, then asks again (a deploy may have
+// added the endpoint).
+inline constexpr uint64_t kNoProbeEndpointRetryNs = 30'000'000'000ULL;
 
 class Prober : public balance::ProbeSink {
 public:
@@ -46,26 +50,24 @@ public:
     enum class Outcome {
         Answered,    // a probe answer
         NoEndpoint,  // the replica answers, but not with a probe (404, or not our JSON)
-        Unreachable, // connection refused or unreachable
-        Failed,      // timeout, reset, 5xx, malformed HTTP
+        Unreachable, // connection refused or unreachable: passive health
+        Failed,      // timeout, slow answer, reset, 5xx, malformed HTTP: entries dropped only
+        Local,       // this process could not send it (EMFILE, no port): nothing against anyone
     };
 
 private:
     friend struct Conn;
     void finished(Conn* c, Outcome outcome, const balance::ProbeResult& result);
     void closed(Conn* c);
+    void answerOwnMeasurement(int replica, uint64_t now_ns);
 
     uv_loop_t* loop_;
     PoolRuntime& pool_;
     std::vector<std::vector<Conn*>> conns_; // per replica
     bool closing_ = false;
-    // Replicas whose probe path answers 404: balanced on the worker's own measurements.
-    std::vector<bool> no_probe_endpoint_;
-    std::vector<uint32_t> consecutive_failures_;
+    // Per replica: until when its probe path counts as no probe endpoint (0: it is one); the
+    // worker's own measurements stand in meanwhile.
+    std::vector<uint64_t> no_probe_endpoint_until_ns_;
 };
-
-// Parses a probe answer: {"rif": N, "latency_ms": X} or the seed's
-// {"requestInFlight": N, "latency": X, "serverName": "..."}. False when malformed.
-bool parseProbeAnswer(std::string_view body, balance::ProbeResult* out);
 
 } // namespace dlb::agent::proxy

@@ -45,9 +45,9 @@ Session::Session(Worker& worker, std::string_view proto)
     timer_.data = this;
 }
 
-int Session::accept(uv_stream_t* server)
+int Session::accept(int fd)
 {
-    const int rc = client_.accept(server);
+    const int rc = client_.open(fd);
     if (rc != 0)
         return rc;
     client_.setNoDelay();
@@ -398,6 +398,7 @@ http::ParserHandler::HeadersAction Session::onUpstreamHeaders(const http::Messag
         return closing_ ? HeadersAction::Abort : HeadersAction::Continue;
     }
     status_ = resp.status();
+    pool_->responseHead(replica_, resp, Worker::nowNs()); // load reports: free probe answers
     resp_framing_ = http::responseFraming(resp, head_request_, parser_.message());
     keep_alive_ = keep_alive_ && !worker_.draining() && resp_framing_ != http::BodyFraming::UntilClose;
     std::string& out = client_.pendingBuffer();
@@ -466,7 +467,7 @@ void Session::onUpstreamFailed(UpstreamFailure failure, int uv_status)
     pool_->completed(replica_, false, msSince(t_upstream_ns_, now), now);
     if (failure == UpstreamFailure::Connect) {
         WorkerStats::add(worker_.stats().upstream_connect_errors);
-        pool_->sitOut(replica_, now);
+        pool_->connectFailed(replica_, uv_status, now);
     }
     // A refused connection never reached the replica: always safe to send elsewhere. A reset
     // after sending may have reached it, so only idempotent requests go again (as nginx does).

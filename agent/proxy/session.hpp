@@ -58,7 +58,8 @@ std::string_view abortName(Abort a);
 class Session final : public net::TcpConn::Handler, public http::ParserHandler, public UpstreamUser {
 public:
     Session(Worker& worker, std::string_view proto);
-    int accept(uv_stream_t* server);
+    // Takes over an accepted, non-blocking client socket (the worker accepts: worker.hpp).
+    int accept(int fd);
     // Graceful shutdown: closes when idle (between requests; an answer still being written is
     // written first); a busy session closes after its current response.
     void closeIfIdle();

@@ -14,6 +14,9 @@ bool PoolSpec::sameRuntimeAs(const PoolSpec& other) const
         return false;
     if (config.probe.path != other.config.probe.path || config.probe.timeout_ms != other.config.probe.timeout_ms)
         return false;
+    // The runtime reads its panic threshold from the spec it was built with.
+    if (config.health_check.panic_threshold != other.config.health_check.panic_threshold)
+        return false;
     for (size_t i = 0; i < replicas.size(); ++i)
         if (replicas[i].id != other.replicas[i].id || replicas[i].url != other.replicas[i].url ||
             replicas[i].weight != other.replicas[i].weight)

@@ -5,9 +5,13 @@
 #include "agent/proxy/pool_runtime.hpp"
 #include "agent/proxy/session.hpp"
 
+#include <fcntl.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <cstdio>
+#include <cstring>
 
 namespace dlb::agent::proxy {
 
@@ -35,19 +39,24 @@ Worker::Worker(unsigned index, std::shared_ptr<const Snapshot> snapshot, std::ve
 Worker::~Worker()
 {
     uv_loop_close(&loop_);
-    for (auto* l : listeners_)
-        delete l;
+    for (auto& l : listeners_)
+        if (l->fd >= 0)
+            ::close(l->fd);
+    if (reserve_fd_ >= 0)
+        ::close(reserve_fd_);
 }
 
 void Worker::start()
 {
+    reserve_fd_ = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
     for (const int fd : listen_fds_) {
-        auto* l = new uv_tcp_t;
-        uv_tcp_init(&loop_, l);
-        l->data = this;
-        uv_tcp_open(l, fd);
-        uv_listen(reinterpret_cast<uv_stream_t*>(l), net::kListenBacklog, &Worker::onConnection);
-        listeners_.push_back(l);
+        auto l = std::make_unique<Listener>();
+        l->fd = fd;
+        l->worker = this;
+        uv_poll_init(&loop_, &l->poll, fd);
+        l->poll.data = l.get();
+        uv_poll_start(&l->poll, UV_READABLE, &Worker::onListenReadable);
+        listeners_.push_back(std::move(l));
     }
     applySnapshot(snapshot_);
     uv_timer_start(&tick_, &Worker::onTick, kTickMs, kTickMs);
@@ -134,25 +143,83 @@ void Worker::applySnapshot(std::shared_ptr<const Snapshot> snapshot)
     parser_limits_ = {lim.max_header_bytes, lim.max_headers, lim.max_body_bytes};
 }
 
-void Worker::onConnection(uv_stream_t* server, int status)
+void Worker::onListenReadable(uv_poll_t* h, int status, int /*events*/)
 {
-    auto* self = static_cast<Worker*>(server->data);
+    auto& l = *static_cast<Listener*>(h->data);
+    Worker* self = l.worker;
     if (status != 0) {
-        self->logError(std::string("accept failed: ") + uv_strerror(status) +
-                       (status == UV_EMFILE || status == UV_ENFILE ? "; raise the open-file limit (ulimit -n, LimitNOFILE)" : ""));
+        self->logError(std::string("listening socket: ") + uv_strerror(status));
         return;
     }
-    if (self->draining_)
+    for (unsigned n = 0; n < kAcceptBatch && !self->draining_; ++n) {
+        const int fd = ::accept4(l.fd, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (fd >= 0) {
+            self->startSession(fd);
+            continue;
+        }
+        const int err = errno;
+        if (err == EINTR || err == ECONNABORTED)
+            continue;
+        if (err == EMFILE || err == ENFILE || err == ENOBUFS || err == ENOMEM)
+            self->shedConnections(l, err);
+        else if (err != EAGAIN && err != EWOULDBLOCK)
+            self->logError(std::string("accept failed: ") + std::strerror(err));
         return;
-    auto* s = new Session(*self, kProtoHttp);
-    if (s->accept(server) != 0) {
+    }
+}
+
+void Worker::startSession(int fd)
+{
+    auto* s = new Session(*this, kProtoHttp);
+    // Counted open as it enters sessions_, since sessionClosed() uncounts what leaves it.
+    sessions_.insert(s);
+    WorkerStats::add(stats_.connections_open);
+    if (s->accept(fd) != 0) {
         s->close();
-        self->sessions_.insert(s);
         return;
     }
-    self->sessions_.insert(s);
-    WorkerStats::add(self->stats_.connections_accepted);
-    WorkerStats::add(self->stats_.connections_open);
+    WorkerStats::add(stats_.connections_accepted);
+}
+
+void Worker::shedConnections(Listener& l, int err)
+{
+    // The queued connections cannot be served: answer them 503 through the reserve descriptor
+    // and close them, rather than leave them queued (the poll would fire again at once: a
+    // spinning loop) or silently drop them. Then pause this listener for a moment.
+    static constexpr std::string_view kBody = "the proxy is out of file descriptors; try again soon\n";
+    static const std::string kAnswer = "HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain\r\nContent-Length: " +
+                                       std::to_string(kBody.size()) + "\r\nConnection: close\r\n\r\n" + std::string(kBody);
+    if (reserve_fd_ >= 0) {
+        ::close(reserve_fd_);
+        reserve_fd_ = -1;
+    }
+    unsigned shed = 0;
+    for (;;) {
+        const int fd = ::accept4(l.fd, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (fd < 0) {
+            if (errno == EINTR || errno == ECONNABORTED)
+                continue;
+            break;
+        }
+        char sink[4096];
+        for (size_t read = 0; read < kShedReadBytes;) {
+            const ssize_t n = ::recv(fd, sink, sizeof sink, MSG_DONTWAIT);
+            if (n <= 0)
+                break;
+            read += static_cast<size_t>(n);
+        }
+        (void)!::send(fd, kAnswer.data(), kAnswer.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
+        ::close(fd);
+        ++shed;
+    }
+    reserve_fd_ = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
+    uv_poll_stop(&l.poll);
+    l.paused_until_ns = nowNs() + kAcceptPauseMs * 1'000'000ULL;
+    const bool descriptors = err == EMFILE || err == ENFILE;
+    const char* name = err == EMFILE ? "EMFILE" : err == ENFILE ? "ENFILE" : err == ENOBUFS ? "ENOBUFS" : "ENOMEM";
+    logError(std::string("accept failed: ") + std::strerror(err) + " (" + name + "); answered " + std::to_string(shed) +
+             " new connection(s) 503 and paused accepting for " + std::to_string(kAcceptPauseMs) + " ms; " +
+             (descriptors ? "raise the open-file limit (ulimit -n, LimitNOFILE)" : "the system is short of memory"));
 }
 
 void Worker::sessionClosed(Session* s)
@@ -192,6 +259,12 @@ void Worker::onTick(uv_timer_t* t)
 {
     auto* self = static_cast<Worker*>(t->data);
     const uint64_t now = nowNs();
+    for (auto& l : self->listeners_) {
+        if (l->paused_until_ns != 0 && now >= l->paused_until_ns && !self->draining_) {
+            l->paused_until_ns = 0;
+            uv_poll_start(&l->poll, UV_READABLE, &Worker::onListenReadable);
+        }
+    }
     for (auto& rt : self->runtimes_)
         rt->tick(now);
     for (auto& rt : self->retired_)
@@ -207,8 +280,13 @@ void Worker::onTick(uv_timer_t* t)
 void Worker::beginDrain()
 {
     draining_ = true;
-    for (auto* l : listeners_)
-        uv_close(reinterpret_cast<uv_handle_t*>(l), nullptr);
+    // The socket is closed at once (uv_close has stopped polling it), so a new connection is
+    // refused instead of queued for a loop that no longer accepts.
+    for (auto& l : listeners_) {
+        uv_close(reinterpret_cast<uv_handle_t*>(&l->poll), nullptr);
+        ::close(l->fd);
+        l->fd = -1;
+    }
     const auto copy = sessions_;
     for (Session* s : copy)
         s->closeIfIdle();

@@ -29,6 +29,14 @@ class Session;
 inline constexpr uint64_t kTickMs = 10;
 // Access-log lines are flushed when this many bytes wait, or on the next tick.
 inline constexpr size_t kAccessLogFlushBytes = 32 * 1024;
+// Connections accepted per readiness event of a listener before the loop serves the others.
+inline constexpr unsigned kAcceptBatch = 64;
+// Out of descriptors, a listener is not polled for this long after its queue was shed (as
+// nginx disables accept events): no spinning on a queue that cannot be accepted from.
+inline constexpr uint64_t kAcceptPauseMs = 100;
+// What a connection shed for want of descriptors may have sent already is read and dropped,
+// up to this much, so that closing it does not reset away the 503 written to it.
+inline constexpr size_t kShedReadBytes = 16 * 1024;
 
 class Worker {
 public:
@@ -61,7 +69,17 @@ public:
     static uint64_t nowNs() { return uv_hrtime(); }
 
 private:
-    static void onConnection(uv_stream_t* server, int status);
+    // A listening socket: polled by the loop, accepted from by us (not uv_listen), so that
+    // running out of descriptors is seen, logged and answered; libuv would shed silently.
+    struct Listener {
+        uv_poll_t poll;
+        int fd = -1;
+        Worker* worker = nullptr;
+        uint64_t paused_until_ns = 0; // 0: polled
+    };
+    static void onListenReadable(uv_poll_t* h, int status, int events);
+    void startSession(int fd);
+    void shedConnections(Listener& l, int err);
     static void onAsync(uv_async_t* h);
     static void onTick(uv_timer_t* t);
     static void onDrainTimeout(uv_timer_t* t);
@@ -76,7 +94,10 @@ private:
     uv_async_t async_;
     uv_timer_t tick_;
     uv_timer_t drain_timer_;
-    std::vector<uv_tcp_t*> listeners_;
+    std::vector<std::unique_ptr<Listener>> listeners_;
+    // Kept open so that one descriptor is free to accept into and answer 503 when the process
+    // has none left (the "emfile trick" libuv also plays).
+    int reserve_fd_ = -1;
     std::vector<int> listen_fds_;
     std::thread thread_;
     std::shared_ptr<const Snapshot> snapshot_;

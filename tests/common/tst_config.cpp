@@ -110,7 +110,7 @@ void TestConfig::goodFileParses() {
     QCOMPARE(web.algorithm.params.at("probe_rate"), 2.5);
     QCOMPARE(web.algorithm.params.at("q_rif"), 0.9);
     QCOMPARE(web.algorithm.params.at("pool_size"), 16.0); // not given: default
-    QCOMPARE(web.algorithm.params.size(), size_t(9));
+    QCOMPARE(web.algorithm.params.size(), size_t(10));
     QCOMPARE(web.probe.timeout_ms, 80u);
     QCOMPARE(web.health_check.fall, 5u);
     QCOMPARE(web.replicas.size(), size_t(3));
@@ -154,6 +154,7 @@ void TestConfig::defaultsAreFilledIn() {
     QVERIFY(pool.probe == ProbeConfig{});
     QCOMPARE(q(pool.probe.path), QStringLiteral("/ping"));
     QVERIFY(pool.health_check == HealthCheckConfig{});
+    QCOMPARE(pool.health_check.panic_threshold, 50u); // Envoy's default
     QCOMPARE(pool.replicas.at(0).weight, 1u);
     QCOMPARE(q(pool.replicas.at(0).host_header), QStringLiteral("127.0.0.1:9001"));
 
@@ -314,7 +315,7 @@ void TestConfig::badValue_data() {
     algo("foreign param", R"({"name": "prequal", "choice_count": 2})",
          "pools[0].algorithm.choice_count: unknown key; expected one of: name, params, probe_rate, "
          "pool_size, q_rif, max_age_ms, remove_rate, delta, idle_probe_rate, "
-         "max_probes_per_replica_s, error_penalty");
+         "max_probes_per_replica_s, error_penalty, probe_fresh_ms");
     algo("foreign nested param", R"({"name": "power_of_d", "params": {"choice_count": 2}})",
          "pools[0].algorithm.params.choice_count: unknown key; expected one of: d");
     algo("param for parameterless", R"({"name": "round_robin", "d": 2})",
@@ -362,6 +363,12 @@ void TestConfig::badValue_data() {
         "pools[0].health_check.timeout_ms: must be less than interval_ms (500), got 1000");
     row("health enabled string", R"({"pools": [{"name": "web", "health_check": {"enabled": "yes"}}]})",
         "pools[0].health_check.enabled: must be a boolean, got string");
+    row("panic threshold above 100",
+        R"({"pools": [{"name": "web", "health_check": {"panic_threshold": 101}}]})",
+        "pools[0].health_check.panic_threshold: must be in [0,100], got 101");
+    row("panic threshold fraction",
+        R"({"pools": [{"name": "web", "health_check": {"panic_threshold": 50.5}}]})",
+        "pools[0].health_check.panic_threshold: must be a whole number, got 50.5");
     row("health rise", R"({"pools": [{"name": "web", "health_check": {"rise": 0}}]})",
         "pools[0].health_check.rise: must be in [1,100], got 0");
     row("health fall", R"({"pools": [{"name": "web", "health_check": {"fall": 101}}]})",
@@ -452,7 +459,7 @@ void TestConfig::reportsEveryErrorTogether() {
                             "listeners[0].address: port must be in [0,65535], got 99999\n"
                             "pools[0].algorithm.probe_rat: unknown key; expected one of: name, "
                             "params, probe_rate, pool_size, q_rif, max_age_ms, remove_rate, delta, "
-                            "idle_probe_rate, max_probes_per_replica_s, error_penalty\n"
+                            "idle_probe_rate, max_probes_per_replica_s, error_penalty, probe_fresh_ms\n"
                             "pools[0].algorithm.pool_size: must be a whole number, got 2.5\n"
                             "pools[0].algorithm.q_rif: must be in [0,1], got 1.7\n"
                             "pools[0].replicas[0].url: only http:// replicas are supported, got "
@@ -539,7 +546,7 @@ void TestConfig::canonicalFormIsFlat() {
     QVERIFY(prequal["pool_size"].is_number_integer());
     QCOMPARE(prequal["pool_size"].get<int>(), 16);
     QVERIFY(!prequal.contains("hash_key"));
-    QCOMPARE(prequal.size(), size_t(10)); // name and nine parameters
+    QCOMPARE(prequal.size(), size_t(11)); // name and ten parameters
 
     const json& ring = j["pools"][1]["algorithm"];
     QCOMPARE(q(ring["hash_key"].get<std::string>()), QStringLiteral("header:x-user"));

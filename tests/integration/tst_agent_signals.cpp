@@ -24,6 +24,7 @@ private slots:
     void sighupWithInvalidJsonKeepsServing();
     void sighupWithInvalidValueKeepsServing();
     void sighupAppliesNewReplicaSet();
+    void sighupNamesKeysThatNeedARestart();
     void reloadLetsRequestsInFlightFinish();
     void sighupReopensAccessLog();
     void sigtermFinishesRequestInFlight();
@@ -156,6 +157,54 @@ void TestAgentSignals::sighupAppliesNewReplicaSet()
     QTRY_VERIFY_WITH_TIMEOUT(servedBy("r2"), kWaitMs);
     for (int i = 0; i < 5; ++i)
         QVERIFY(servedBy("r2"));
+}
+
+// A reload that changes workers, listeners, control and the access log names each of them as
+// needing a restart and applies the rest (a new replica); the running listener stays. A reload
+// that changes only what it can apply says nothing about a restart.
+void TestAgentSignals::sighupNamesKeysThatNeedARestart()
+{
+    const quint16 r1 = c_->startReplica(QStringLiteral("r1"));
+    const quint16 r2 = c_->startReplica(QStringLiteral("r2"));
+    QVERIFY2(r1 && r2, qPrintable(c_->error()));
+    QVERIFY2(c_->startAgent(c_->config({r1})), qPrintable(c_->error()));
+    QVERIFY(servedBy("r1"));
+
+    QJsonObject cfg = c_->config({r2});
+    setJson(cfg, {QStringLiteral("timeouts"), QStringLiteral("idle_ms")}, 30000);
+    QVERIFY(c_->writeConfig(cfg));
+    qsizetype mark = c_->agent().logMark();
+    c_->agent().signal(SIGHUP);
+    QVERIFY2(c_->agent().waitForLog("config reloaded", mark), c_->agentLog().constData());
+    QVERIFY2(!c_->agentLog().mid(mark).contains("restart"), c_->agentLog().mid(mark).constData());
+    QTRY_VERIFY_WITH_TIMEOUT(servedBy("r2"), kWaitMs);
+
+    cfg = c_->config({r1});
+    setJson(cfg, {QStringLiteral("workers")}, 2);
+    setJson(cfg, {QStringLiteral("listeners"), QStringLiteral("1"), QStringLiteral("address")}, QStringLiteral("127.0.0.1:0"));
+    setJson(cfg, {QStringLiteral("listeners"), QStringLiteral("0"), QStringLiteral("address")},
+            QStringLiteral("127.0.0.2:0"));
+    setJson(cfg, {QStringLiteral("control"), QStringLiteral("unix_socket")}, c_->path(QStringLiteral("control.sock")));
+    setJson(cfg, {QStringLiteral("access_log"), QStringLiteral("path")}, c_->path(QStringLiteral("other.log")));
+    QVERIFY(c_->writeConfig(cfg));
+    mark = c_->agent().logMark();
+    c_->agent().signal(SIGHUP);
+    QVERIFY2(c_->agent().waitForLog("config reloaded", mark), c_->agentLog().constData());
+    const QByteArray log = c_->agentLog().mid(mark);
+    QVERIFY2(log.contains("reload: workers, listeners, control, access_log changed in " + QFile::encodeName(c_->configPath()) +
+                          " but only a restart applies them"),
+             log.constData());
+    // The rest is applied, and the running listener still answers.
+    QTRY_VERIFY_WITH_TIMEOUT(servedBy("r1"), kWaitMs);
+    for (int i = 0; i < 5; ++i)
+        QVERIFY(servedBy("r1"));
+
+    // Still asked for and still not applied: the next reload says so again.
+    mark = c_->agent().logMark();
+    c_->agent().signal(SIGHUP);
+    QVERIFY2(c_->agent().waitForLog("config reloaded", mark), c_->agentLog().constData());
+    QVERIFY2(c_->agentLog().mid(mark).contains("reload: workers, listeners, control, access_log changed"),
+             c_->agentLog().mid(mark).constData());
 }
 
 // A reload that replaces the replica set while a request is in flight on the old one: that

@@ -4,6 +4,7 @@
 // no probe endpoint, and can be switched on and off with SIGHUP under traffic.
 
 #include "harness.hpp"
+#include "prequal_load.hpp"
 
 #include <QElapsedTimer>
 #include <QJsonArray>
@@ -20,156 +21,6 @@
 using namespace dlb::test;
 
 namespace {
-
-// One answer (or failure) seen by a Load connection.
-struct Outcome {
-    qint64 atMs = 0;    // when it completed, on the Load's clock
-    int status = 0;     // 0: no answer (see error)
-    QByteArray replica; // X-Replica, or X-Stub for a stub backend
-    QString error;      // transport failure: the connection was lost or timed out
-};
-
-// Closed-loop load: `connections` keep-alive client connections, each a thread of its own with a
-// blocking HttpClient, each sending its next GET as soon as the previous answer arrived, until
-// `total` requests were sent in all (or, with total < 0, until stop()). A connection that fails
-// records the failure and ends; it never reconnects, so every lost connection shows.
-class Load {
-public:
-    Load(quint16 port, int connections, int total, QByteArray path = "/load")
-        : port_(port), total_(total), path_(std::move(path))
-    {
-        clock_.start();
-        for (int i = 0; i < connections; ++i)
-            threads_.emplace_back(QThread::create([this] { run(); }));
-        for (auto& t : threads_)
-            t->start();
-    }
-    ~Load()
-    {
-        stop();
-        for (auto& t : threads_)
-            t->wait();
-    }
-    Load(const Load&) = delete;
-    Load& operator=(const Load&) = delete;
-
-    void stop() { stop_ = true; }
-    // True when every connection ended within timeoutMs.
-    bool wait(int timeoutMs)
-    {
-        QDeadlineTimer deadline(timeoutMs);
-        for (auto& t : threads_) {
-            if (!t->wait(deadline))
-                return false;
-        }
-        return true;
-    }
-    qint64 elapsedMs() const { return clock_.elapsed(); }
-    int completed() const { return done_; }
-    QList<Outcome> outcomes() const
-    {
-        QMutexLocker lock(&mutex_);
-        return outcomes_;
-    }
-    // Transport failures, one line each; empty when every request got an answer.
-    QStringList failures() const
-    {
-        QStringList out;
-        for (const Outcome& o : outcomes()) {
-            if (o.status == 0)
-                out.append(QStringLiteral("at %1 ms: %2").arg(o.atMs).arg(o.error));
-        }
-        return out;
-    }
-
-private:
-    void run()
-    {
-        HttpClient client;
-        if (!client.connectTo(port_)) {
-            record({clock_.elapsed(), 0, {}, client.error()});
-            return;
-        }
-        while (!stop_ && (total_ < 0 || next_.fetch_add(1) < total_)) {
-            std::optional<Response> r;
-            if (client.send(getRequest(path_)))
-                r = client.read();
-            if (!r) {
-                record({clock_.elapsed(), 0, {}, client.error()});
-                return;
-            }
-            const QByteArray who = r->hasHeader("X-Replica") ? r->header("X-Replica") : r->header("X-Stub");
-            record({clock_.elapsed(), r->status, who, {}});
-        }
-        if (!client.connected())
-            record({clock_.elapsed(), 0, {}, QStringLiteral("the agent closed an idle keep-alive connection")});
-    }
-    void record(Outcome o)
-    {
-        QMutexLocker lock(&mutex_);
-        outcomes_.append(std::move(o));
-        ++done_;
-    }
-
-    const quint16 port_;
-    const int total_;
-    const QByteArray path_;
-    QElapsedTimer clock_;
-    std::atomic<int> next_{0};
-    std::atomic<int> done_{0};
-    std::atomic<bool> stop_{false};
-    mutable QMutex mutex_;
-    QList<Outcome> outcomes_; // guarded by mutex_
-    std::vector<std::unique_ptr<QThread>> threads_;
-};
-
-// How many answers each replica gave.
-QMap<QByteArray, int> shares(const QList<Outcome>& outcomes)
-{
-    QMap<QByteArray, int> out;
-    for (const Outcome& o : outcomes) {
-        if (o.status != 0)
-            ++out[o.replica];
-    }
-    return out;
-}
-
-QString describe(const QMap<QByteArray, int>& counts)
-{
-    QStringList parts;
-    for (auto it = counts.cbegin(); it != counts.cend(); ++it)
-        parts.append(QStringLiteral("%1=%2").arg(QString::fromLatin1(it.key())).arg(it.value()));
-    return parts.join(QStringLiteral(" "));
-}
-
-// Statuses other than 200, as "status from replica at ms" lines.
-QStringList non200(const QList<Outcome>& outcomes, qint64 fromMs = 0)
-{
-    QStringList out;
-    for (const Outcome& o : outcomes) {
-        if (o.atMs >= fromMs && o.status != 200)
-            out.append(QStringLiteral("%1 from \"%2\" at %3 ms%4")
-                           .arg(o.status)
-                           .arg(QString::fromLatin1(o.replica))
-                           .arg(o.atMs)
-                           .arg(o.error.isEmpty() ? QString() : QStringLiteral(": ") + o.error));
-    }
-    return out;
-}
-
-QStringList fixedService(int workers, int serviceMs)
-{
-    return {QStringLiteral("--workers"), QString::number(workers), QStringLiteral("--service-ms"),
-            QString::number(serviceMs), QStringLiteral("--dist"), QStringLiteral("fixed")};
-}
-
-void usePrequal(QJsonObject& cfg)
-{
-    setJson(cfg, {QStringLiteral("pools"), QStringLiteral("0"), QStringLiteral("algorithm")},
-            QJsonObject{{QStringLiteral("name"), QStringLiteral("prequal")}});
-    setJson(cfg, {QStringLiteral("pools"), QStringLiteral("0"), QStringLiteral("probe")},
-            QJsonObject{{QStringLiteral("path"), QStringLiteral("/ping")}, {QStringLiteral("timeout_ms"), 200}});
-}
 
 constexpr QByteArrayView kProbeAnswer = R"({"rif":0,"latency_ms":1})";
 
@@ -300,7 +151,7 @@ void TestPrequalE2e::probesGoToPingOnKeepAlive()
             n += r.path == "/ping" ? 1 : 0;
         return n;
     };
-    QTRY_VERIFY_WITH_TIMEOUT(pings(s1) >= 5 && pings(s2) >= 5, kWaitMs);
+    QTRY_VERIFY2_WITH_TIMEOUT(pings(s1) >= 5 && pings(s2) >= 5, qPrintable(QStringLiteral("pings %1 %2").arg(pings(s1)).arg(pings(s2))), kWaitMs);
 
     int proxied = 0;
     for (StubBackend* s : {&s1, &s2}) {
@@ -319,7 +170,8 @@ void TestPrequalE2e::probesGoToPingOnKeepAlive()
                 proxiedConns.insert(r.connection);
             }
         }
-        // Keep-alive: at most Prober's kMaxProbeConnsPerReplica (4) connections for all probes.
+        // Keep-alive: few connections for all probes (Prober keeps kMaxProbeConnsPerReplica, 1,
+        // at a time; one that timed out is replaced).
         QVERIFY2(probeConns.size() <= 4 && probeConns.size() < probes,
                  qPrintable(QStringLiteral("%1 probes on %2 connections").arg(probes).arg(probeConns.size())));
         QVERIFY2(!probeConns.intersects(proxiedConns), "a probe went over a proxied request's connection");

@@ -131,6 +131,8 @@ void TestProxyFailures::allDeadPoolAnswers502()
 }
 
 // Health checks (interval 100 ms, fall 1) mark every replica down: 503 saying no healthy replica.
+// With the panic threshold off: below it the pool would try every replica that has not refused
+// a connection yet (tst_prequal_outage covers that).
 void TestProxyFailures::allDownPoolAnswers503()
 {
     const quint16 d1 = refusedPort();
@@ -141,7 +143,8 @@ void TestProxyFailures::allDownPoolAnswers503()
                         {QStringLiteral("interval_ms"), 100},
                         {QStringLiteral("timeout_ms"), 50},
                         {QStringLiteral("rise"), 1},
-                        {QStringLiteral("fall"), 1}});
+                        {QStringLiteral("fall"), 1},
+                        {QStringLiteral("panic_threshold"), 0}});
     QVERIFY2(c_->startAgent(cfg), qPrintable(c_->error()));
     for (const quint16 p : {d1, d2})
         QVERIFY2(c_->agent().waitForLog("127.0.0.1:" + QByteArray::number(p) + " of pool web is down"),

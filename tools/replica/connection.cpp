@@ -148,7 +148,11 @@ bool Connection::onMessageComplete()
     job->received_ns = uv_hrtime();
     const bool keep_alive = job->keep_alive; // `job` may be answered and recycled below
     jobs_.push_back(job);
-    if (target_ == Target::Work) {
+    if (target_ != Target::Work)
+        job->asks = target_ == Target::Ping ? Job::Asks::Ping : Job::Asks::Health;
+    if (target_ == Target::Ping)
+        job->extra_service_ns = server_.pingDelayNs();
+    if (target_ == Target::Work || server_.probesQueue()) {
         server_.service().submit(job);
     } else {
         job->kind = Job::Kind::Ready;
@@ -195,8 +199,19 @@ void Connection::parseError()
 
 // ---- answering ----
 
-void Connection::onJobDone(Job& /*job*/)
+void Connection::onJobDone(Job& job)
 {
+    // A probe or health check that queued like a request answers as one once its turn is over
+    // (--probes-queue); a 500 or 503 it drew stays what it is.
+    if (job.asks != Job::Asks::Work && job.status == 200) {
+        job.kind = Job::Kind::Ready;
+        if (job.asks == Job::Asks::Ping) {
+            job.body = server_.pingBody();
+            job.content_type = kJsonType;
+        } else {
+            job.body = "ok\n";
+        }
+    }
     drain();
 }
 
@@ -221,9 +236,12 @@ void Connection::drain()
 void Connection::appendAnswer(const Job& job)
 {
     std::string& out = tcp_.pendingBuffer();
+    server_.countAnswer(job.asks != Job::Asks::Work);
     const bool plain = job.kind == Job::Kind::Work && job.status == 200 && job.body.empty();
     if (plain && !job.head && job.keep_alive && !job.http10) {
-        out.append(server_.plainAnswer());
+        out.append(server_.plainHead());
+        server_.appendLoadHeader(out);
+        out.append(server_.plainTail());
         return;
     }
     std::string_view body;
@@ -246,6 +264,7 @@ void Connection::appendAnswer(const Job& job)
     out.append(job.content_type);
     out.append("\r\n");
     out.append(server_.replicaHeader());
+    server_.appendLoadHeader(out);
     out.append("Content-Length: ");
     appendNumber(out, body.size());
     out.append("\r\n");

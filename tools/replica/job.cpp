@@ -11,6 +11,7 @@ void Job::reset()
 {
     conn = nullptr;
     kind = Kind::Work;
+    asks = Asks::Work;
     done = false;
     head = false;
     keep_alive = true;
@@ -18,6 +19,7 @@ void Job::reset()
     status = 200;
     rif_at_arrival = 0;
     received_ns = 0;
+    extra_service_ns = 0;
     if (body.capacity() > kMaxRetainedBodyBytes)
         std::string().swap(body);
     else

@@ -20,8 +20,13 @@ struct Job {
         Ready,  // answered without service: probe, health check, protocol error
     };
 
+    // What the request asked for. With --probes-queue a probe or health check is a Work job
+    // (it queues and takes a service time) whose answer is the probe's or the check's.
+    enum class Asks : uint8_t { Work, Ping, Health };
+
     Connection* conn = nullptr;
     Kind kind = Kind::Work;
+    Asks asks = Asks::Work;
     bool done = false;        // the answer can be written once every earlier answer is out
     bool head = false;        // HEAD: headers only
     bool keep_alive = true;   // false: Connection: close, then the connection closes
@@ -29,6 +34,7 @@ struct Job {
     int status = 200;
     uint32_t rif_at_arrival = 0;
     uint64_t received_ns = 0;
+    uint64_t extra_service_ns = 0;    // added to the drawn service time (--ping-delay-ms)
     std::string body;                 // Work: request body to echo; Ready: the answer's body
     std::string_view content_type = "text/plain";
 

@@ -25,8 +25,18 @@ double LatencyEstimator::estimateMs(uint32_t current_rif, uint64_t now_ns) const
         const uint32_t distance = s.rif > current_rif ? s.rif - current_rif : current_rif - s.rif;
         scratch_.emplace_back(distance, s.latency_ns);
     }
-    if (scratch_.empty())
-        return 0;
+    if (count_ == 0)
+        return prior_ms_;
+    if (scratch_.size() < kMinNearSamples) {
+        // Too few recent samples: the newest ones, whatever their age, say more than nothing.
+        scratch_.clear();
+        const size_t take = std::min(kMinNearSamples, count_);
+        for (size_t k = 1; k <= take; ++k) {
+            const Sample& s = ring_[(next_ + kMaxSamples - k) % kMaxSamples];
+            const uint32_t distance = s.rif > current_rif ? s.rif - current_rif : current_rif - s.rif;
+            scratch_.emplace_back(distance, s.latency_ns);
+        }
+    }
     // Keep the nearest RIF levels until they hold kMinNearSamples; ties at the last level stay.
     std::sort(scratch_.begin(), scratch_.end());
     size_t keep = std::min(kMinNearSamples, scratch_.size());

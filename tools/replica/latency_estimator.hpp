@@ -7,7 +7,10 @@
 // "Recent" is the last kMaxSamples answers that are at most kMaxSampleAge old. "Nearest" means
 // the samples at the smallest RIF distances that together hold at least kMinNearSamples (all
 // samples at the deciding distance are included, so the estimate does not depend on order).
-// With fewer recent samples than that, this is the median of all of them; with none, 0.
+// With fewer recent samples than that (a replica that had no request for a while), the newest
+// kMinNearSamples samples stand in, however old: what the replica last knew of itself. Reporting
+// 0 there made an idle replica look like the fastest in the pool and drew a burst onto it. With
+// no sample ever, the prior (the configured mean service time) is reported.
 // Threading: the replica's single loop thread.
 
 #include <array>
@@ -24,8 +27,10 @@ public:
     static constexpr uint64_t kMaxSampleAgeNs = 5'000'000'000; // 5 s
     static constexpr size_t kMinNearSamples = 8;
 
+    explicit LatencyEstimator(double prior_ms = 0) : prior_ms_(prior_ms) {}
+
     void record(uint32_t rif_at_arrival, uint64_t latency_ns, uint64_t now_ns);
-    // Milliseconds; 0 when there is no recent sample.
+    // Milliseconds; the prior when there has never been a sample.
     double estimateMs(uint32_t current_rif, uint64_t now_ns) const;
     size_t size() const { return count_; }
 
@@ -38,6 +43,7 @@ private:
     std::array<Sample, kMaxSamples> ring_{};
     size_t next_ = 0;
     size_t count_ = 0;
+    double prior_ms_;
     // Scratch space for estimateMs(), kept to avoid an allocation per probe.
     mutable std::vector<std::pair<uint32_t, uint64_t>> scratch_; // (RIF distance, latency)
     mutable std::vector<uint64_t> nearest_;

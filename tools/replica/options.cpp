@@ -14,6 +14,7 @@ constexpr unsigned kMaxWorkers = 100000;
 constexpr double kMaxServiceMs = 3'600'000;   // an hour: beyond that it is a typo
 constexpr double kMaxSlowFactor = 1'000'000;
 constexpr size_t kMaxNameLength = 64;
+constexpr double kMaxPingDelayMs = 60000;  // a probe later than a minute is no probe
 
 // The name goes into a header and into JSON unescaped, so it is restricted to token characters.
 bool validName(std::string_view name)
@@ -107,6 +108,9 @@ const char* usage()
            "  --fail-rate P           answer 500 at once with probability P in [0,1] (default 0)\n"
            "  --max-queue N           answer 503 when N requests already wait (default 0: unbounded)\n"
            "  --seed N                random seed (default: from the clock)\n"
+           "  --no-load-header        do not send X-Load: rif=N, latency_ms=M on every answer\n"
+           "  --probes-queue          /ping and /healthz wait for a slot and a service time like a request\n"
+           "  --ping-delay-ms MS      /ping holds its slot MS longer than a request (implies --probes-queue)\n"
            "  --help, --version\n"
            "\n"
            "The first line on stdout is \"listening on HOST:PORT\" with the real port.\n";
@@ -127,9 +131,17 @@ ParsedArgs parseArgs(int argc, char** argv)
             out.action = ParsedArgs::Action::Version;
             return out;
         }
+        if (flag == "--no-load-header") {
+            o.load_header = false;
+            continue;
+        }
+        if (flag == "--probes-queue") {
+            o.probes_queue = true;
+            continue;
+        }
         static const char* const kWithValue[] = {"--listen", "--name", "--workers", "--service-ms", "--dist",
                                                  "--slow", "--slow-schedule", "--fail-rate", "--max-queue",
-                                                 "--seed"};
+                                                 "--seed", "--ping-delay-ms"};
         if (std::find(std::begin(kWithValue), std::end(kWithValue), flag) == std::end(kWithValue))
             return out.fail("unknown option \"" + flag + "\" (see --help)");
         const auto value = args.value();
@@ -180,6 +192,12 @@ ParsedArgs parseArgs(int argc, char** argv)
             if (!n)
                 return bad("a non-negative integer (0: unbounded)");
             o.max_queue = *n;
+        } else if (flag == "--ping-delay-ms") {
+            const auto d = parseDouble(v);
+            if (!d || *d < 0 || *d > kMaxPingDelayMs)
+                return bad("milliseconds in [0, 60000]");
+            o.ping_delay_ms = *d;
+            o.probes_queue = o.probes_queue || *d > 0;
         } else if (flag == "--seed") {
             const auto n = parseUnsigned(v);
             if (!n)

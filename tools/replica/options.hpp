@@ -31,6 +31,14 @@ struct Options {
     bool seed_given = false;
     std::vector<SlowStep> slow_schedule; // sorted by time
     uint64_t max_queue = 0;            // 0: unbounded
+    // X-Load: rif=N, latency_ms=M on every answer (the agent reads it as a free probe).
+    bool load_header = true;
+    // /ping and /healthz queue for a service slot and take a service time like any request:
+    // a replica whose probes are served by the same busy loop (the failing setup of issue 7).
+    bool probes_queue = false;
+    // A probe holds its slot this much longer than a request (implies probes_queue): a replica
+    // whose probes answer late when busy, as a lagging event loop does.
+    double ping_delay_ms = 0;
 };
 
 using ParsedArgs = dlb::tools::ParsedArgs<Options>;

@@ -14,6 +14,8 @@ namespace {
 // of connects from a load generator must not be dropped.
 constexpr int kListenBacklog = 4096;
 constexpr uint64_t kMillisPerSecond = 1000;
+// X-Load's latency is recomputed at most this often (1 ms: far below the paper's probe age).
+constexpr uint64_t kLoadLatencyRefreshNs = 1'000'000;
 
 void appendFixed3(std::string& out, double v)
 {
@@ -58,8 +60,8 @@ bool Server::start(std::string* why)
         options_.name = "replica-" + std::to_string(port_);
 
     replica_header_ = "X-Replica: " + options_.name + "\r\n";
-    plain_answer_ = "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n" + replica_header_ +
-                    "Content-Length: " + std::to_string(options_.name.size() + 1) + "\r\n\r\n" + options_.name + "\n";
+    plain_head_ = "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n" + replica_header_;
+    plain_tail_ = "Content-Length: " + std::to_string(options_.name.size() + 1) + "\r\n\r\n" + options_.name + "\n";
 
     uv_signal_init(loop_, &sigint_);
     uv_signal_init(loop_, &sigterm_);
@@ -79,6 +81,9 @@ void Server::run()
 {
     uv_run(loop_, UV_RUN_DEFAULT);
     service_.releaseAll();
+    // One line for whoever measures what probing cost this replica (tests, benchmarks).
+    std::fprintf(stderr, "dlb-replica %s: answered %llu requests and %llu probes/health checks\n", options_.name.c_str(),
+                 static_cast<unsigned long long>(requests_answered_), static_cast<unsigned long long>(probes_answered_));
 }
 
 void Server::stop()
@@ -110,6 +115,25 @@ std::string Server::pingBody()
     body += options_.name; // restricted to token characters by the option parser: no escaping
     body += "\"}\n";
     return body;
+}
+
+void Server::appendLoadHeader(std::string& out)
+{
+    if (!options_.load_header)
+        return;
+    const uint64_t now = uv_hrtime();
+    if (!load_latency_valid_ || now - load_latency_at_ns_ >= kLoadLatencyRefreshNs) {
+        load_latency_ms_ = service_.latencyEstimateMs(now);
+        load_latency_at_ns_ = now;
+        load_latency_valid_ = true;
+    }
+    char buf[24];
+    out.append("X-Load: rif=");
+    const auto r = std::to_chars(buf, buf + sizeof buf, service_.rif());
+    out.append(buf, r.ptr);
+    out.append(", latency_ms=");
+    appendFixed3(out, load_latency_ms_);
+    out.append("\r\n");
 }
 
 void Server::onConnection(uv_stream_t* listener, int status)

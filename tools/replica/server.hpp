@@ -35,12 +35,20 @@ public:
     uv_loop_t* loop() const { return loop_; }
     Service& service() { return service_; }
     const std::string& name() const { return options_.name; }
+    bool probesQueue() const { return options_.probes_queue; }
+    uint64_t pingDelayNs() const { return static_cast<uint64_t>(options_.ping_delay_ms * 1e6); }
     // "X-Replica: <name>\r\n", written into every answer.
     const std::string& replicaHeader() const { return replica_header_; }
-    // The whole answer to a plain keep-alive HTTP/1.1 request without a body: prebuilt once,
-    // because it is the answer throughput benchmarks measure.
-    const std::string& plainAnswer() const { return plain_answer_; }
+    // The answer to a plain keep-alive HTTP/1.1 request without a body, prebuilt once because it
+    // is the answer throughput benchmarks measure: the head up to X-Replica, then (after the
+    // X-Load line, when on) the rest.
+    const std::string& plainHead() const { return plain_head_; }
+    const std::string& plainTail() const { return plain_tail_; }
     std::string pingBody();
+    // Appends "X-Load: rif=N, latency_ms=M\r\n" (docs/load-reports.md) unless --no-load-header.
+    void appendLoadHeader(std::string& out);
+    // Counted for the exit summary, so tests can measure what probing costs a replica.
+    void countAnswer(bool probe) { ++(probe ? probes_answered_ : requests_answered_); }
 
     void forget(Connection* conn) { connections_.erase(conn); }
 
@@ -64,7 +72,15 @@ private:
     bool started_ = false;       // signals and the schedule timer initialised too
     bool stopping_ = false;
     std::string replica_header_;
-    std::string plain_answer_;
+    std::string plain_head_;
+    std::string plain_tail_;
+    // The latency estimate X-Load reports, refreshed at most every kLoadLatencyRefreshNs: the
+    // estimate sorts up to 256 samples, too dear for every answer at benchmark rates.
+    double load_latency_ms_ = 0;
+    uint64_t load_latency_at_ns_ = 0;
+    bool load_latency_valid_ = false;
+    uint64_t requests_answered_ = 0;
+    uint64_t probes_answered_ = 0;
     std::unordered_set<Connection*> connections_;
 };
 

@@ -21,6 +21,7 @@ Service::Service(uv_loop_t* loop, const Options& options)
     : options_(options),
       slow_(options.slow),
       slots_(options.workers, nullptr),
+      estimator_(options.service_ms * options.slow),
       rng_(options.seed_given ? options.seed : (uv_hrtime() ^ (static_cast<uint64_t>(getpid()) << 32))),
       timer_(loop, [this] { onTimer(); })
 {
@@ -85,7 +86,7 @@ void Service::submit(Job* job)
 
 bool Service::occupy(size_t slot, Job* job, uint64_t now_ns)
 {
-    const uint64_t service = drawServiceNs();
+    const uint64_t service = drawServiceNs() + job->extra_service_ns;
     if (service == 0) {
         finish(job, now_ns);
         return false;

@@ -136,6 +136,9 @@ private slots:
     void probeCeilingBurstBound();
     void idleProbing();
     void idleProbingQuietWhileRequestsProbe();
+    void idleProbeRateAbove100Honoured();
+    void freshAnswerSkipsProbe();
+    void synchronousProbeFailureDuringDraw();
     void noSinkNoProbes();
 
     // The reuse budget.
@@ -150,6 +153,7 @@ private slots:
     void hotThresholdQuantile();
     void hotThresholdUsesRecentWindow();
     void hotThresholdMatchesBruteForce();
+    void hotThresholdWindowAgesOutByTime();
 
     // The pool's removal rules.
     void removalByAge();
@@ -376,6 +380,92 @@ void TestPrequal::idleProbingQuietWhileRequestsProbe()
     QCOMPARE(h.sink.sent.size(), std::size_t{100});
 }
 
+// Idle probing above 100/s: the worker ticks every 10 ms, and each tick sends what the rate
+// owes (issue 7: one probe per tick capped every rate at 100/s).
+void TestPrequal::idleProbeRateAbove100Honoured()
+{
+    PrequalParams p = quiet();
+    p.idle_probe_rate = 1000;
+    Harness h(200, p);
+    for (int i = 0; i < 100; ++i) // one second of ticks
+        h.lb->onTick(1000 * kMs + static_cast<uint64_t>(i) * 10 * kMs);
+    // The first tick owes one probe, each later one ten.
+    QCOMPARE(h.sink.sent.size(), std::size_t{991});
+}
+
+// Adaptive probing: a target whose answer in the pool is younger than probe_fresh_ms is not
+// probed again (the draw still counts), so the rate falls to what the pool needs.
+void TestPrequal::freshAnswerSkipsProbe()
+{
+    PrequalParams p = quiet();
+    p.probe_rate = 3;
+    p.probe_fresh_ns = 20 * kMs;
+    Harness h(3, p);
+    for (int r = 0; r < 3; ++r)
+        h.answer(r, 1, 5, 0);
+    h.pick(5 * kMs);
+    QVERIFY2(h.sink.sent.empty(), "every replica has a fresh answer: no probe is useful");
+    QCOMPARE(h.lb->probesSkippedFresh(), uint64_t{3});
+    h.answer(1, 1, 5, 10 * kMs); // replica 1 answered again: fresh until 30 ms
+    h.pick(25 * kMs);
+    std::vector<int> sent = h.sink.sent;
+    std::sort(sent.begin(), sent.end());
+    QCOMPARE(sent, (std::vector<int>{0, 2}));
+
+    PrequalParams never = p;
+    never.probe_fresh_ns = 0; // 0: the paper's fixed r_probe
+    Harness h_never(3, never);
+    for (int r = 0; r < 3; ++r)
+        h_never.answer(r, 1, 5, 0);
+    h_never.pick(5 * kMs);
+    QCOMPARE(h_never.sink.sent.size(), std::size_t{3});
+}
+
+// A sink that fails a probe synchronously and flips the target's usable flag while pick() is
+// still drawing targets from usable_ (review of issue 7): the draw must stay a draw without
+// replacement over the replicas usable when it started, and usable_ must come out whole.
+void TestPrequal::synchronousProbeFailureDuringDraw()
+{
+    struct FailingSink : ProbeSink {
+        std::vector<ReplicaState>* replicas = nullptr;
+        Prequal* lb = nullptr;
+        std::vector<int> sent;
+        bool fail_next = true;
+        void sendProbe(int replica) override
+        {
+            sent.push_back(replica);
+            if (fail_next) { // refused at once: the worker benches it, inside sendProbe()
+                fail_next = false;
+                (*replicas)[static_cast<std::size_t>(replica)].usable = false;
+                lb->onUsableChanged(replica);
+            }
+        }
+    };
+    for (uint64_t seed = 1; seed <= 50; ++seed) {
+        std::vector<ReplicaState> replicas(10);
+        FailingSink sink;
+        PrequalParams p = quiet();
+        p.probe_rate = 3;
+        p.probe_fresh_ns = 0;
+        Prequal lb(p, BalancerDeps{replicas, seed, &sink});
+        sink.replicas = &replicas;
+        sink.lb = &lb;
+        PickContext ctx;
+        lb.pick(ctx);
+        QCOMPARE(sink.sent.size(), std::size_t{3});
+        QCOMPARE(std::set<int>(sink.sent.begin(), sink.sent.end()).size(), std::size_t{3});
+        QCOMPARE(lb.usableCount(), std::size_t{9});
+        const int failed = sink.sent.front();
+        // Afterwards every usable replica, and only those, is still drawn.
+        sink.sent.clear();
+        for (int i = 0; i < 200; ++i)
+            lb.pick(ctx);
+        std::set<int> probed(sink.sent.begin(), sink.sent.end());
+        QVERIFY2(!probed.contains(failed), qPrintable(QStringLiteral("seed %1").arg(seed)));
+        QVERIFY2(probed.size() == 9, qPrintable(QStringLiteral("seed %1: %2 replicas probed").arg(seed).arg(probed.size())));
+    }
+}
+
 // Without a probe sink, picks still work (on the random fallback) and nothing is sent.
 void TestPrequal::noSinkNoProbes()
 {
@@ -528,6 +618,24 @@ void TestPrequal::hotThresholdUsesRecentWindow()
 
 // Over 5000 random answers, the threshold always equals the quantile of the last 64 recomputed
 // from scratch.
+// The RIF window forgets answers older than max_age: after a lull, the threshold of a busy
+// minute must not make every new answer look cold (issue 7 review).
+void TestPrequal::hotThresholdWindowAgesOutByTime()
+{
+    PrequalParams p = quiet();
+    p.max_age_ns = 1000 * kMs;
+    Harness h(2, p);
+    for (int i = 0; i < 64; ++i)
+        h.answer(0, 10, 1, 0);
+    QCOMPARE(h.lb->hotThreshold(), 10.0);
+    h.answer(1, 2, 1, 2000 * kMs); // the old answers are two seconds old now
+    QCOMPARE(h.lb->hotThreshold(), 2.0);
+    QCOMPARE(h.lb->rifWindowCount(), std::size_t{1});
+    h.lb->onTick(4000 * kMs); // and with no answer at all, no threshold
+    QCOMPARE(h.lb->rifWindowCount(), std::size_t{0});
+    QVERIFY(std::isinf(h.lb->hotThreshold()));
+}
+
 void TestPrequal::hotThresholdMatchesBruteForce()
 {
     Harness h(2, quiet());
