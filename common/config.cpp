@@ -303,7 +303,7 @@ void parseLimits(Reader& r, const json& doc, LimitsConfig& l) {
     r.whole(*j, "limits", "max_headers", l.max_headers, 1, 10000);
     r.whole(*j, "limits", "max_body_bytes", l.max_body_bytes, 0, UINT64_MAX);
     r.whole(*j, "limits", "max_idle_upstream_per_replica", l.max_idle_upstream_per_replica, 0, 100000);
-    r.whole(*j, "limits", "max_requests_per_connection", l.max_requests_per_connection, 1, 1000000);
+    r.whole(*j, "limits", "max_requests_per_connection", l.max_requests_per_connection, 0, 1000000);
 }
 
 void parseAccessLog(Reader& r, const json& doc, AccessLogConfig& log) {

@@ -26,9 +26,10 @@ inline constexpr unsigned kDefaultDrainTimeoutMs = 10000;
 // for a client to take the answer bytes queued for it.
 inline constexpr unsigned kDefaultBodyTimeoutMs = 60000;
 inline constexpr unsigned kDefaultSendTimeoutMs = 60000;
-// nginx's keepalive_requests: after this many requests a connection is closed (Connection:
-// close on the last answer), so one client cannot pipeline without end on one connection.
-inline constexpr unsigned kDefaultMaxRequestsPerConnection = 1000;
+// nginx's keepalive_requests, off by default (0): load generators and pooled clients that do
+// not honour Connection: close would see closed connections. Pipelining is bounded anyway
+// (agent/proxy/session.hpp).
+inline constexpr unsigned kDefaultMaxRequestsPerConnection = 0;
 inline constexpr unsigned kDefaultMaxIdleUpstreamPerReplica = 64;
 inline constexpr unsigned kMaxWorkers = 64;
 

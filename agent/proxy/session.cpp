@@ -243,6 +243,7 @@ void Session::onDrained()
     // May run inside client_.flush(): only resume reading and re-arm here.
     if (closing_)
         return;
+    unread_answers_ = 0;
     if (upstream_paused_ && up_) {
         upstream_paused_ = false;
         up_->stream().startReading();
@@ -263,8 +264,8 @@ http::ParserHandler::HeadersAction Session::onHeaders(const http::Message& req)
     head_parsed_ = true;
     ++requests_;
     head_request_ = req.method() == HTTP_HEAD;
-    keep_alive_ = req.keepAlive() && !worker_.draining() &&
-                  requests_ < worker_.snapshot().config.limits.max_requests_per_connection;
+    const unsigned max_requests = worker_.snapshot().config.limits.max_requests_per_connection;
+    keep_alive_ = req.keepAlive() && !worker_.draining() && (max_requests == 0 || requests_ < max_requests);
     req_framing_ = http::requestFraming(req);
     client_http10_ = req.versionMajor() == 1 && req.versionMinor() == 0;
     std::string_view why;

@@ -15,8 +15,8 @@
 //
 // Pipelining is bounded: read-ahead bytes wait in one buffer consumed by an offset (never
 // copied per request) up to kMaxPipelinedBytes; the next request is not parsed while more than
-// kHighWaterBytes of answers wait for the client (it is not read either); and a connection
-// serves at most limits.max_requests_per_connection requests.
+// kHighWaterBytes, or kMaxPipelineDepth answers, wait in the agent for the client (it is not
+// read either); limits.max_requests_per_connection can end a connection after N requests.
 
 #include "agent/http/headers.hpp"
 #include "agent/http/parser.hpp"
@@ -40,6 +40,9 @@ inline constexpr size_t kMaxReplayBytes = 64 * 1024;
 inline constexpr uint32_t kMaxAttempts = 2; // the first try and one retry (the seed's rule)
 // Pipelined bytes read ahead of their turn; past this the client is no longer read until then.
 inline constexpr size_t kMaxPipelinedBytes = 64 * 1024;
+// Answers that may wait in the agent's own buffer for a client that does not read them (many
+// tiny answers stay under kHighWaterBytes); past it the pipeline waits for the client.
+inline constexpr uint32_t kMaxPipelineDepth = 1024;
 // Read-ahead capacity an idle connection may keep (the rest is freed when it empties).
 inline constexpr size_t kKeptReadAheadBytes = 4096;
 // A body that follows a request answered without it (404, 503, an early answer) is read and
@@ -128,6 +131,7 @@ private:
     bool closing_ = false;  // no new exchange, every entry point returns
     bool in_parse_ = false; // inside parser_.execute(): finishing waits until it returns
     uint32_t requests_ = 0; // on this connection
+    uint32_t unread_answers_ = 0; // answers queued since the client last took everything
 
     // The exchange in progress
     std::shared_ptr<PoolRuntime> pool_;

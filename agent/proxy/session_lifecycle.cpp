@@ -78,7 +78,9 @@ void Session::finishExchange()
         return;
     }
     parser_.resume();
-    if (client_.pendingBytes() > kHighWaterBytes) {
+    if (client_.pendingBytes() > 0)
+        ++unread_answers_;
+    if (client_.pendingBytes() > kHighWaterBytes || unread_answers_ >= kMaxPipelineDepth) {
         // A client that does not read its answers is not read either, and nothing more is
         // parsed for it, until it takes them (or timeouts.send_ms passes).
         client_.stopReading();

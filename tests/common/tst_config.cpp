@@ -422,7 +422,10 @@ void TestConfig::badValue_data() {
         "timeouts.drain_ms: must be in [1,86400000], got 86400001");
     row("timeout unknown key", R"({"timeouts": {"read_ms": 1}})",
         "timeouts.read_ms: unknown key; expected one of: connect_ms, header_ms, idle_ms, "
-        "response_ms, upstream_idle_ms, drain_ms");
+        "response_ms, upstream_idle_ms, drain_ms, body_ms, send_ms");
+    row("body timeout zero", R"({"timeouts": {"body_ms": 0}})", "timeouts.body_ms: must be in [1,86400000], got 0");
+    row("send timeout over a day", R"({"timeouts": {"send_ms": 86400001}})",
+        "timeouts.send_ms: must be in [1,86400000], got 86400001");
     row("header bytes too small", R"({"limits": {"max_header_bytes": 512}})",
         "limits.max_header_bytes: must be in [1024,1048576], got 512");
     row("max headers zero", R"({"limits": {"max_headers": 0}})",
@@ -431,6 +434,8 @@ void TestConfig::badValue_data() {
         "limits.max_body_bytes: must not be negative, got -1");
     row("idle upstream too many", R"({"limits": {"max_idle_upstream_per_replica": 100001}})",
         "limits.max_idle_upstream_per_replica: must be in [0,100000], got 100001");
+    row("requests per connection too many", R"({"limits": {"max_requests_per_connection": 1000001}})",
+        "limits.max_requests_per_connection: must be in [0,1000000], got 1000001");
     row("access log format", R"({"access_log": {"path": "a.log", "format": "text"}})",
         "access_log.format: must be \"json\", got \"text\"");
     row("access log path type", R"({"access_log": {"path": 1}})",

@@ -140,6 +140,7 @@ private slots:
     void hugePipelinesStayBounded();
     void unreadAnswersStopThePipeline();
     // item 4
+    void maxRequestsPerConnectionEndsIt();
     void localAnswerWithMissingBodyIsClosed();
     void slowUploadTimesOut();
     void slowReaderIsCutOffAndMemoryBounded();
@@ -408,6 +409,26 @@ void TestHostile::unreadAnswersStopThePipeline()
     qInfo("agent VmRSS %lld KiB before, %lld KiB while the client did not read (%lld answered by then)", before, held,
           static_cast<long long>(logged));
     QCOMPARE(answers, kRequests);
+}
+
+// limits.max_requests_per_connection: the last answer says Connection: close, then it closes.
+void TestHostile::maxRequestsPerConnectionEndsIt()
+{
+    StubBackend& stub = c_->addStub("s");
+    QJsonObject cfg = c_->config({stub.port()});
+    setJson(cfg, {"limits", "max_requests_per_connection"}, 2);
+    QVERIFY2(c_->startAgent(cfg), qPrintable(c_->error()));
+    HttpClient client;
+    QVERIFY(client.connectTo(c_->port()));
+    QVERIFY(client.send(getRequest("/1") + getRequest("/2") + getRequest("/3")));
+    const auto first = client.read();
+    QVERIFY(first);
+    QVERIFY(!first->hasHeader("connection"));
+    const auto second = client.read();
+    QVERIFY(second);
+    QCOMPARE(second->header("connection").toLower(), QByteArray("close"));
+    QVERIFY(client.waitForClose());
+    QCOMPARE(stub.requests().size(), 2);
 }
 
 // A request answered locally (404) that announces a body it never sends: the connection is
