@@ -61,6 +61,7 @@ bool namedByConnection(const Message& m, std::string_view name)
 void appendEndToEnd(std::string& out, const Message& m, bool skip_length,
                     std::initializer_list<std::string_view> skip = {})
 {
+    const bool any_connection = m.hasHeader("connection"); // most heads have none: skip the scan
     for (size_t i = 0; i < m.headerCount(); ++i) {
         const std::string_view name = m.headerName(i);
         if (iequals(name, "content-length")) {
@@ -68,7 +69,7 @@ void appendEndToEnd(std::string& out, const Message& m, bool skip_length,
                 appendHeader(out, name, m.headerValue(i));
             continue;
         }
-        if (isHopByHop(name, {}) || namedByConnection(m, name))
+        if (isHopByHop(name, {}) || (any_connection && namedByConnection(m, name)))
             continue;
         bool skipped = false;
         for (const auto s : skip)

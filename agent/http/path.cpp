@@ -23,9 +23,9 @@ bool unreserved(char c)
 
 // Drops the last segment written to `out` (which starts with '/'), keeping its leading slash.
 // False when `out` is just the root: ".." would climb above it.
-bool popSegment(std::string& out, size_t base)
+bool popSegment(std::string& out)
 {
-    if (out.size() <= base + 1)
+    if (out.size() <= 1)
         return false;
     const size_t slash = out.rfind('/', out.size() - 2); // out ends with '/'
     out.resize(slash + 1);
@@ -47,59 +47,60 @@ bool normalizeTarget(std::string_view target, std::string& out, std::string_view
     }
     const size_t qpos = target.find('?');
     const std::string_view path = target.substr(0, qpos);
-    const size_t base = 0;
-    // Segments are decoded first, then judged: "%2e%2e" is ".." as much as ".." is.
-    std::string segment;
+    // Each segment is decoded straight into `out`, then judged: "%2e%2e" is ".." as much as
+    // ".." is. No temporary per segment: this runs for every request.
     out.push_back('/');
     size_t i = 1;
     while (i <= path.size()) {
-        segment.clear();
+        const size_t seg_start = out.size();
         while (i < path.size() && path[i] != '/') {
-            char c = path[i];
-            if (c == '%') {
-                if (i + 2 >= path.size()) {
-                    *why = "a truncated percent-encoding in the path";
-                    return false;
-                }
-                const int hi = hexValue(path[i + 1]);
-                const int lo = hexValue(path[i + 2]);
-                if (hi < 0 || lo < 0) {
-                    *why = "a malformed percent-encoding in the path";
-                    return false;
-                }
-                const char decoded = static_cast<char>(hi * 16 + lo);
-                if (decoded == '\0') {
-                    *why = "an encoded NUL (%00) in the path";
-                    return false;
-                }
-                if (unreserved(decoded)) {
-                    segment.push_back(decoded);
-                } else {
-                    static constexpr char kHex[] = "0123456789ABCDEF";
-                    segment.push_back('%');
-                    segment.push_back(kHex[hi]);
-                    segment.push_back(kHex[lo]);
-                }
-                i += 3;
+            const char c = path[i];
+            if (c != '%') {
+                out.push_back(c);
+                ++i;
                 continue;
             }
-            segment.push_back(c);
-            ++i;
+            if (i + 2 >= path.size()) {
+                *why = "a truncated percent-encoding in the path";
+                return false;
+            }
+            const int hi = hexValue(path[i + 1]);
+            const int lo = hexValue(path[i + 2]);
+            if (hi < 0 || lo < 0) {
+                *why = "a malformed percent-encoding in the path";
+                return false;
+            }
+            const char decoded = static_cast<char>(hi * 16 + lo);
+            if (decoded == '\0') {
+                *why = "an encoded NUL (%00) in the path";
+                return false;
+            }
+            if (unreserved(decoded)) {
+                out.push_back(decoded);
+            } else {
+                static constexpr char kHex[] = "0123456789ABCDEF";
+                out.push_back('%');
+                out.push_back(kHex[hi]);
+                out.push_back(kHex[lo]);
+            }
+            i += 3;
         }
         const bool last = i >= path.size();
         ++i; // past the '/'
+        const std::string_view segment(out.data() + seg_start, out.size() - seg_start);
         if (segment.empty() || segment == ".") {
             // "//" collapses; "/./" is nothing. A path that ends in "/." ends in "/".
+            out.resize(seg_start);
             continue;
         }
         if (segment == "..") {
-            if (!popSegment(out, base)) {
+            out.resize(seg_start);
+            if (!popSegment(out)) {
                 *why = "the path climbs above the root with \"..\"";
                 return false;
             }
             continue;
         }
-        out.append(segment);
         if (!last)
             out.push_back('/');
     }
