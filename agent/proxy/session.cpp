@@ -194,10 +194,12 @@ void Session::parseFailed()
 
 void Session::parseBuffered()
 {
-    while (!closing_ && !in_exchange_ && inbuf_off_ < inbuf_.size())
+    // One request per turn: when it finishes at once (a local answer), finishExchange() decides
+    // whether the next may go now or must wait for the client to read (Send).
+    if (!closing_ && !in_exchange_ && inbuf_off_ < inbuf_.size())
         parse(inbuf_.data() + inbuf_off_, inbuf_.size() - inbuf_off_, true);
-    if (closing_)
-        return;
+    if (closing_ || phase_ == Phase::Send || phase_ == Phase::Resume)
+        return; // waiting for the client, or the next request's turn is already scheduled
     if (inbuf_off_ >= inbuf_.size())
         releaseReadAhead();
     if (inbuf_.size() - inbuf_off_ < kMaxPipelinedBytes && !client_paused_)
