@@ -2,6 +2,7 @@
 
 #include "agent/net/listener.hpp"
 #include "agent/proxy/agent.hpp"
+#include "agent/tls/context.hpp"
 #include "common/config.hpp"
 
 #include <csignal>
@@ -52,8 +53,10 @@ int main(int argc, char** argv)
         return 2;
     }
     if (check) {
-        const auto result = dlb::common::loadConfigFile(config);
-        if (!result.config) {
+        auto result = dlb::common::loadConfigFile(config);
+        if (result.config)
+            result.errors = dlb::agent::tls::loadContexts(*result.config, nullptr); // as start loads them
+        if (!result.errors.empty()) {
             for (const auto& e : result.errors)
                 std::fprintf(stderr, "%s: %s\n", config.c_str(), e.toString().c_str());
             return 1;

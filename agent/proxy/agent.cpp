@@ -45,13 +45,6 @@ bool Agent::start(std::string* why)
         return false;
     }
     const common::Config& cfg = *loaded.config;
-    for (const auto& l : cfg.listeners) {
-        if (l.tls) {
-            *why = "listener " + l.address + ": TLS listeners are not supported by this version yet; "
-                   "terminate TLS in front of dlb-agent or remove the \"tls\" key";
-            return false;
-        }
-    }
     snapshot_ = buildSnapshot(cfg, nullptr, why);
     if (!snapshot_)
         return false;

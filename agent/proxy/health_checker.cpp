@@ -49,7 +49,7 @@ struct HealthChecker::Target final : net::TcpConn::Handler, http::ParserHandler 
         std::string& out = conn->pendingBuffer();
         out.append("GET ").append(cfg().path).append(" HTTP/1.1\r\nHost: ").append(replica().host_header);
         out.append("\r\nUser-Agent: dlb-agent-health\r\nConnection: close\r\n\r\n");
-        if (conn->connect(replica().addr.get()) != 0) {
+        if (pool->secure(*conn, index, nullptr) != 0 || conn->connect(replica().addr.get()) != 0) {
             result(false, "connect failed");
             return;
         }
@@ -91,7 +91,8 @@ struct HealthChecker::Target final : net::TcpConn::Handler, http::ParserHandler 
     void onConnected(int st) override
     {
         if (st != 0) {
-            result(false, std::string("connect: ") + uv_strerror(st));
+            result(false, std::string("connect: ") + uv_strerror(st) +
+                              (conn->tls() ? " (" + conn->tlsError() + ")" : std::string()));
             return;
         }
         conn->holdWrites(false);

@@ -153,7 +153,7 @@ void Prober::sendProbe(int replica)
     auto* c = new Conn(*this, replica);
     list.push_back(c);
     c->tcp.holdWrites(true);
-    if (c->tcp.connect(pool_.replicaAddr(replica)) != 0) {
+    if (pool_.secure(c->tcp, replica) != 0 || c->tcp.connect(pool_.replicaAddr(replica)) != 0) {
         c->busy = true;
         c->done(Outcome::Unreachable);
         c->tcp.close();

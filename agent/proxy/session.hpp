@@ -33,6 +33,8 @@ class Session final : public net::TcpConn::Handler, public http::ParserHandler, 
 public:
     Session(Worker& worker, std::string_view proto);
     int accept(uv_stream_t* server);
+    // The client connection (a TLS listener enables TLS on it before accept()).
+    net::TcpConn& client() { return client_; }
     // Closes when idle (between requests); a busy session closes after its current response.
     void closeIfIdle();
     void close();

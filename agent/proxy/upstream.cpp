@@ -12,6 +12,8 @@ UpstreamConn::UpstreamConn(uv_loop_t* loop, std::shared_ptr<PoolRuntime> pool, i
 int UpstreamConn::connect()
 {
     conn_.holdWrites(true);
+    if (const int rc = pool_->secure(conn_, replica_); rc != 0)
+        return rc;
     return conn_.connect(pool_->replicaAddr(replica_));
 }
 

@@ -4,6 +4,7 @@
 #include "agent/proxy/log.hpp"
 #include "agent/proxy/pool_runtime.hpp"
 #include "agent/proxy/session.hpp"
+#include "agent/tls/engine.hpp"
 
 #include <unistd.h>
 
@@ -14,6 +15,7 @@ namespace dlb::agent::proxy {
 namespace {
 // Listener protocol names for X-Forwarded-Proto.
 constexpr std::string_view kProtoHttp = "http";
+constexpr std::string_view kProtoHttps = "https";
 } // namespace
 
 Worker::Worker(unsigned index, std::shared_ptr<const Snapshot> snapshot, std::vector<int> listen_fds,
@@ -144,7 +146,23 @@ void Worker::onConnection(uv_stream_t* server, int status)
     }
     if (self->draining_)
         return;
-    auto* s = new Session(*self, kProtoHttp);
+    // listeners_ follows the config's listener order; a TLS listener has a server context.
+    const size_t index = static_cast<size_t>(
+        std::find(self->listeners_.begin(), self->listeners_.end(), reinterpret_cast<uv_tcp_t*>(server)) -
+        self->listeners_.begin());
+    const auto& tls_ctx = index < self->snapshot_->listener_tls.size() ? self->snapshot_->listener_tls[index] : nullptr;
+    auto* s = new Session(*self, tls_ctx ? kProtoHttps : kProtoHttp);
+    if (tls_ctx) {
+        std::string why;
+        auto engine = tls::Engine::server(tls_ctx, &why);
+        if (!engine) {
+            self->logError(why);
+            s->close();
+            self->sessions_.insert(s);
+            return;
+        }
+        s->client().enableTls(std::move(engine), self->snapshot_->config.timeouts.tls_handshake_ms);
+    }
     if (s->accept(server) != 0) {
         s->close();
         self->sessions_.insert(s);
