@@ -168,6 +168,8 @@ void TcpConn::close()
 {
     if (closing_)
         return;
+    if (tls_)
+        tlsCloseNotify();
     closing_ = true;
     reading_ = false;
     uv_close(reinterpret_cast<uv_handle_t*>(&tcp_), &TcpConn::closeCb);

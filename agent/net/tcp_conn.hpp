@@ -110,6 +110,7 @@ private:
     void tlsFailed(int status);
     bool tlsEncrypt();
     void tlsFinish();
+    void tlsCloseNotify();
     void tlsUpdateReading();
     void drained();
 

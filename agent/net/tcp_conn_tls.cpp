@@ -16,6 +16,8 @@ thread_local char t_plain_buffer[kPlainChunkBytes];
 void TcpConn::enableTls(std::unique_ptr<tls::Engine> engine, uint64_t handshake_ms)
 {
     tls_ = std::move(engine);
+    // Bytes queued before TLS was on are the first plaintext of the TLS stream.
+    plain_.swap(pending_);
     uv_timer_init(tcp_.loop, &tls_timer_);
     tls_timer_.data = this;
     ++open_handles_;
@@ -91,8 +93,12 @@ void TcpConn::tlsPump()
             return;
         }
         flush(); // handshake records
-        if (closing_ || st == tls::Engine::Status::WantMore)
+        if (closing_)
             return;
+        if (st == tls::Engine::Status::WantMore) {
+            tlsUpdateReading(); // an outgoing connection reads from here on
+            return;
+        }
         uv_timer_stop(&tls_timer_);
         tlsUpdateReading();
         if (tls_->isClient()) {
@@ -181,6 +187,21 @@ void TcpConn::tlsFinish()
         return;
     tls_->shutdown();
     tls_->takeOutput(pending_);
+}
+
+// Closing at once: close_notify if nothing else is waiting to be written, best effort (one
+// non-blocking write), so the peer tells a clean close from a cut.
+void TcpConn::tlsCloseNotify()
+{
+    if (!tls_->established() || !tls_->error().empty() || writing_ || !pending_.empty())
+        return;
+    tls_->shutdown();
+    std::string notify;
+    tls_->takeOutput(notify);
+    if (notify.empty())
+        return;
+    uv_buf_t buf = uv_buf_init(notify.data(), static_cast<unsigned>(notify.size()));
+    uv_try_write(reinterpret_cast<uv_stream_t*>(&tcp_), &buf, 1);
 }
 
 void TcpConn::drained()

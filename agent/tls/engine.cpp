@@ -77,6 +77,11 @@ std::unique_ptr<Engine> Engine::client(std::shared_ptr<const ClientContext> ctx,
 
 Engine::~Engine()
 {
+    // OpenSSL marks the session of a connection freed without a shutdown as not resumable.
+    // A connection that ended without a TLS error (the peer closed after its answer, or we
+    // closed an idle keep-alive connection) has a good session: keep it resumable.
+    if (ssl_ && established_ && error_.empty())
+        SSL_set_shutdown(ssl_, SSL_SENT_SHUTDOWN | SSL_RECEIVED_SHUTDOWN);
     SSL_free(ssl_); // frees both BIOs
 }
 
