@@ -82,6 +82,8 @@ private slots:
     void healthCheckOverTls();
     void sessionResumedOnReconnect();
     void curlOverHttps();
+    void checkRefusesWhatStartRefuses_data();
+    void checkRefusesWhatStartRefuses();
 
 private:
     // An agent with one TLS listener (server.pem, other.pem for other.test) before `stub`.
@@ -345,6 +347,8 @@ void TestTls::wrongCaIs502()
     QVERIFY(r);
     QCOMPARE(r->status, 502);
     QCOMPARE(stub.requests().size(), 0);
+    QVERIFY2(a.agent().waitForLog("TLS: certificate verification failed: unable to get local issuer certificate"),
+             a.agentLog().constData());
     QCOMPARE(a.stopAgent(), 0);
     QCOMPARE(b.stopAgent(), 0);
 }
@@ -426,6 +430,50 @@ void TestTls::curlOverHttps()
     QVERIFY(down.open(QIODevice::ReadOnly));
     QCOMPARE(sha256Hex(down.readAll()), sha256Hex("/curl" + body));
     QCOMPARE(c.stopAgent(), 0);
+}
+
+void TestTls::checkRefusesWhatStartRefuses_data()
+{
+    QTest::addColumn<QString>("what");
+    QTest::addColumn<QString>("message");
+    QTest::newRow("unreadable certificate") << "cert" << "listeners[0].tls.certificate: cannot open <cluster>/nope.pem";
+    QTest::newRow("key of another certificate") << "key" << "listeners[0].tls.private_key: <certs>/other.key is not the key";
+    QTest::newRow("CA file that is not PEM") << "ca" << "pools[0].tls.ca_file: <certs>/server.key holds no PEM CA certificate";
+}
+
+// `--check` and start load the same certificates through the same function: the one refuses
+// exactly what the other would, with the same words.
+void TestTls::checkRefusesWhatStartRefuses()
+{
+    QFETCH(QString, what);
+    QFETCH(QString, message);
+    Cluster c;
+    StubBackend& stub = c.addStub("s1");
+    QJsonObject config = c.config({stub.port()});
+    setJson(config, {"listeners", "0", "tls"},
+            QJsonObject{{"certificate", what == "cert" ? c.path("nope.pem") : certs_->path("server.pem")},
+                        {"private_key", certs_->path(what == "key" ? "other.key" : "server.key")}});
+    if (what == "ca")
+        setJson(config, {"pools", "0", "tls", "ca_file"}, certs_->path("server.key"));
+    QVERIFY(c.writeConfig(config));
+    const QByteArray expected = QString(message)
+                                    .replace("<cluster>", c.path("x").chopped(2))
+                                    .replace("<certs>", certs_->path("x").chopped(2))
+                                    .toUtf8();
+
+    QProcess check;
+    check.start(binPath("dlb-agent"), {"--check", "--config", c.configPath()});
+    QVERIFY(check.waitForFinished(kWaitMs));
+    const QByteArray check_err = check.readAllStandardError();
+    QCOMPARE(check.exitCode(), 1);
+    QVERIFY2(check_err.contains(expected), check_err.constData());
+
+    QProcess start;
+    start.start(binPath("dlb-agent"), {"--config", c.configPath()});
+    QVERIFY(start.waitForFinished(kWaitMs));
+    const QByteArray start_err = start.readAllStandardError();
+    QCOMPARE(start.exitCode(), 1);
+    QVERIFY2(start_err.contains(expected), start_err.constData());
 }
 
 QTEST_GUILESS_MAIN(TestTls)
