@@ -32,6 +32,8 @@ Worker::Worker(unsigned index, std::shared_ptr<const Snapshot> snapshot, std::ve
     drain_timer_.data = this;
     const auto& lim = snapshot_->config.limits;
     parser_limits_ = {lim.max_header_bytes, lim.max_headers, lim.max_body_bytes};
+    for (const auto& l : snapshot_->config.listeners)
+        listener_tls_.push_back({l.address, l.tls.has_value(), nullptr});
 }
 
 Worker::~Worker()
@@ -131,9 +133,20 @@ void Worker::applySnapshot(std::shared_ptr<const Snapshot> snapshot)
         }
     }
     runtimes_ = std::move(next);
+    applyListenerTls(*snapshot);
     snapshot_ = std::move(snapshot);
     const auto& lim = snapshot_->config.limits;
     parser_limits_ = {lim.max_header_bytes, lim.max_headers, lim.max_body_bytes};
+}
+
+void Worker::applyListenerTls(const Snapshot& snapshot)
+{
+    for (auto& running : listener_tls_) {
+        const auto& ls = snapshot.config.listeners;
+        for (size_t i = 0; i < ls.size(); ++i)
+            if (ls[i].address == running.address && ls[i].tls.has_value() == running.tls)
+                running.ctx = snapshot.listener_tls[i];
+    }
 }
 
 void Worker::onConnection(uv_stream_t* server, int status)
@@ -150,7 +163,7 @@ void Worker::onConnection(uv_stream_t* server, int status)
     const size_t index = static_cast<size_t>(
         std::find(self->listeners_.begin(), self->listeners_.end(), reinterpret_cast<uv_tcp_t*>(server)) -
         self->listeners_.begin());
-    const auto& tls_ctx = index < self->snapshot_->listener_tls.size() ? self->snapshot_->listener_tls[index] : nullptr;
+    const auto& tls_ctx = index < self->listener_tls_.size() ? self->listener_tls_[index].ctx : nullptr;
     auto* s = new Session(*self, tls_ctx ? kProtoHttps : kProtoHttp);
     if (tls_ctx) {
         std::string why;

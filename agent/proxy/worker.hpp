@@ -67,6 +67,7 @@ private:
     static void onDrainTimeout(uv_timer_t* t);
     void run();
     void applySnapshot(std::shared_ptr<const Snapshot> snapshot);
+    void applyListenerTls(const Snapshot& snapshot);
     void beginDrain();
     void maybeFinishDrain();
     void closeEverything();
@@ -78,6 +79,15 @@ private:
     uv_timer_t drain_timer_;
     std::vector<uv_tcp_t*> listeners_;
     std::vector<int> listen_fds_;
+    // Per running listener (the config's order at start): its address, whether it was opened
+    // as TLS, and the server context new connections get. A reload brings new contexts
+    // (certificates) for the same listener; turning TLS on or off takes a restart.
+    struct ListenerTls {
+        std::string address;
+        bool tls = false;
+        std::shared_ptr<const tls::ServerContext> ctx;
+    };
+    std::vector<ListenerTls> listener_tls_;
     std::thread thread_;
     std::shared_ptr<const Snapshot> snapshot_;
     std::vector<std::shared_ptr<PoolRuntime>> runtimes_;

@@ -77,6 +77,7 @@ private slots:
     void clientCertificate();
     void reloadKeepsOpenConnections();
     void silentClientCutAtHandshakeDeadline();
+    void reloadCannotTurnTlsOn();
     void httpsReplicaAndBodiesBothWays();
     void wrongCaIs502();
     void healthCheckOverTls();
@@ -282,6 +283,28 @@ void TestTls::reloadKeepsOpenConnections()
     QCOMPARE(r->status, 200);
     QCOMPARE(r->body, QByteArray("/3"));
     QCOMPARE(before.state(), QAbstractSocket::ConnectedState);
+    QCOMPARE(c.stopAgent(), 0);
+}
+
+// Turning TLS on for a running listener takes a restart: the reload says so, and the listener
+// goes on speaking plain HTTP instead of expecting handshakes from its clients.
+void TestTls::reloadCannotTurnTlsOn()
+{
+    Cluster c;
+    StubBackend& stub = c.addStub("s1");
+    QJsonObject config = c.config({stub.port()});
+    QVERIFY2(c.startAgent(config), qPrintable(c.error()));
+    setJson(config, {"listeners", "0", "address"}, QStringLiteral("127.0.0.1:%1").arg(c.port()));
+    setJson(config, {"listeners", "0", "tls"},
+            QJsonObject{{"certificate", certs_->path("server.pem")}, {"private_key", certs_->path("server.key")}});
+    QVERIFY(c.writeConfig(config));
+    const qsizetype mark = c.agent().logMark();
+    c.agent().signal(SIGHUP);
+    QVERIFY2(c.agent().waitForLog("config reloaded", mark), c.agentLog().constData());
+    QVERIFY(c.agentLog().mid(mark).contains("that takes a restart"));
+    const auto r = fetch(c.port(), getRequest("/plain"));
+    QVERIFY(r);
+    QCOMPARE(r->status, 200);
     QCOMPARE(c.stopAgent(), 0);
 }
 
