@@ -21,7 +21,7 @@ void TcpConn::enableTls(std::unique_ptr<tls::Engine> engine, uint64_t handshake_
     uv_timer_init(tcp_.loop, &tls_timer_);
     tls_timer_.data = this;
     ++open_handles_;
-    // Outgoing connections start it again once connected.
+    // For an outgoing connection the deadline covers the TCP connect and the handshake.
     uv_timer_start(&tls_timer_, &TcpConn::tlsTimerCb, handshake_ms, 0);
 }
 
