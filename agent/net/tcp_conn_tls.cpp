@@ -164,6 +164,8 @@ void TcpConn::tlsFailed(int status)
 
 bool TcpConn::tlsEncrypt()
 {
+    if (closing_)
+        return false; // nothing goes out any more, and the handler is not called again
     if (tls_->established() && !hold_ && !plain_.empty()) {
         const bool ok = tls_->write(plain_);
         plain_.clear();

@@ -18,7 +18,8 @@ bool sameListeners(const common::Config& a, const common::Config& b)
     if (a.listeners.size() != b.listeners.size())
         return false;
     for (size_t i = 0; i < a.listeners.size(); ++i)
-        if (a.listeners[i].address != b.listeners[i].address || a.listeners[i].tls.has_value() != b.listeners[i].tls.has_value())
+        if (a.listeners[i].address != b.listeners[i].address ||
+            a.listeners[i].tls.has_value() != b.listeners[i].tls.has_value())
             return false;
     return true;
 }
