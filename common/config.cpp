@@ -30,6 +30,106 @@ bool checkRequestPath(Reader& r, const std::string& path, const std::string& val
     return true;
 }
 
+// A server name as SNI carries it (RFC 6066: a DNS host name, never an address), lower case;
+// "*.example.com" stands for exactly one more label, as certificate wildcards do.
+bool checkServerName(Reader& r, const std::string& path, std::string& name) {
+    for (char& c : name) {
+        c = (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c;
+    }
+    std::string_view rest = name;
+    if (rest.starts_with("*.")) {
+        rest.remove_prefix(2);
+    }
+    bool ok = !rest.empty() && rest.size() <= 253 && rest.front() != '.' && rest.back() != '.' &&
+              rest.find("..") == std::string_view::npos &&
+              rest.find_first_not_of("abcdefghijklmnopqrstuvwxyz0123456789-.") == std::string_view::npos;
+    // An address is not a server name: clients send no SNI for one.
+    ok = ok && rest.find_first_not_of("0123456789.") != std::string_view::npos;
+    if (!ok) {
+        r.fail(path, "must be a DNS name such as \"www.example.com\" or \"*.example.com\", got " +
+                         quote(name));
+    }
+    return ok;
+}
+
+// {"certificate", "private_key", "certificates": [...], "client_ca", "verify_client"}. Whether
+// the files exist and match is checked by the agent when it loads them (agent/tls), in the
+// one function that both start and --check call.
+bool parseListenerTls(Reader& r, const json& tls, const std::string& path, TlsConfig& t) {
+    const size_t before = r.errorCount();
+    if (!r.object(tls, path, {"certificate", "private_key", "certificates", "client_ca", "verify_client"})) {
+        return false;
+    }
+    r.string(tls, path, "certificate", t.certificate, Presence::Required);
+    r.string(tls, path, "private_key", t.private_key, Presence::Required);
+    r.string(tls, path, "client_ca", t.client_ca);
+    r.boolean(tls, path, "verify_client", t.verify_client);
+    if (t.verify_client && t.client_ca.empty()) {
+        r.fail(join(path, "client_ca"), "required when verify_client is true (the CA bundle client "
+                                        "certificates are checked against)");
+    } else if (!t.verify_client && !t.client_ca.empty()) {
+        r.fail(join(path, "verify_client"), "must be true when client_ca is set (a CA bundle that "
+                                            "is never used is a mistake)");
+    }
+    const json* list = r.member(tls, path, "certificates", Presence::Optional);
+    const std::string list_path = join(path, "certificates");
+    if (list && r.isType(*list, list_path, json::value_t::array, "array")) {
+        std::map<std::string, std::string> names; // name -> where it was first given
+        for (size_t i = 0; i < list->size(); ++i) {
+            const std::string item_path = indexed(list_path, i);
+            const json& item = (*list)[i];
+            if (!r.object(item, item_path, {"server_names", "certificate", "private_key"})) {
+                continue;
+            }
+            TlsCertificateConfig cert;
+            r.string(item, item_path, "certificate", cert.certificate, Presence::Required);
+            r.string(item, item_path, "private_key", cert.private_key, Presence::Required);
+            const std::string names_path = join(item_path, "server_names");
+            const json* sn = r.member(item, item_path, "server_names", Presence::Required);
+            if (sn && r.isType(*sn, names_path, json::value_t::array, "array")) {
+                if (sn->empty()) {
+                    r.fail(names_path, "must not be empty");
+                }
+                for (size_t k = 0; k < sn->size(); ++k) {
+                    const std::string name_path = indexed(names_path, k);
+                    if (!r.isType((*sn)[k], name_path, json::value_t::string, "string")) {
+                        continue;
+                    }
+                    std::string name = (*sn)[k].get<std::string>();
+                    if (!checkServerName(r, name_path, name)) {
+                        continue;
+                    }
+                    if (const auto [it, fresh] = names.emplace(name, name_path); !fresh) {
+                        r.fail(name_path, "duplicate server name " + quote(name) + " (also " + it->second + ")");
+                    }
+                    cert.server_names.push_back(std::move(name));
+                }
+            }
+            t.certificates.push_back(std::move(cert));
+        }
+    }
+    return r.errorCount() == before;
+}
+
+void parsePoolTls(Reader& r, const json& pool, const std::string& pool_path, UpstreamTlsConfig& tls) {
+    const std::string path = join(pool_path, "tls");
+    const json* j = r.member(pool, pool_path, "tls", Presence::Optional);
+    if (!j || !r.object(*j, path, {"ca_file", "verify", "server_name"})) {
+        return;
+    }
+    r.string(*j, path, "ca_file", tls.ca_file);
+    r.boolean(*j, path, "verify", tls.verify);
+    if (r.string(*j, path, "server_name", tls.server_name)) {
+        checkServerName(r, join(path, "server_name"), tls.server_name);
+        if (tls.server_name.starts_with("*.")) {
+            r.fail(join(path, "server_name"), "must be one name, not a wildcard, got " + quote(tls.server_name));
+        }
+    }
+    if (!tls.verify && !tls.ca_file.empty()) {
+        r.fail(join(path, "ca_file"), "is never used when verify is false; remove one of them");
+    }
+}
+
 // ---- sections --------------------------------------------------------------------------------
 
 void parseListeners(Reader& r, const json& doc, Config& config) {
@@ -62,12 +162,9 @@ void parseListeners(Reader& r, const json& doc, Config& config) {
             }
         }
         if (const json* tls = r.member(item, path, "tls", Presence::Optional)) {
-            const std::string tls_path = join(path, "tls");
-            if (r.object(*tls, tls_path, {"certificate", "private_key"})) {
-                TlsConfig t;
-                r.string(*tls, tls_path, "certificate", t.certificate, Presence::Required);
-                r.string(*tls, tls_path, "private_key", t.private_key, Presence::Required);
-                listener.tls = t;
+            TlsConfig t;
+            if (parseListenerTls(r, *tls, join(path, "tls"), t)) {
+                listener.tls = std::move(t);
             }
         }
         config.listeners.push_back(std::move(listener));
@@ -186,7 +283,7 @@ void parsePools(Reader& r, const json& doc, Config& config, std::vector<ConfigEr
     for (size_t i = 0; i < list->size(); ++i) {
         const std::string path = indexed("pools", i);
         const json& item = (*list)[i];
-        if (!r.object(item, path, {"name", "algorithm", "probe", "health_check", "replicas"})) {
+        if (!r.object(item, path, {"name", "algorithm", "probe", "health_check", "replicas", "tls"})) {
             continue;
         }
         PoolConfig pool;
@@ -210,6 +307,7 @@ void parsePools(Reader& r, const json& doc, Config& config, std::vector<ConfigEr
         }
         parseProbe(r, item, path, pool.probe);
         parseHealthCheck(r, item, path, pool.health_check);
+        parsePoolTls(r, item, path, pool.tls);
         const json* replicas = r.member(item, path, "replicas", Presence::Optional);
         const std::string replicas_path = join(path, "replicas");
         if (replicas && r.isType(*replicas, replicas_path, json::value_t::array, "array")) {
@@ -279,7 +377,8 @@ void parseRoutes(Reader& r, const json& doc, Config& config) {
 void parseTimeouts(Reader& r, const json& doc, TimeoutsConfig& t) {
     const json* j = r.member(doc, "", "timeouts", Presence::Optional);
     if (!j || !r.object(*j, "timeouts", {"connect_ms", "header_ms", "idle_ms", "response_ms",
-                                         "upstream_idle_ms", "drain_ms", "body_ms", "send_ms"})) {
+                                         "upstream_idle_ms", "drain_ms", "body_ms", "send_ms",
+                                         "tls_handshake_ms"})) {
         return;
     }
     constexpr uint64_t kDayMs = 86400000;
@@ -291,6 +390,7 @@ void parseTimeouts(Reader& r, const json& doc, TimeoutsConfig& t) {
     r.whole(*j, "timeouts", "drain_ms", t.drain_ms, 1, kDayMs);
     r.whole(*j, "timeouts", "body_ms", t.body_ms, 1, kDayMs);
     r.whole(*j, "timeouts", "send_ms", t.send_ms, 1, kDayMs);
+    r.whole(*j, "timeouts", "tls_handshake_ms", t.tls_handshake_ms, 1, kDayMs);
 }
 
 void parseLimits(Reader& r, const json& doc, LimitsConfig& l) {
@@ -444,7 +544,7 @@ std::optional<ReplicaConfig> parseReplicaConfig(const json& doc, std::vector<Con
     ReplicaConfig replica;
     if (r.string(doc, path, "url", replica.url, Presence::Required)) {
         std::string why;
-        if (auto endpoint = parseReplicaUrl(replica.url, &why)) {
+        if (auto endpoint = parseReplicaUrl(replica.url, &replica.https, &why)) {
             replica.endpoint = *endpoint;
             replica.host_header = hostPort(*endpoint);
             replica.id = replica.host_header;
@@ -565,9 +665,23 @@ json toJson(const Config& config) {
     j["listeners"] = json::array();
     for (const ListenerConfig& listener : config.listeners) {
         json l = {{"address", listener.address}};
-        if (listener.tls) {
-            l["tls"] = {{"certificate", listener.tls->certificate},
-                        {"private_key", listener.tls->private_key}};
+        if (const auto& tls = listener.tls) {
+            json t = {{"certificate", tls->certificate}, {"private_key", tls->private_key}};
+            if (!tls->certificates.empty()) {
+                t["certificates"] = json::array();
+                for (const TlsCertificateConfig& cert : tls->certificates) {
+                    t["certificates"].push_back({{"server_names", cert.server_names},
+                                                 {"certificate", cert.certificate},
+                                                 {"private_key", cert.private_key}});
+                }
+            }
+            if (!tls->client_ca.empty()) {
+                t["client_ca"] = tls->client_ca;
+            }
+            if (tls->verify_client) {
+                t["verify_client"] = true;
+            }
+            l["tls"] = std::move(t);
         }
         j["listeners"].push_back(std::move(l));
     }
@@ -602,6 +716,16 @@ json toJson(const Config& config) {
                              {"interval_ms", hc.interval_ms}, {"timeout_ms", hc.timeout_ms},
                              {"rise", hc.rise},               {"fall", hc.fall},
                              {"panic_threshold", hc.panic_threshold}};
+        if (pool.tls != UpstreamTlsConfig{}) {
+            json t = {{"verify", pool.tls.verify}};
+            if (!pool.tls.ca_file.empty()) {
+                t["ca_file"] = pool.tls.ca_file;
+            }
+            if (!pool.tls.server_name.empty()) {
+                t["server_name"] = pool.tls.server_name;
+            }
+            p["tls"] = std::move(t);
+        }
         p["replicas"] = json::array();
         for (const ReplicaConfig& replica : pool.replicas) {
             p["replicas"].push_back(toJson(replica));
@@ -612,7 +736,8 @@ json toJson(const Config& config) {
     j["timeouts"] = {{"connect_ms", t.connect_ms},   {"header_ms", t.header_ms},
                      {"idle_ms", t.idle_ms},         {"response_ms", t.response_ms},
                      {"upstream_idle_ms", t.upstream_idle_ms}, {"drain_ms", t.drain_ms},
-                     {"body_ms", t.body_ms},         {"send_ms", t.send_ms}};
+                     {"body_ms", t.body_ms},         {"send_ms", t.send_ms},
+                     {"tls_handshake_ms", t.tls_handshake_ms}};
     const LimitsConfig& l = config.limits;
     j["limits"] = {{"max_header_bytes", l.max_header_bytes},
                    {"max_headers", l.max_headers},

@@ -31,6 +31,10 @@ inline constexpr unsigned kDefaultSendTimeoutMs = 60000;
 // (agent/proxy/session.hpp).
 inline constexpr unsigned kDefaultMaxRequestsPerConnection = 0;
 inline constexpr unsigned kDefaultMaxIdleUpstreamPerReplica = 64;
+// A TLS handshake (client side of a listener, or to an https:// replica) that takes longer is
+// cut off: a client that connects and says nothing must not hold a connection and an SSL
+// object. Local handshakes take about a millisecond; 5 s leaves room for slow mobile clients.
+inline constexpr unsigned kDefaultTlsHandshakeTimeoutMs = 5000;
 inline constexpr unsigned kMaxWorkers = 64;
 
 struct Endpoint {
@@ -42,10 +46,32 @@ struct Endpoint {
 // "host:port", "[v6]:port". Returns nullopt with `why` set when malformed.
 std::optional<Endpoint> parseEndpoint(std::string_view text, std::string* why = nullptr);
 
+// One more certificate of a TLS listener, served to clients whose SNI names one of
+// `server_names` ("www.example.com", or "*.example.com" for one label).
+struct TlsCertificateConfig {
+    std::vector<std::string> server_names; // lower case
+    std::string certificate;
+    std::string private_key;
+    bool operator==(const TlsCertificateConfig&) const = default;
+};
+
+// A listener's TLS: `certificate`/`private_key` is the default, served when the client's SNI
+// matches none of `certificates` (or it sends none).
 struct TlsConfig {
     std::string certificate;
     std::string private_key;
+    std::vector<TlsCertificateConfig> certificates;
+    std::string client_ca;      // PEM bundle the client certificates are verified against
+    bool verify_client = false; // true: a client without a certificate valid for client_ca is refused
     bool operator==(const TlsConfig&) const = default;
+};
+
+// TLS to a pool's https:// replicas.
+struct UpstreamTlsConfig {
+    std::string ca_file;     // empty: the system's bundle
+    bool verify = true;      // false: no certificate or name check (testing only)
+    std::string server_name; // empty: the replica's host; else sent as SNI and checked instead
+    bool operator==(const UpstreamTlsConfig&) const = default;
 };
 
 struct ListenerConfig {
@@ -77,11 +103,12 @@ struct RouteConfig {
 };
 
 struct ReplicaConfig {
-    std::string url;  // "http://host:port" as written
+    std::string url;  // "http://host:port" or "https://host:port" as written
     std::string id;   // stable identifier, defaults to "host:port"
     Endpoint endpoint;
     std::string host_header; // "host:port" as it should appear in Host when the replica is probed
     unsigned weight = 1;
+    bool https = false; // https:// URL: TLS to the replica, set up by the pool's `tls`
     bool operator==(const ReplicaConfig&) const = default;
 };
 
@@ -110,6 +137,7 @@ struct PoolConfig {
     ProbeConfig probe;
     HealthCheckConfig health_check;
     std::vector<ReplicaConfig> replicas;
+    UpstreamTlsConfig tls; // used by https:// replicas only
     bool operator==(const PoolConfig&) const = default;
 };
 
@@ -122,6 +150,7 @@ struct TimeoutsConfig {
     unsigned drain_ms = kDefaultDrainTimeoutMs;
     unsigned body_ms = kDefaultBodyTimeoutMs;
     unsigned send_ms = kDefaultSendTimeoutMs;
+    unsigned tls_handshake_ms = kDefaultTlsHandshakeTimeoutMs;
     bool operator==(const TimeoutsConfig&) const = default;
 };
 

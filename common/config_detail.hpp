@@ -232,7 +232,7 @@ std::optional<Endpoint> parseHostPort(std::string_view text, std::optional<uint1
                                       bool allow_zero_port, std::string* why);
 // "host:port", with brackets for IPv6, as in a Host header.
 std::string hostPort(const Endpoint& endpoint);
-// "http://host[:port][/]".
-std::optional<Endpoint> parseReplicaUrl(std::string_view url, std::string* why);
+// "http://host[:port][/]" or "https://host[:port][/]"; *https tells which.
+std::optional<Endpoint> parseReplicaUrl(std::string_view url, bool* https, std::string* why);
 
 } // namespace dlb::common::detail

@@ -127,22 +127,23 @@ std::string hostPort(const Endpoint& endpoint) {
     return (v6 ? "[" + endpoint.host + "]" : endpoint.host) + ":" + std::to_string(endpoint.port);
 }
 
-// "http://host[:port][/]": the agent speaks plain HTTP/1.1 to replicas, and each replica is a
-// whole server, so a path, user information or another scheme would be silently ignored.
-std::optional<Endpoint> parseReplicaUrl(std::string_view url, std::string* why) {
+// "http[s]://host[:port][/]": each replica is a whole server, so a path, user information or
+// another scheme would be silently ignored.
+std::optional<Endpoint> parseReplicaUrl(std::string_view url, bool* https, std::string* why) {
     const size_t sep = url.find("://");
     if (sep == std::string_view::npos) {
-        fail(why, "must be an http:// URL, as in http://127.0.0.1:9001");
+        fail(why, "must be an http:// or https:// URL, as in http://127.0.0.1:9001");
         return std::nullopt;
     }
     std::string scheme(url.substr(0, sep));
     for (char& c : scheme) {
         c = (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c;
     }
-    if (scheme != "http") {
-        fail(why, "only http:// replicas are supported, got " + quote(url.substr(0, sep + 3)));
+    if (scheme != "http" && scheme != "https") {
+        fail(why, "only http:// and https:// replicas are supported, got " + quote(url.substr(0, sep + 3)));
         return std::nullopt;
     }
+    *https = scheme == "https";
     const std::string_view rest = url.substr(sep + 3);
     const size_t end = rest.find_first_of("/?#");
     const std::string_view authority = rest.substr(0, end);
@@ -155,7 +156,7 @@ std::optional<Endpoint> parseReplicaUrl(std::string_view url, std::string* why) 
         fail(why, "must not have a path, query or fragment, got " + quote(tail));
         return std::nullopt;
     }
-    return parseHostPort(authority, 80, false, why);
+    return parseHostPort(authority, *https ? 443 : 80, false, why);
 }
 
 // A path the agent writes into a request line itself, so it must be one.

@@ -1,6 +1,7 @@
 #include "agent/net/tcp_conn.hpp"
 
 #include "agent/net/listener.hpp"
+#include "agent/tls/engine.hpp"
 
 #include <unistd.h>
 
@@ -18,6 +19,8 @@ TcpConn::TcpConn(uv_loop_t* loop, Handler* handler) : handler_(handler)
     uv_tcp_init(loop, &tcp_);
     tcp_.data = this;
 }
+
+TcpConn::~TcpConn() = default;
 
 int TcpConn::accept(uv_stream_t* server)
 {
@@ -56,6 +59,11 @@ int TcpConn::startReading()
 {
     if (reading_ || closing_)
         return 0;
+    if (tls_) {
+        reading_ = true;
+        tlsUpdateReading();
+        return 0;
+    }
     const int rc = uv_read_start(reinterpret_cast<uv_stream_t*>(&tcp_), &TcpConn::allocCb, &TcpConn::readCb);
     reading_ = rc == 0;
     return rc;
@@ -63,6 +71,11 @@ int TcpConn::startReading()
 
 void TcpConn::stopReading()
 {
+    if (tls_) {
+        reading_ = false;
+        tlsUpdateReading();
+        return;
+    }
     if (reading_ && !closing_)
         uv_read_stop(reinterpret_cast<uv_stream_t*>(&tcp_));
     reading_ = false;
@@ -70,13 +83,17 @@ void TcpConn::stopReading()
 
 void TcpConn::write(std::string_view data)
 {
-    pending_.append(data);
+    pendingBuffer().append(data);
     flush();
 }
 
 void TcpConn::flush()
 {
-    if (writing_ || closing_ || hold_ || pending_.empty())
+    // With TLS, plaintext (unless held) becomes ciphertext in pending_; handshake records go
+    // out even while writes are held.
+    if (tls_ && !tlsEncrypt())
+        return; // the handler has been told
+    if (writing_ || closing_ || (hold_ && !tls_) || pending_.empty())
         return;
     // Try the write synchronously first: the common small response goes out without a
     // write request and callback round.
@@ -87,7 +104,7 @@ void TcpConn::flush()
         if (close_after_write_)
             closeAfterWrite();
         else
-            handler_->onDrained();
+            drained();
         return;
     }
     if (n < 0 && n != UV_EAGAIN) {
@@ -129,7 +146,7 @@ void TcpConn::writeCb(uv_write_t* req, int status)
     if (self->close_after_write_)
         self->closeAfterWrite();
     else
-        self->handler_->onDrained();
+        self->drained();
 }
 
 void TcpConn::closeAfterWrite()
@@ -137,6 +154,11 @@ void TcpConn::closeAfterWrite()
     if (closing_ || shutting_down_)
         return;
     close_after_write_ = true;
+    if (tls_) {
+        tlsFinish(); // what is left, encrypted, then close_notify
+        if (closing_)
+            return;
+    }
     if (writing_ || !pending_.empty()) {
         flush();
         return;
@@ -156,14 +178,20 @@ void TcpConn::close()
 {
     if (closing_)
         return;
+    if (tls_)
+        tlsCloseNotify();
     closing_ = true;
     reading_ = false;
     uv_close(reinterpret_cast<uv_handle_t*>(&tcp_), &TcpConn::closeCb);
+    if (tls_)
+        uv_close(reinterpret_cast<uv_handle_t*>(&tls_timer_), &TcpConn::closeCb);
 }
 
 void TcpConn::closeCb(uv_handle_t* h)
 {
-    static_cast<TcpConn*>(h->data)->handler_->onClosed();
+    auto* self = static_cast<TcpConn*>(h->data);
+    if (--self->open_handles_ == 0)
+        self->handler_->onClosed();
 }
 
 void TcpConn::allocCb(uv_handle_t* /*h*/, size_t /*suggested*/, uv_buf_t* buf)
@@ -174,7 +202,12 @@ void TcpConn::allocCb(uv_handle_t* /*h*/, size_t /*suggested*/, uv_buf_t* buf)
 void TcpConn::readCb(uv_stream_t* s, ssize_t nread, const uv_buf_t* buf)
 {
     auto* self = static_cast<TcpConn*>(s->data);
-    if (nread > 0) {
+    if (self->tls_ && nread != 0) {
+        if (nread > 0)
+            self->tlsRead(buf->base, static_cast<size_t>(nread));
+        else
+            self->tlsEof(static_cast<int>(nread));
+    } else if (nread > 0) {
         self->handler_->onRead(buf->base, static_cast<size_t>(nread));
     } else if (nread == UV_EOF) {
         self->stopReading();
@@ -190,6 +223,10 @@ void TcpConn::connectCb(uv_connect_t* req, int status)
     auto* self = static_cast<TcpConn*>(req->data);
     if (status == UV_ECANCELED || self->closing_)
         return;
+    if (self->tls_ && status == 0) {
+        self->tlsPump(); // the ClientHello; onConnected(0) once the handshake is done
+        return;
+    }
     self->handler_->onConnected(status);
 }
 

@@ -9,12 +9,24 @@
 // Writes: bytes are appended to `pending_`; while one uv_write is in flight, later bytes wait
 // in `pending_` and go out together in the next write (fewer syscalls, one copy per byte).
 // pendingBytes() lets the producer stop reading its source when the consumer is slow.
+//
+// TLS (optional, enableTls() before accept()/connect()): the handler still reads and writes
+// plaintext; TcpConn runs the handshake on the loop (memory BIOs, tls::Engine) under a
+// deadline, reads while it lasts whatever the handler asked, reports an outgoing connection as
+// connected only once its handshake is done, and counts ciphertext not yet written in
+// pendingBytes(). A TLS failure is a read error (UV_EPROTO, UV_ETIMEDOUT for the deadline) or,
+// on an outgoing connection, a connect error; tlsError() says what went wrong.
 
 #include <uv.h>
 
 #include <cstddef>
+#include <memory>
 #include <string>
 #include <string_view>
+
+namespace dlb::agent::tls {
+class Engine;
+}
 
 namespace dlb::agent::net {
 
@@ -35,8 +47,15 @@ public:
     };
 
     TcpConn(uv_loop_t* loop, Handler* handler);
+    ~TcpConn();
     TcpConn(const TcpConn&) = delete;
     TcpConn& operator=(const TcpConn&) = delete;
+
+    // Speaks TLS through `engine` from now on; the handshake must end within `handshake_ms`.
+    void enableTls(std::unique_ptr<tls::Engine> engine, uint64_t handshake_ms);
+    bool tls() const { return tls_ != nullptr; }
+    tls::Engine* tlsEngine() { return tls_.get(); }
+    std::string tlsError() const;
 
     int accept(uv_stream_t* server);
     // Takes over an accepted socket: from here on `fd` is this connection's, closed with it
@@ -49,9 +68,10 @@ public:
 
     void write(std::string_view data);
     // Queues without writing yet: the caller flushes once per batch of appends.
-    void append(std::string_view data) { pending_.append(data); }
+    void append(std::string_view data) { pendingBuffer().append(data); }
     // Appends directly into the pending buffer (to format in place, no temporary string).
-    std::string& pendingBuffer() { return pending_; }
+    // With TLS, that is the plaintext not yet encrypted; pending_ holds ciphertext.
+    std::string& pendingBuffer() { return tls_ ? plain_ : pending_; }
     void flush();
     // While an outgoing connection is being established, writes are only queued.
     void holdWrites(bool hold)
@@ -60,7 +80,10 @@ public:
         if (!hold)
             flush();
     }
-    size_t pendingBytes() const { return pending_.size() + (writing_ ? inflight_.size() - inflight_off_ : 0); }
+    size_t pendingBytes() const
+    {
+        return plain_.size() + pending_.size() + (writing_ ? inflight_.size() - inflight_off_ : 0);
+    }
     bool writing() const { return writing_; }
 
     // Closes after everything pending is written (FIN first, so a final answer is not lost to
@@ -81,6 +104,18 @@ private:
     static void connectCb(uv_connect_t* req, int status);
     static void shutdownCb(uv_shutdown_t* req, int status);
     static void closeCb(uv_handle_t* h);
+    // TLS (tcp_conn_tls.cpp)
+    static void tlsTimerCb(uv_timer_t* t);
+    void tlsRead(const char* data, size_t len);
+    void tlsEof(int status);
+    void tlsPump();
+    void tlsDeliver();
+    void tlsFailed(int status);
+    bool tlsEncrypt();
+    void tlsFinish();
+    void tlsCloseNotify();
+    void tlsUpdateReading();
+    void drained();
 
     uv_tcp_t tcp_;
     uv_write_t write_req_;
@@ -96,6 +131,12 @@ private:
     bool close_after_write_ = false;
     bool shutting_down_ = false;
     bool hold_ = false;
+    int open_handles_ = 1;     // the TCP handle, and the TLS timer when there is one
+    bool uv_reading_ = false;  // with TLS: libuv reads (the handler's wish, or the handshake)
+    std::unique_ptr<tls::Engine> tls_;
+    uv_timer_t tls_timer_;     // the handshake deadline, then deferred reads of buffered records
+    std::string plain_;        // with TLS: plaintext waiting to be encrypted
+    int tls_stop_status_ = 0;  // with TLS: the peer's EOF or error, or our failure; no more reads
 };
 
 } // namespace dlb::agent::net

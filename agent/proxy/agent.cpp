@@ -2,6 +2,7 @@
 
 #include "agent/net/listener.hpp"
 #include "agent/proxy/log.hpp"
+#include "agent/tls/context.hpp"
 
 #include <sys/stat.h>
 #include <unistd.h>
@@ -44,6 +45,17 @@ std::string accessLogProblem(const std::string& path)
     return {};
 }
 
+bool sameListenerSockets(const common::Config& a, const common::Config& b)
+{
+    if (a.listeners.size() != b.listeners.size())
+        return false;
+    for (size_t i = 0; i < a.listeners.size(); ++i)
+        if (a.listeners[i].address != b.listeners[i].address ||
+            a.listeners[i].tls.has_value() != b.listeners[i].tls.has_value())
+            return false;
+    return true;
+}
+
 std::string joinKeys(const std::vector<std::string>& keys)
 {
     std::string out;
@@ -60,10 +72,6 @@ std::vector<common::ConfigError> startupErrors(const common::Config& config)
     const auto at = [](const char* list, size_t i) { return std::string(list) + "[" + std::to_string(i) + "]"; };
     for (size_t i = 0; i < config.listeners.size(); ++i) {
         const auto& l = config.listeners[i];
-        if (l.tls)
-            errors.push_back({at("listeners", i) + ".tls",
-                              "TLS listeners are not supported by this version yet; terminate TLS in front of "
-                              "dlb-agent or remove the \"tls\" key"});
         std::string why;
         if (!net::resolve(l.endpoint, &why))
             errors.push_back({at("listeners", i) + ".address", why});
@@ -78,6 +86,9 @@ std::vector<common::ConfigError> startupErrors(const common::Config& config)
     }
     if (const std::string why = accessLogProblem(config.access_log.path); !why.empty())
         errors.push_back({"access_log.path", why});
+    // Certificates, keys and CA files load as start loads them (nothing is kept here).
+    for (auto& e : tls::loadContexts(config, nullptr))
+        errors.push_back(std::move(e));
     return errors;
 }
 
@@ -97,7 +108,9 @@ std::vector<std::string> restartOnlyChanges(const common::Config& running, const
     std::vector<std::string> keys;
     if (running.workers != next.workers)
         keys.push_back("workers");
-    if (running.listeners != next.listeners)
+    // A listener's certificates reload (each snapshot loads its TLS contexts anew); its address,
+    // and whether it speaks TLS at all, are bound into the sockets at start.
+    if (!sameListenerSockets(running, next))
         keys.push_back("listeners");
     if (running.control != next.control)
         keys.push_back("control");

@@ -49,7 +49,11 @@ struct HealthChecker::Target final : net::TcpConn::Handler, http::ParserHandler 
         std::string& out = conn->pendingBuffer();
         out.append("GET ").append(cfg().path).append(" HTTP/1.1\r\nHost: ").append(replica().host_header);
         out.append("\r\nUser-Agent: dlb-agent-health\r\nConnection: close\r\n\r\n");
-        if (const int rc = conn->connect(replica().addr.get()); rc != 0) {
+        // Both failures are local (no memory for TLS, no descriptor or port): no verdict.
+        int rc = pool->secure(*conn, index, nullptr);
+        if (rc == 0)
+            rc = conn->connect(replica().addr.get());
+        if (rc != 0) {
             skip(rc);
             return;
         }
@@ -106,7 +110,8 @@ struct HealthChecker::Target final : net::TcpConn::Handler, http::ParserHandler 
     void onConnected(int st) override
     {
         if (st != 0) {
-            result(false, std::string("connect: ") + uv_strerror(st));
+            result(false, std::string("connect: ") + uv_strerror(st) +
+                              (conn->tls() ? " (" + conn->tlsError() + ")" : std::string()));
             return;
         }
         conn->holdWrites(false);

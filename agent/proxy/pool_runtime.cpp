@@ -44,6 +44,8 @@ PoolRuntime::PoolRuntime(Worker& worker, std::shared_ptr<const PoolSpec> spec, u
     states_.resize(n);
     down_until_ns_.assign(n, 0);
     idle_.resize(n);
+    for (size_t i = 0; i < n; ++i)
+        sessions_.push_back(spec_->replicas[i].https ? std::make_shared<tls::SessionCache>() : nullptr);
     for (size_t i = 0; i < n; ++i) {
         states_[i].id = spec_->replicas[i].id;
         states_[i].weight = spec_->replicas[i].weight;

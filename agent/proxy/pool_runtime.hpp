@@ -40,6 +40,12 @@ public:
     std::vector<balance::ReplicaState>& states() { return states_; }
     const sockaddr* replicaAddr(int replica) const { return spec_->replicas[static_cast<size_t>(replica)].addr.get(); }
     Worker& worker() { return worker_; }
+    // TLS for a connection about to be made to an https:// replica, resuming this worker's
+    // last session with it (see PoolSpec::secure).
+    int secure(net::TcpConn& conn, int replica)
+    {
+        return spec_->secure(conn, static_cast<size_t>(replica), sessions_[static_cast<size_t>(replica)]);
+    }
 
     // An idle connection to `replica`, or a new one (connecting). Null when connect fails
     // synchronously (uv error in *err).
@@ -82,6 +88,7 @@ private:
     std::vector<balance::ReplicaState> states_;
     std::vector<uint64_t> down_until_ns_;
     std::vector<std::vector<UpstreamConn*>> idle_;
+    std::vector<std::shared_ptr<tls::SessionCache>> sessions_; // per replica, this worker's
     std::unique_ptr<Prober> prober_;
     std::unique_ptr<balance::Balancer> balancer_;
     uint64_t seed_;

@@ -160,9 +160,9 @@ void Prober::sendProbe(int replica)
     auto* c = new Conn(*this, replica);
     list.push_back(c);
     c->tcp.holdWrites(true);
-    if (c->tcp.connect(pool_.replicaAddr(replica)) != 0) {
-        // Failing before a packet left (out of descriptors or ports) is this process's trouble:
-        // libuv reports a refused connection through the callback, not here.
+    if (pool_.secure(c->tcp, replica) != 0 || c->tcp.connect(pool_.replicaAddr(replica)) != 0) {
+        // Failing before a packet left (no memory for TLS, out of descriptors or ports) is this
+        // process's trouble: libuv reports a refused connection through the callback, not here.
         c->busy = true;
         c->done(Outcome::Local);
         c->tcp.close();

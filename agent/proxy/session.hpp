@@ -63,6 +63,8 @@ public:
     Session(Worker& worker, std::string_view proto);
     // Takes over an accepted, non-blocking client socket (the worker accepts: worker.hpp).
     int accept(int fd);
+    // The client connection (a TLS listener enables TLS on it before accept()).
+    net::TcpConn& client() { return client_; }
     // Graceful shutdown: closes when idle (between requests; an answer still being written is
     // written first); a busy session closes after its current response.
     void closeIfIdle();

@@ -1,5 +1,9 @@
 #include "agent/proxy/snapshot.hpp"
 
+#include "agent/tls/engine.hpp"
+
+#include <uv.h>
+
 #include <algorithm>
 
 namespace dlb::agent::proxy {
@@ -12,6 +16,8 @@ bool PoolSpec::sameRuntimeAs(const PoolSpec& other) const
     const auto& b = other.config.algorithm;
     if (a.name != b.name || a.params != b.params || common::toString(a.hash_key) != common::toString(b.hash_key))
         return false;
+    if (config.tls != other.config.tls)
+        return false;
     if (config.probe.path != other.config.probe.path || config.probe.timeout_ms != other.config.probe.timeout_ms)
         return false;
     // The runtime reads its panic threshold from the spec it was built with.
@@ -22,6 +28,19 @@ bool PoolSpec::sameRuntimeAs(const PoolSpec& other) const
             replicas[i].weight != other.replicas[i].weight)
             return false;
     return true;
+}
+
+int PoolSpec::secure(net::TcpConn& conn, size_t replica, std::shared_ptr<tls::SessionCache> cache) const
+{
+    const ReplicaSpec& r = replicas[replica];
+    if (!r.https)
+        return 0;
+    std::string why;
+    auto engine = tls ? tls::Engine::client(tls, r.host, std::move(cache), &why) : nullptr;
+    if (!engine)
+        return UV_ENOMEM;
+    conn.enableTls(std::move(engine), tls_handshake_ms);
+    return 0;
 }
 
 const Route* Snapshot::route(std::string_view path) const
@@ -37,9 +56,21 @@ std::shared_ptr<const Snapshot> buildSnapshot(const common::Config& config, cons
     auto snap = std::make_shared<Snapshot>();
     snap->config = config;
     snap->generation = previous ? previous->generation + 1 : 1;
+    tls::Contexts contexts;
+    if (const auto errors = tls::loadContexts(config, &contexts); !errors.empty()) {
+        if (why) {
+            *why = errors.front().toString();
+            for (size_t i = 1; i < errors.size(); ++i)
+                *why += "\n  " + errors[i].toString();
+        }
+        return nullptr;
+    }
+    snap->listener_tls = std::move(contexts.listeners);
     for (const auto& pc : config.pools) {
         auto pool = std::make_shared<PoolSpec>();
         pool->config = pc;
+        pool->tls = contexts.pools[snap->pools.size()];
+        pool->tls_handshake_ms = config.timeouts.tls_handshake_ms;
         const PoolSpec* old = nullptr;
         if (previous)
             for (const auto& p : previous->pools)
@@ -51,6 +82,8 @@ std::shared_ptr<const Snapshot> buildSnapshot(const common::Config& config, cons
             r.url = rc.url;
             r.host_header = rc.host_header;
             r.weight = rc.weight;
+            r.https = rc.https;
+            r.host = rc.endpoint.host;
             std::string err;
             auto addr = net::resolve(rc.endpoint, &err);
             if (!addr) {

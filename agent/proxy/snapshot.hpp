@@ -4,6 +4,8 @@
 // it in on its own loop, and requests in flight finish on the snapshot they started with.
 
 #include "agent/net/listener.hpp"
+#include "agent/net/tcp_conn.hpp"
+#include "agent/tls/context.hpp"
 #include "common/config.hpp"
 
 #include <atomic>
@@ -30,11 +32,18 @@ struct ReplicaSpec {
     net::SockAddr addr;
     unsigned weight = 1;
     std::shared_ptr<ReplicaHealth> health;
+    bool https = false;
+    std::string host; // as in the URL: SNI and the name checked against its certificate
 };
 
 struct PoolSpec {
     common::PoolConfig config;
     std::vector<ReplicaSpec> replicas;
+    std::shared_ptr<const tls::ClientContext> tls; // set when the pool has https:// replicas
+    uint64_t tls_handshake_ms = common::kDefaultTlsHandshakeTimeoutMs;
+    // Puts TLS on a connection about to be made to `replica` when it is https:// (resuming
+    // from `cache` when given). 0, or a UV error when OpenSSL cannot allocate.
+    int secure(net::TcpConn& conn, size_t replica, std::shared_ptr<tls::SessionCache> cache) const;
     // Same replicas and algorithm: a worker keeps its runtime (probe pool, idle connections).
     bool sameRuntimeAs(const PoolSpec& other) const;
 };
@@ -48,14 +57,18 @@ struct Snapshot {
     common::Config config;
     std::vector<std::shared_ptr<const PoolSpec>> pools;
     std::vector<Route> routes; // longest prefix first
+    // Server contexts by listener index (null: plain HTTP). Built anew on every load, so a
+    // SIGHUP rereads certificates; connections keep the contexts they started with.
+    std::vector<std::shared_ptr<const tls::ServerContext>> listener_tls;
     uint64_t generation = 0;
 
     // Longest-prefix match; nullptr when no route matches.
     const Route* route(std::string_view path) const;
 };
 
-// Resolves addresses and builds routes. `previous` lends its ReplicaHealth objects to replicas
-// that stay. Returns null with `why` set when an address cannot be resolved.
+// Resolves addresses, loads TLS certificates and builds routes. `previous` lends its
+// ReplicaHealth objects to replicas that stay. Returns null with `why` set when an address
+// cannot be resolved or a certificate, key or CA file cannot be loaded.
 std::shared_ptr<const Snapshot> buildSnapshot(const common::Config& config, const Snapshot* previous, std::string* why);
 
 } // namespace dlb::agent::proxy

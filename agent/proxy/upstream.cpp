@@ -1,6 +1,7 @@
 #include "agent/proxy/upstream.hpp"
 
 #include "agent/proxy/pool_runtime.hpp"
+#include "agent/proxy/worker.hpp"
 
 namespace dlb::agent::proxy {
 
@@ -19,6 +20,8 @@ http::ParserLimits UpstreamConn::responseLimits(http::ParserLimits limits)
 int UpstreamConn::connect()
 {
     conn_.holdWrites(true);
+    if (const int rc = pool_->secure(conn_, replica_); rc != 0)
+        return rc;
     return conn_.connect(pool_->replicaAddr(replica_));
 }
 
@@ -55,6 +58,9 @@ void UpstreamConn::close()
 void UpstreamConn::onConnected(int status)
 {
     if (status != 0) {
+        if (!conn_.tlsError().empty()) // the 502's reason, for the operator
+            pool_->worker().logError("replica " + pool_->spec().replicas[static_cast<size_t>(replica_)].url +
+                                     ": TLS: " + conn_.tlsError());
         fail(UpstreamFailure::Connect, status);
         return;
     }

@@ -4,6 +4,7 @@
 #include "agent/proxy/log.hpp"
 #include "agent/proxy/pool_runtime.hpp"
 #include "agent/proxy/session.hpp"
+#include "agent/tls/engine.hpp"
 
 #include <fcntl.h>
 #include <sys/socket.h>
@@ -18,6 +19,7 @@ namespace dlb::agent::proxy {
 namespace {
 // Listener protocol names for X-Forwarded-Proto.
 constexpr std::string_view kProtoHttp = "http";
+constexpr std::string_view kProtoHttps = "https";
 } // namespace
 
 Worker::Worker(unsigned index, std::shared_ptr<const Snapshot> snapshot, std::vector<int> listen_fds,
@@ -34,6 +36,8 @@ Worker::Worker(unsigned index, std::shared_ptr<const Snapshot> snapshot, std::ve
     drain_timer_.data = this;
     const auto& lim = snapshot_->config.limits;
     parser_limits_ = {lim.max_header_bytes, lim.max_headers, lim.max_body_bytes};
+    for (const auto& l : snapshot_->config.listeners)
+        listener_tls_.push_back({l.address, l.tls.has_value(), nullptr});
 }
 
 Worker::~Worker()
@@ -53,6 +57,7 @@ void Worker::start()
         auto l = std::make_unique<Listener>();
         l->fd = fd;
         l->worker = this;
+        l->index = listeners_.size();
         uv_poll_init(&loop_, &l->poll, fd);
         l->poll.data = l.get();
         uv_poll_start(&l->poll, UV_READABLE, &Worker::onListenReadable);
@@ -138,9 +143,20 @@ void Worker::applySnapshot(std::shared_ptr<const Snapshot> snapshot)
         }
     }
     runtimes_ = std::move(next);
+    applyListenerTls(*snapshot);
     snapshot_ = std::move(snapshot);
     const auto& lim = snapshot_->config.limits;
     parser_limits_ = {lim.max_header_bytes, lim.max_headers, lim.max_body_bytes};
+}
+
+void Worker::applyListenerTls(const Snapshot& snapshot)
+{
+    for (auto& running : listener_tls_) {
+        const auto& ls = snapshot.config.listeners;
+        for (size_t i = 0; i < ls.size(); ++i)
+            if (ls[i].address == running.address && ls[i].tls.has_value() == running.tls)
+                running.ctx = snapshot.listener_tls[i];
+    }
 }
 
 void Worker::onListenReadable(uv_poll_t* h, int status, int /*events*/)
@@ -154,7 +170,7 @@ void Worker::onListenReadable(uv_poll_t* h, int status, int /*events*/)
     for (unsigned n = 0; n < kAcceptBatch && !self->draining_; ++n) {
         const int fd = ::accept4(l.fd, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
         if (fd >= 0) {
-            self->startSession(fd);
+            self->startSession(fd, l.index);
             continue;
         }
         const int err = errno;
@@ -168,12 +184,26 @@ void Worker::onListenReadable(uv_poll_t* h, int status, int /*events*/)
     }
 }
 
-void Worker::startSession(int fd)
+void Worker::startSession(int fd, size_t listener)
 {
-    auto* s = new Session(*this, kProtoHttp);
+    // listener_tls_ follows the config's listener order, as listen_fds_ does; a TLS listener has
+    // a server context.
+    const auto& tls_ctx = listener < listener_tls_.size() ? listener_tls_[listener].ctx : nullptr;
+    auto* s = new Session(*this, tls_ctx ? kProtoHttps : kProtoHttp);
     // Counted open as it enters sessions_, since sessionClosed() uncounts what leaves it.
     sessions_.insert(s);
     WorkerStats::add(stats_.connections_open);
+    if (tls_ctx) {
+        std::string why;
+        auto engine = tls::Engine::server(tls_ctx, &why);
+        if (!engine) {
+            logError(why);
+            ::close(fd);
+            s->close();
+            return;
+        }
+        s->client().enableTls(std::move(engine), snapshot_->config.timeouts.tls_handshake_ms);
+    }
     if (s->accept(fd) != 0) {
         s->close();
         return;

@@ -75,16 +75,18 @@ private:
         uv_poll_t poll;
         int fd = -1;
         Worker* worker = nullptr;
+        size_t index = 0; // in the config's listener order
         uint64_t paused_until_ns = 0; // 0: polled
     };
     static void onListenReadable(uv_poll_t* h, int status, int events);
-    void startSession(int fd);
+    void startSession(int fd, size_t listener);
     void shedConnections(Listener& l, int err);
     static void onAsync(uv_async_t* h);
     static void onTick(uv_timer_t* t);
     static void onDrainTimeout(uv_timer_t* t);
     void run();
     void applySnapshot(std::shared_ptr<const Snapshot> snapshot);
+    void applyListenerTls(const Snapshot& snapshot);
     void beginDrain();
     void maybeFinishDrain();
     void closeEverything();
@@ -99,6 +101,15 @@ private:
     // has none left (the "emfile trick" libuv also plays).
     int reserve_fd_ = -1;
     std::vector<int> listen_fds_;
+    // Per running listener (the config's order at start): its address, whether it was opened
+    // as TLS, and the server context new connections get. A reload brings new contexts
+    // (certificates) for the same listener; turning TLS on or off takes a restart.
+    struct ListenerTls {
+        std::string address;
+        bool tls = false;
+        std::shared_ptr<const tls::ServerContext> ctx;
+    };
+    std::vector<ListenerTls> listener_tls_;
     std::thread thread_;
     std::shared_ptr<const Snapshot> snapshot_;
     std::vector<std::shared_ptr<PoolRuntime>> runtimes_;

@@ -47,6 +47,7 @@ class TestConfig : public QObject {
 private slots:
     void designExampleNamesAnUndefinedPool();
     void goodFileParses();
+    void tlsFileParses();
     void defaultsAreFilledIn();
     void badValue_data();
     void badValue();
@@ -67,6 +68,37 @@ private slots:
     void controlApiPieces();
     void findPool();
 };
+
+// TLS on both sides: SNI certificates (names lower-cased), client certificates, https://
+// replicas (port 443 by default) and a pool's CA file and server name.
+void TestConfig::tlsFileParses() {
+    const ConfigResult result = loadConfigFile((kData + "good_tls.json").toStdString());
+    QCOMPARE(errorsOf(result), QString());
+    const Config& c = *result.config;
+    const TlsConfig& tls = *c.listeners[0].tls;
+    QCOMPARE(q(tls.certificate), QStringLiteral("default.pem"));
+    QCOMPARE(tls.certificates.size(), size_t(2));
+    QCOMPARE(tls.certificates[0].server_names,
+             (std::vector<std::string>{"api.example.com", "*.api.example.com"}));
+    QCOMPARE(q(tls.certificates[1].private_key), QStringLiteral("www.key"));
+    QCOMPARE(q(tls.client_ca), QStringLiteral("clients-ca.pem"));
+    QVERIFY(tls.verify_client);
+    const PoolConfig& web = c.pools[0];
+    QCOMPARE(q(web.tls.ca_file), QStringLiteral("internal-ca.pem"));
+    QCOMPARE(q(web.tls.server_name), QStringLiteral("backend.internal"));
+    QVERIFY(web.tls.verify);
+    QVERIFY(web.replicas[0].https);
+    QCOMPARE(web.replicas[0].endpoint.port, uint16_t(443));
+    QCOMPARE(q(web.replicas[0].host_header), QStringLiteral("10.0.0.1:443"));
+    QVERIFY(web.replicas[1].https);
+    QCOMPARE(web.replicas[1].endpoint.port, uint16_t(8443));
+    QVERIFY(!web.replicas[2].https);
+    QVERIFY(!c.pools[1].tls.verify);
+    QCOMPARE(c.timeouts.tls_handshake_ms, 1500u);
+    // Defaults: the system bundle, verification on, the replica's own host as server name.
+    QVERIFY(parseConfig(baseConfig()).config->pools[0].tls == UpstreamTlsConfig{});
+    QCOMPARE(parseConfig(baseConfig()).config->timeouts.tls_handshake_ms, kDefaultTlsHandshakeTimeoutMs);
+}
 
 // DESIGN.md's example, verbatim but for a real token hash: its first route names a pool
 // ("admin") that the example never defines, which is exactly the mistake the check must catch.
@@ -239,6 +271,51 @@ void TestConfig::badValue_data() {
         "listeners[0].tls.certificate: must not be empty");
     row("tls not object", R"({"listeners": [{"address": "127.0.0.1:8080", "tls": true}]})",
         "listeners[0].tls: must be an object, got boolean");
+    const auto tls = [&](const char* name, const char* extra, const char* error) {
+        QTest::newRow(name) << QString::fromUtf8(R"({"listeners": [{"address": "127.0.0.1:8443", "tls": )"
+                                                 R"({"certificate": "c.pem", "private_key": "k.pem"%1}}]})")
+                                   .arg(QString::fromUtf8(extra))
+                            << QString::fromUtf8(error);
+    };
+    tls("tls unknown key", R"(, "ciphers": "ALL")",
+        "listeners[0].tls.ciphers: unknown key; expected one of: certificate, private_key, "
+        "certificates, client_ca, verify_client");
+    tls("verify_client without client_ca", R"(, "verify_client": true)",
+        "listeners[0].tls.client_ca: required when verify_client is true (the CA bundle client "
+        "certificates are checked against)");
+    tls("client_ca without verify_client", R"(, "client_ca": "ca.pem")",
+        "listeners[0].tls.verify_client: must be true when client_ca is set (a CA bundle that is "
+        "never used is a mistake)");
+    tls("verify_client not boolean", R"(, "verify_client": "yes")",
+        "listeners[0].tls.verify_client: must be a boolean, got string");
+    tls("certificates not array", R"(, "certificates": {})",
+        "listeners[0].tls.certificates: must be an array, got object");
+    tls("sni names missing", R"(, "certificates": [{"certificate": "a.pem", "private_key": "a.key"}])",
+        "listeners[0].tls.certificates[0].server_names: required");
+    tls("sni names empty", R"(, "certificates": [{"server_names": [], "certificate": "a.pem", "private_key": "a.key"}])",
+        "listeners[0].tls.certificates[0].server_names: must not be empty");
+    tls("sni name is an address", R"(, "certificates": [{"server_names": ["10.0.0.1"], "certificate": "a.pem", "private_key": "a.key"}])",
+        "listeners[0].tls.certificates[0].server_names[0]: must be a DNS name such as "
+        "\"www.example.com\" or \"*.example.com\", got \"10.0.0.1\"");
+    tls("sni name with port", R"(, "certificates": [{"server_names": ["a.test:443"], "certificate": "a.pem", "private_key": "a.key"}])",
+        "listeners[0].tls.certificates[0].server_names[0]: must be a DNS name such as "
+        "\"www.example.com\" or \"*.example.com\", got \"a.test:443\"");
+    tls("sni name duplicate", R"(, "certificates": [{"server_names": ["a.test"], "certificate": "a.pem", "private_key": "a.key"}, )"
+                              R"({"server_names": ["A.test"], "certificate": "b.pem", "private_key": "b.key"}])",
+        "listeners[0].tls.certificates[1].server_names[0]: duplicate server name \"a.test\" (also "
+        "listeners[0].tls.certificates[0].server_names[0])");
+    tls("sni certificate key missing", R"(, "certificates": [{"server_names": ["a.test"], "certificate": "a.pem"}])",
+        "listeners[0].tls.certificates[0].private_key: required");
+    row("pool tls unknown key", R"({"pools": [{"name": "web", "tls": {"ca": "x.pem"}}]})",
+        "pools[0].tls.ca: unknown key; expected one of: ca_file, verify, server_name");
+    row("pool tls ca_file unused", R"({"pools": [{"name": "web", "tls": {"verify": false, "ca_file": "x.pem"}}]})",
+        "pools[0].tls.ca_file: is never used when verify is false; remove one of them");
+    row("pool tls server_name wildcard", R"({"pools": [{"name": "web", "tls": {"server_name": "*.a.test"}}]})",
+        "pools[0].tls.server_name: must be one name, not a wildcard, got \"*.a.test\"");
+    row("pool tls server_name empty", R"({"pools": [{"name": "web", "tls": {"server_name": ""}}]})",
+        "pools[0].tls.server_name: must not be empty");
+    row("tls handshake timeout zero", R"({"timeouts": {"tls_handshake_ms": 0}})",
+        "timeouts.tls_handshake_ms: must be in [1,86400000], got 0");
 
     // Control.
     row("tcp control without tokens", R"({"control": {"address": "127.0.0.1:9090"}})",
@@ -293,7 +370,7 @@ void TestConfig::badValue_data() {
         R"({"pools": [{"name": "web"}, {"name": "web"}], "routes": [{"path_prefix": "/", "pool": "web"}]})",
         "pools[1].name: duplicate pool name \"web\" (also pools[0])");
     row("pool unknown key", R"({"pools": [{"name": "web", "algo": "random"}]})",
-        "pools[0].algo: unknown key; expected one of: name, algorithm, probe, health_check, replicas");
+        "pools[0].algo: unknown key; expected one of: name, algorithm, probe, health_check, replicas, tls");
 
     // Algorithms.
     algo("q_rif above range", R"({"name": "prequal", "q_rif": 1.7})",
@@ -384,10 +461,10 @@ void TestConfig::badValue_data() {
     };
     row("replicas not array", R"({"pools": [{"name": "web", "replicas": {}}]})",
         "pools[0].replicas: must be an array, got object");
-    replica("https", R"({"url": "https://127.0.0.1:9001"})",
-            "pools[0].replicas[0].url: only http:// replicas are supported, got \"https://\"");
+    replica("ftp", R"({"url": "ftp://127.0.0.1:9001"})",
+            "pools[0].replicas[0].url: only http:// and https:// replicas are supported, got \"ftp://\"");
     replica("no scheme", R"({"url": "127.0.0.1:9001"})",
-            "pools[0].replicas[0].url: must be an http:// URL, as in http://127.0.0.1:9001");
+            "pools[0].replicas[0].url: must be an http:// or https:// URL, as in http://127.0.0.1:9001");
     replica("path", R"({"url": "http://127.0.0.1:9001/api"})",
             "pools[0].replicas[0].url: must not have a path, query or fragment, got \"/api\"");
     replica("query", R"({"url": "http://127.0.0.1:9001?x=1"})",
@@ -422,7 +499,7 @@ void TestConfig::badValue_data() {
         "timeouts.drain_ms: must be in [1,86400000], got 86400001");
     row("timeout unknown key", R"({"timeouts": {"read_ms": 1}})",
         "timeouts.read_ms: unknown key; expected one of: connect_ms, header_ms, idle_ms, "
-        "response_ms, upstream_idle_ms, drain_ms, body_ms, send_ms");
+        "response_ms, upstream_idle_ms, drain_ms, body_ms, send_ms, tls_handshake_ms");
     row("body timeout zero", R"({"timeouts": {"body_ms": 0}})", "timeouts.body_ms: must be in [1,86400000], got 0");
     row("send timeout over a day", R"({"timeouts": {"send_ms": 86400001}})",
         "timeouts.send_ms: must be in [1,86400000], got 86400001");
@@ -467,8 +544,8 @@ void TestConfig::reportsEveryErrorTogether() {
                             "idle_probe_rate, max_probes_per_replica_s, error_penalty, probe_fresh_ms\n"
                             "pools[0].algorithm.pool_size: must be a whole number, got 2.5\n"
                             "pools[0].algorithm.q_rif: must be in [0,1], got 1.7\n"
-                            "pools[0].replicas[0].url: only http:// replicas are supported, got "
-                            "\"https://\"\n"
+                            "pools[0].replicas[0].url: only http:// and https:// replicas are "
+                            "supported, got \"ftp://\"\n"
                             "limits.max_header_bytes: must be in [1024,1048576], got 10"));
 }
 
@@ -518,6 +595,7 @@ void TestConfig::unreadableFile() {
 void TestConfig::roundTrip_data() {
     QTest::addColumn<QString>("file");
     QTest::newRow("good") << "good.json";
+    QTest::newRow("tls") << "good_tls.json";
     QTest::newRow("base") << "";
 }
 
@@ -614,6 +692,8 @@ void TestConfig::replicaUrl_data() {
     QTest::newRow("upper-case scheme") << "HTTP://backend:81" << "backend" << 81 << "backend:81";
     QTest::newRow("v6") << "http://[fe80::1]:9001" << "fe80::1" << 9001 << "[fe80::1]:9001";
     QTest::newRow("v6 default port") << "http://[::1]" << "::1" << 80 << "[::1]:80";
+    QTest::newRow("https default port") << "https://backend" << "backend" << 443 << "backend:443";
+    QTest::newRow("https") << "https://127.0.0.1:9443" << "127.0.0.1" << 9443 << "127.0.0.1:9443";
 }
 
 // The url is kept as written; endpoint, Host header and default id come from it.
@@ -629,6 +709,7 @@ void TestConfig::replicaUrl() {
     QTEST(q(replica->host_header), "hostHeader");
     QTEST(q(replica->id), "hostHeader");
     QCOMPARE(replica->weight, 1u);
+    QCOMPARE(replica->https, url.startsWith(QStringLiteral("https://")));
 }
 
 // The control API's {"name", "params"} shape gives the same config as the flat one.
