@@ -25,6 +25,7 @@ Answers: `GET /healthz` -> 200 "ok" at once. `GET|HEAD /ping` -> after its slot 
 200 {"rif": N, "latency_ms": M}. Anything else -> after its slot and service time, 200 "<name>\n".
 Every answer carries X-Replica. Malformed requests get 400 and the connection is closed; a
 request body (Content-Length only) is read and dropped; chunked bodies are refused with 501.
+On SIGTERM/SIGINT it prints "served requests N pings M healthz K" to stderr and exits 0.
 
 The estimator (why it is this way): `rif` is the jobs (requests and pings) received and not yet
 answered, the asking ping excluded. `latency_ms` is the median latency, receipt to answer, of the
@@ -70,6 +71,7 @@ class Service:
         self.samples = collections.deque(maxlen=LATENCY_WINDOW)  # (time answered, latency ms)
         self.service_sum_ms = 0.0
         self.service_count = 0
+        self.served = collections.Counter()  # answers by kind, printed at exit (probes per request)
 
     def draw_ms(self):
         if self.dist == "fixed":
@@ -223,16 +225,19 @@ class HttpConnection(asyncio.Protocol):
             path, method = req["path"], req["method"]
             ctype = "text/plain"
             if path == "/healthz":
+                srv.service.served["healthz"] += 1
                 status, body = 200, b"ok\n"
             elif path == "/ping":
                 if srv.ping_costs:
                     # measured when the slot is released, so the ping itself is no longer in rif
                     await srv.service.run_job(False)
                 rif, lat = srv.service.estimate()
+                srv.service.served["ping"] += 1
                 status, ctype = 200, "application/json"
                 body = json.dumps({"rif": rif, "latency_ms": round(lat, 3)}).encode()
             else:
                 await srv.service.run_job(True)
+                srv.service.served["request"] += 1
                 status, body = 200, srv.name_body
             if self.closed:
                 self.pending.clear()
@@ -374,6 +379,9 @@ def main():
             loop.add_signal_handler(sig, lambda: stop.done() or stop.set_result(None))
         await stop
         srv.close()
+        c = server.service.served
+        print("served requests %d pings %d healthz %d" % (c["request"], c["ping"], c["healthz"]),
+              file=sys.stderr, flush=True)
 
     asyncio.run(run())
     return 0
