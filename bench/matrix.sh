@@ -104,7 +104,6 @@ OUT="$BENCH_DIR/out/matrix-$STAMP"
 mkdir -p "$OUT"
 bench_tmpdir
 LOADAVG=$(cut -d' ' -f1-3 /proc/loadavg)
-REVISION=$(bench_revision)
 bench_log "output in $OUT (load average now: $LOADAVG; $BENCH_PRIORITY; ulimit -n $NOFILE)"
 
 args=(--out "$OUT" --bin-dir "$BIN_DIR" --tmp "$BENCH_TMP" --duration "$DURATION" --warmup "$WARMUP")
@@ -123,19 +122,24 @@ trap 'trap - ERR; exit 130' INT TERM
 A_DATE=$(date -u '+%Y-%m-%d %H:%M UTC')
 A_MACHINE=$(bench_machine)
 A_BUILD=$(sed -n 's/^CMAKE_BUILD_TYPE:[A-Z]*=//p' "$BIN_DIR/../CMakeCache.txt" 2>/dev/null || true)
-A_COMMIT=$(git -C "$BIN_DIR/.." rev-parse HEAD 2>/dev/null || git -C "$BIN_DIR/../.." rev-parse HEAD 2>/dev/null || echo unknown)
+# The agent's commit: the git tree its build directory lives in (BIN_DIR may be another worktree).
+A_COMMIT=$(git -C "$BIN_DIR/.." describe --always --dirty 2>/dev/null || echo unknown)
+A_BUILT=$(date -u -r "$BIN_DIR/dlb-agent" '+%Y-%m-%d %H:%M UTC' 2>/dev/null || echo "unknown time")
+A_SCRIPTS=$(git -C "$REPO_ROOT" describe --always --dirty 2>/dev/null || echo unknown)
 A_VERSIONS="$( (nginx -v 2>&1 || true) | sed -n '1s/^nginx version: //p'), $( (haproxy -v 2>&1 || true) | awk 'NR == 1 {print "HAProxy " $3}')"
-export A_DATE A_MACHINE A_BUILD A_COMMIT A_VERSIONS A_LOADAVG="$LOADAVG" A_REV="$REVISION" A_NICE="$BENCH_PRIORITY" \
+export A_DATE A_MACHINE A_BUILD A_COMMIT A_BUILT A_SCRIPTS A_VERSIONS A_LOADAVG="$LOADAVG" A_NICE="$BENCH_PRIORITY" \
     A_BIN="$BIN_DIR" A_DURATION="$DURATION" A_WARMUP="$WARMUP"
 python3 - "$OUT/meta.json" <<'EOF'
 import json, os, sys
 e = os.environ
 meta = {
     "date": e["A_DATE"], "machine": e["A_MACHINE"], "loadavg": e["A_LOADAVG"],
-    "frontend_desc": ("dlb-agent from `%s` (commit %s of the tree it was built in, %s build; bench scripts: %s); "
-                      "%s. Every process of the benchmark ran with %s. The machine is shared with other engineers "
-                      "compiling: absolute numbers move between runs, compare within a cell (same run, same minute)."
-                      % (e["A_BIN"], e["A_COMMIT"], e["A_BUILD"] or "unknown", e["A_REV"], e["A_VERSIONS"], e["A_NICE"])),
+    "frontend_desc": ("dlb-agent, dlb-replica and dlb-loadgen from `%s`: commit **%s**, %s build, built %s; "
+                      "bench scripts at %s; %s. Every process of the benchmark ran with %s. The machine is shared "
+                      "with other engineers compiling: absolute numbers move between runs, so compare within a cell "
+                      "(same run, same minutes)."
+                      % (e["A_BIN"], e["A_COMMIT"], e["A_BUILD"] or "unknown", e["A_BUILT"], e["A_SCRIPTS"],
+                         e["A_VERSIONS"], e["A_NICE"])),
     "method": [
         "- Each cell runs six cases one after the other, each on a fresh pool with the same timeline: "
         "dlb-agent with `prequal`, `round_robin` or `least_request` (agent defaults: only the algorithm name "

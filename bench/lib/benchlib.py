@@ -606,7 +606,7 @@ def cmd_matrix_report(args):
               "their offered load cannot exceed what the pool serves. \"Best peer\" is the peer with the "
               "lowest p99 in that cell.")
     md.append("")
-    md.append(md_table(sh, srows))
+    md.append(md_table(sh, srows, ["l", "l"] + ["r"] * 8 + ["l"]))
     md.append("")
     nmet = sum(1 for c in cells if matrix_verdict(c)[0])
     md.append("Prequal met the criteria in **%d of %d** cells." % (nmet, len(cells)))
@@ -644,7 +644,7 @@ def cmd_matrix_report(args):
                          "%d / %d" % (res["ok"], res["requests"]),
                          fmt_ratio(lat["p99"] / _p99(best)) if best and _p99(best) else "-",
                          fmt_ratio(lat["p99"] / _p99(rr)) if rr and _p99(rr) else "-", ppr])
-        md.append(md_table(headers, rows))
+        md.append(md_table(headers, rows, ["l", "r", "r", "l", "r", "r", "r", "r"]))
         md.append("")
         ok, klass, missed, _ = matrix_verdict(cell)
         md.append("Verdict (%s): %s" % (klass, "-" if ok is None else "met." if ok else "**missed**: " + "; ".join(missed) + "."))
