@@ -162,8 +162,10 @@ meta = {
         "2 ms): their nominal capacity (12,000 req/s) is far above what the Python replicas' CPU allows "
         "(about 2,900 req/s each, measured straight); the load there is whatever 16 connections produce.",
         "- Errors are requests not answered 2xx (`status_503` = answered 503; `timeout`, `connect`, `reset` = "
-        "no answer). `pings per request`: `/ping` answers over request answers counted by the asyncio replicas "
-        "(a killed replica's counts before its kill are lost).",
+        "no answer). `probes per request (agent)`: probes sent over requests, as each dlb-agent worker "
+        "reports when it stops (Prequal only). `pings per request (replicas)`: `/ping` answers over request "
+        "answers counted by the asyncio replicas, i.e. what the probes cost them (a killed replica's counts "
+        "before its kill are lost; peers send none).",
     ],
     "commands": [
         "# a cell, e.g. A8-8x-60: 8 replicas, r8 8x slower, 2 front ends, 60% of 1425 req/s",

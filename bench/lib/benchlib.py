@@ -560,8 +560,31 @@ def matrix_verdict(cell):
     return not missed, klass, missed, []
 
 
+_AGENT_PROBES = re.compile(r"worker \d+, pool \S+: (\d+) requests, (\d+) probes sent")
+
+
+def agent_probes(case_dir):
+    """(requests, probes) summed over the dlb-agent logs of one case: the agent prints them per
+    worker when it stops. None when no log has the line (older agents, peers)."""
+    req = probes = 0
+    found = False
+    if not os.path.isdir(case_dir):
+        return None
+    for name in sorted(os.listdir(case_dir)):
+        if name.startswith("agent-") and name.endswith(".log"):
+            with open(os.path.join(case_dir, name), encoding="utf-8", errors="replace") as f:
+                for line in f:
+                    m = _AGENT_PROBES.search(line)
+                    if m:
+                        req += int(m.group(1))
+                        probes += int(m.group(2))
+                        found = True
+    return (req, probes) if found and req else None
+
+
 def cmd_matrix_report(args):
     cells_path, meta_path, md_out, dat_out = args
+    run_dir = os.path.dirname(os.path.abspath(cells_path))
     with open(cells_path, encoding="utf-8") as f:
         cells = json.load(f)
     with open(meta_path, encoding="utf-8") as f:
@@ -614,7 +637,8 @@ def cmd_matrix_report(args):
     md.append("![p50, p99 and errors per cell and front end](bench-matrix.png)")
     md.append("")
     # per cell
-    headers = ["front end", "p50 ms", "p99 ms", "errors", "2xx / sent", "p99 / best peer", "p99 / RR", "pings per request"]
+    headers = ["front end", "p50 ms", "p99 ms", "errors", "2xx / sent", "p99 / best peer", "p99 / RR",
+               "probes per request (agent)", "pings per request (replicas)"]
     for cell in cells:
         plan = cell["plan"]
         by = {c["name"]: c for c in cell["cases"] if c.get("result")}
@@ -629,13 +653,15 @@ def cmd_matrix_report(args):
         for c in cell["cases"]:
             res = c.get("result")
             if not res:
-                rows.append([c["label"], "-", "-", c.get("failure", "did not run"), "-", "-", "-", "-"])
+                rows.append([c["label"], "-", "-", c.get("failure", "did not run"), "-", "-", "-", "-", "-"])
                 continue
             lat, cen = res["latency_ms"], res.get("censored", {})
             n = _nerr(res)
             err = "0" if n == 0 else "%d (%s)" % (n, ", ".join("%s %d" % kv for kv in sorted(res["errors"].items())))
             if c.get("failure"):
                 err += "; " + c["failure"]
+            ap = agent_probes(os.path.join(run_dir, plan["id"], c["name"]))
+            apr = "-" if ap is None else "%.2f" % (ap[1] / ap[0])
             ppr = "-"
             if c.get("replica_requests"):
                 ppr = "%.2f" % (c["replica_pings"] / c["replica_requests"])
@@ -643,8 +669,8 @@ def cmd_matrix_report(args):
                          ("≥" if cen.get("p99") else "") + fmt_ms(lat["p99"]), err,
                          "%d / %d" % (res["ok"], res["requests"]),
                          fmt_ratio(lat["p99"] / _p99(best)) if best and _p99(best) else "-",
-                         fmt_ratio(lat["p99"] / _p99(rr)) if rr and _p99(rr) else "-", ppr])
-        md.append(md_table(headers, rows, ["l", "r", "r", "l", "r", "r", "r", "r"]))
+                         fmt_ratio(lat["p99"] / _p99(rr)) if rr and _p99(rr) else "-", apr, ppr])
+        md.append(md_table(headers, rows, ["l", "r", "r", "l", "r", "r", "r", "r", "r"]))
         md.append("")
         ok, klass, missed, _ = matrix_verdict(cell)
         md.append("Verdict (%s): %s" % (klass, "-" if ok is None else "met." if ok else "**missed**: " + "; ".join(missed) + "."))
