@@ -10,6 +10,8 @@
   algo-report CASES.json META.json MD_OUT DAT_OUT
                                         print the algorithm table, write Markdown and the
                                         gnuplot data file
+  matrix-report CELLS.json META.json MD_OUT DAT_OUT
+                                        the scenario matrix's tables, verdicts and chart data
   doc-section DOC NAME MD_FILE TITLE    replace the block between the NAME markers of DOC
                                         (created, with TITLE as its heading, if absent)
 """
@@ -511,6 +513,197 @@ def cmd_algo_report(args):
         print(v.replace("**", ""))
 
 
+# --------------------------------------------------------------------------- matrix report
+
+MATRIX_PEERS = ("nginx_least_conn", "nginx_random_two", "haproxy_leastconn")
+MATRIX_ORDER = ("prequal", "round_robin", "least_request") + MATRIX_PEERS
+
+
+def _nerr(res):
+    return sum(res["errors"].values())
+
+
+def _p99(case):
+    return case["result"]["latency_ms"]["p99"]
+
+
+def matrix_verdict(cell):
+    """The issue's "Done means", for one cell: (met, class, [reasons it was missed], notes)."""
+    plan = cell["plan"]
+    by = {c["name"]: c for c in cell["cases"] if c.get("result")}
+    pq, rr = by.get("prequal"), by.get("round_robin")
+    peers = [by[n] for n in MATRIX_PEERS if n in by]
+    over = plan["load"] == "o130"
+    klass = "130%" if over else "≤90%"
+    if not pq or not rr or not peers:
+        return None, klass, ["incomplete: prequal, round_robin or every peer has no result"], []
+    missed = []
+    pe, re_ = _nerr(pq["result"]), _nerr(rr["result"])
+    best = min(peers, key=_p99)
+    fewest = min(_nerr(p["result"]) for p in peers)
+    if over:
+        if pe > fewest:
+            missed.append("%d failed requests, best peer %d" % (pe, fewest))
+        s503 = pq["result"]["errors"].get("status_503", 0)
+        if s503:
+            missed.append("%d answered 503 while replicas accepted connections" % s503)
+    else:
+        if pe:
+            missed.append("%d errors (%s)" % (pe, ", ".join("%s %d" % kv for kv in sorted(pq["result"]["errors"].items()))))
+        if _p99(pq) > _p99(best):
+            missed.append("p99 %s ms > best peer's %s ms (%s, %.2f×)" % (
+                fmt_ms(_p99(pq)), fmt_ms(_p99(best)), best["label"], _p99(pq) / _p99(best)))
+        if plan["uneven"] not in ("even", "table5") and _p99(pq) > 0.5 * _p99(rr):
+            missed.append("p99 %.2f× round robin's, target ≤ 0.50×" % (_p99(pq) / _p99(rr)))
+    if pe > re_:
+        missed.append("more errors than round robin (%d vs %d)" % (pe, re_))
+    return not missed, klass, missed, []
+
+
+_AGENT_PROBES = re.compile(r"worker \d+, pool \S+: (\d+) requests, (\d+) probes sent")
+
+
+def agent_probes(case_dir):
+    """(requests, probes) summed over the dlb-agent logs of one case: the agent prints them per
+    worker when it stops. None when no log has the line (older agents, peers)."""
+    req = probes = 0
+    found = False
+    if not os.path.isdir(case_dir):
+        return None
+    for name in sorted(os.listdir(case_dir)):
+        if name.startswith("agent-") and name.endswith(".log"):
+            with open(os.path.join(case_dir, name), encoding="utf-8", errors="replace") as f:
+                for line in f:
+                    m = _AGENT_PROBES.search(line)
+                    if m:
+                        req += int(m.group(1))
+                        probes += int(m.group(2))
+                        found = True
+    return (req, probes) if found and req else None
+
+
+def cmd_matrix_report(args):
+    cells_path, meta_path, md_out, dat_out = args
+    run_dir = os.path.dirname(os.path.abspath(cells_path))
+    with open(cells_path, encoding="utf-8") as f:
+        cells = json.load(f)
+    with open(meta_path, encoding="utf-8") as f:
+        meta = json.load(f)
+    md = []
+    md.append("Measured %s on %s; load average before the run: %s. %s" % (
+        meta["date"], meta["machine"], meta["loadavg"], meta["frontend_desc"]))
+    md.append("")
+    md.extend(meta["method"])
+    md.append("")
+    # summary
+    sh = ["cell", "scenario", "Prequal p99", "best peer p99", "RR p99", "Prequal errors", "best peer errors",
+          "RR errors", "Prequal / best peer", "Prequal / RR", "verdict"]
+    srows, text_rows = [], []
+    for cell in cells:
+        plan = cell["plan"]
+        by = {c["name"]: c for c in cell["cases"] if c.get("result")}
+        ok, klass, missed, _ = matrix_verdict(cell)
+        pq, rr = by.get("prequal"), by.get("round_robin")
+        peers = [by[n] for n in MATRIX_PEERS if n in by]
+        best = min(peers, key=_p99) if peers else None
+
+        def p99txt(c):
+            if not c:
+                return "-"
+            return ("≥" if c["result"]["censored"].get("p99") else "") + fmt_ms(_p99(c))
+        verdict = "-" if ok is None else ("met" if ok else "**missed**: " + "; ".join(missed))
+        srows.append(["`%s`" % plan["id"], plan["short"], p99txt(pq),
+                      "%s (%s)" % (p99txt(best), best["label"]) if best else "-", p99txt(rr),
+                      _nerr(pq["result"]) if pq else "-",
+                      min(_nerr(p["result"]) for p in peers) if peers else "-",
+                      _nerr(rr["result"]) if rr else "-",
+                      fmt_ratio(_p99(pq) / _p99(best)) if pq and best and _p99(best) else "-",
+                      fmt_ratio(_p99(pq) / _p99(rr)) if pq and rr and _p99(rr) else "-",
+                      "%s (%s)" % (verdict, klass)])
+        text_rows.append([plan["id"], srows[-1][2], srows[-1][3], srows[-1][4], srows[-1][5], srows[-1][6],
+                          srows[-1][7], "-" if ok is None else ("met" if ok else "MISSED")])
+    md.append("Verdict per cell against the issue's \"Done means\" (≤90%: Prequal has no errors, a p99 no "
+              "higher than the best peer's, and, on an uneven pool, at most half of round robin's; 130%: "
+              "no more failed requests than the best peer and no 503 while a replica accepts connections; "
+              "everywhere: no more errors than round robin). Closed-loop and burst cells count as ≤90%: "
+              "their offered load cannot exceed what the pool serves. \"Best peer\" is the peer with the "
+              "lowest p99 in that cell.")
+    md.append("")
+    md.append(md_table(sh, srows, ["l", "l"] + ["r"] * 8 + ["l"]))
+    md.append("")
+    nmet = sum(1 for c in cells if matrix_verdict(c)[0])
+    md.append("Prequal met the criteria in **%d of %d** cells." % (nmet, len(cells)))
+    md.append("")
+    md.append("![p50, p99 and errors per cell and front end](bench-matrix.png)")
+    md.append("")
+    # per cell
+    headers = ["front end", "p50 ms", "p99 ms", "errors", "2xx / sent", "p99 / best peer", "p99 / RR",
+               "probes per request (agent)", "pings per request (replicas)"]
+    for cell in cells:
+        plan = cell["plan"]
+        by = {c["name"]: c for c in cell["cases"] if c.get("result")}
+        peers = [by[n] for n in MATRIX_PEERS if n in by]
+        best = min(peers, key=_p99) if peers else None
+        rr = by.get("round_robin")
+        md.append("#### `%s`" % plan["id"])
+        md.append("")
+        md.append(plan["desc"] + ".")
+        md.append("")
+        rows = []
+        for c in cell["cases"]:
+            res = c.get("result")
+            if not res:
+                rows.append([c["label"], "-", "-", c.get("failure", "did not run"), "-", "-", "-", "-", "-"])
+                continue
+            lat, cen = res["latency_ms"], res.get("censored", {})
+            n = _nerr(res)
+            err = "0" if n == 0 else "%d (%s)" % (n, ", ".join("%s %d" % kv for kv in sorted(res["errors"].items())))
+            if c.get("failure"):
+                err += "; " + c["failure"]
+            ap = agent_probes(os.path.join(run_dir, plan["id"], c["name"]))
+            apr = "-" if ap is None else "%.2f" % (ap[1] / ap[0])
+            ppr = "-"
+            if c.get("replica_requests"):
+                ppr = "%.2f" % (c["replica_pings"] / c["replica_requests"])
+            rows.append([c["label"], ("≥" if cen.get("p50") else "") + fmt_ms(lat["p50"]),
+                         ("≥" if cen.get("p99") else "") + fmt_ms(lat["p99"]), err,
+                         "%d / %d" % (res["ok"], res["requests"]),
+                         fmt_ratio(lat["p99"] / _p99(best)) if best and _p99(best) else "-",
+                         fmt_ratio(lat["p99"] / _p99(rr)) if rr and _p99(rr) else "-", apr, ppr])
+        md.append(md_table(headers, rows, ["l", "r", "r", "l", "r", "r", "r", "r", "r"]))
+        md.append("")
+        ok, klass, missed, _ = matrix_verdict(cell)
+        md.append("Verdict (%s): %s" % (klass, "-" if ok is None else "met." if ok else "**missed**: " + "; ".join(missed) + "."))
+        md.append("")
+    md.append("Commands (ports picked free at run time; every config, log and loadgen JSON is in the run's "
+              "`bench/out/matrix-*/` folder):")
+    md.append("")
+    md.append("```")
+    md.extend(meta["commands"])
+    md.append("```")
+    with open(md_out, "w", encoding="utf-8") as f:
+        f.write("\n".join(md) + "\n")
+
+    with open(dat_out, "w", encoding="utf-8") as f:
+        f.write("# cell, then p50 (ms) x6, p99 (ms) x6, errors %% of sent x6, in the order %s\n" % " ".join(MATRIX_ORDER))
+        for cell in cells:
+            by = {c["name"]: c for c in cell["cases"] if c.get("result")}
+            vals = []
+            for key in ("p50", "p99"):
+                for n in MATRIX_ORDER:
+                    vals.append("%.4f" % by[n]["result"]["latency_ms"][key] if n in by and by[n]["result"]["latency_ms"][key] else "?")
+            for n in MATRIX_ORDER:
+                if n in by and by[n]["result"]["requests"]:
+                    vals.append("%.4f" % (100.0 * _nerr(by[n]["result"]) / by[n]["result"]["requests"]))
+                else:
+                    vals.append("?")
+            f.write('"%s" %s\n' % (cell["plan"]["id"], " ".join(vals)))
+    print()
+    print(text_table(["cell", "Prequal p99", "best peer p99", "RR p99", "Prequal err", "best peer err", "RR err", "verdict"],
+                     text_rows))
+    print("Prequal met the criteria in %d of %d cells." % (nmet, len(cells)))
+
+
 # --------------------------------------------------------------------------- docs
 
 def cmd_doc_section(args):
@@ -545,6 +738,7 @@ COMMANDS = {
     "merge-loadgen": cmd_merge_loadgen,
     "algo-report": cmd_algo_report,
     "doc-section": cmd_doc_section,
+    "matrix-report": cmd_matrix_report,
 }
 
 if __name__ == "__main__":
