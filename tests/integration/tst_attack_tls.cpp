@@ -44,6 +44,7 @@ constexpr qint64 kUnfinishedHandshakesMaxGrowthKiB = kUnfinishedHandshakes * 96;
 constexpr qsizetype kUnreadAnswerBytes = 48 * 1024 * 1024;
 constexpr qint64 kUnreadAnswerMaxGrowthKiB = 24 * 1024;
 constexpr int kPipelined = 100;
+constexpr int kKeyUpdates = 1000;
 constexpr int kFailingFetches = 3;
 // Descriptors the agent may hold beyond its count before an attack: pooled upstream connections
 // and the checking client's connection, whose close the agent may not have seen yet.
@@ -255,6 +256,7 @@ private slots:
     void dribbledHandshakeIsCut();
     void thousandsOfUnfinishedHandshakes();
     void renegotiationRefused();
+    void keyUpdateFlood();
     void hugeAndMalformedSni();
     void alpnH2OnlyRefused();
     void closeNotifyInTheMiddleOfABody();
@@ -462,6 +464,25 @@ void TestAttackTls::renegotiationRefused()
         ERR_clear_error();
     }
     QVERIFY(serves(c.port()));
+    QCOMPARE(c.stopAgent(), 0);
+}
+
+// TLS 1.3 KeyUpdate requests by the thousand, each asking for one back: the agent answers them
+// on the loop and the request after them is served.
+void TestAttackTls::keyUpdateFlood()
+{
+    Cluster c;
+    StubBackend& stub = c.addStub("s1");
+    QVERIFY2(startTlsAgent(c, {stub.port()}), qPrintable(c.error()));
+    TlsClient t;
+    QVERIFY(tlsConnect(t, c.port(), ca(), kAlpnHttp11, TLS1_3_VERSION));
+    for (int i = 0; i < kKeyUpdates; ++i) {
+        QCOMPARE(SSL_key_update(t.ssl.get(), SSL_KEY_UPDATE_REQUESTED), 1);
+        // SSL_key_update only schedules; a zero-length write sends it.
+        QVERIFY(SSL_do_handshake(t.ssl.get()) == 1);
+    }
+    QVERIFY(tlsWrite(t, getRequest("/after-updates")));
+    QCOMPARE(tlsReadAnswers(t, 1), QList<int>{200});
     QCOMPARE(c.stopAgent(), 0);
 }
 
