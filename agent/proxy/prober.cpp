@@ -65,6 +65,10 @@ struct Prober::Conn final : net::TcpConn::Handler, http::ParserHandler {
     }
     void onEof() override
     {
+        // A probe answer without a length ends with the connection (RFC 9112 6.3): finish()
+        // completes it through onMessageComplete(). Only one cut short, or none, failed.
+        if (busy && parser.finish() == http::Parser::Status::Ok && !busy)
+            return;
         done(Outcome::Failed);
         tcp.close();
     }
@@ -93,6 +97,9 @@ struct Prober::Conn final : net::TcpConn::Handler, http::ParserHandler {
     }
     bool onMessageComplete() override
     {
+        // An interim answer (100, 103): the real one follows on this connection (RFC 9110 15.2).
+        if (status / 100 == 1 && status != 101)
+            return true;
         balance::ProbeResult r;
         Outcome outcome = Outcome::Failed; // a 5xx: the replica is in trouble
         if (status >= 200 && status < 300)

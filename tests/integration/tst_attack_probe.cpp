@@ -1,0 +1,281 @@
+// An adversarial review of the probe path, the health checks and Prequal's robustness: replicas
+// written here, over raw sockets, that answer /ping and health checks in every way HTTP/1.1
+// allows and a few it does not. Each test is a finding that failed before its fix.
+
+#include "harness.hpp"
+
+#include <QMutex>
+#include <QTcpServer>
+#include <QTcpSocket>
+#include <QThread>
+#include <QtTest>
+
+#include <functional>
+#include <optional>
+
+using namespace dlb::test;
+
+namespace {
+
+// What a scripted replica sends for one request, and whether it closes the connection after.
+struct Answer {
+    QByteArray bytes;
+    bool close = false;
+};
+
+// "HTTP/1.1 200 OK" with Content-Length, keep-alive.
+Answer ok(const QByteArray& body, const QByteArray& extraHeaders = {})
+{
+    return {"HTTP/1.1 200 OK\r\nContent-Length: " + QByteArray::number(body.size()) + "\r\n" + extraHeaders + "\r\n" + body};
+}
+
+// A replica whose every answer is written by the test: `script(path)` runs in the replica's own
+// thread (it must only read what it captures). Counts the requests per path.
+class ScriptedReplica {
+public:
+    using Script = std::function<Answer(const QByteArray& path)>;
+
+    explicit ScriptedReplica(Script script)
+    {
+        server_ = new Server(std::move(script));
+        server_->moveToThread(&thread_);
+        QObject::connect(&thread_, &QThread::finished, server_, &QObject::deleteLater);
+        thread_.start();
+        quint16 port = 0;
+        QMetaObject::invokeMethod(server_, [this, &port] { port = server_->listen(); }, Qt::BlockingQueuedConnection);
+        port_ = port;
+    }
+    ~ScriptedReplica()
+    {
+        thread_.quit();
+        thread_.wait();
+    }
+    ScriptedReplica(const ScriptedReplica&) = delete;
+    ScriptedReplica& operator=(const ScriptedReplica&) = delete;
+
+    quint16 port() const { return port_; }
+    int count(const QByteArray& path) const
+    {
+        QMutexLocker lock(&server_->mutex);
+        return server_->counts.value(path);
+    }
+
+private:
+    class Server final : public QObject {
+    public:
+        explicit Server(Script s) : script_(std::move(s)) {}
+        ~Server() override { delete server_; }
+        quint16 listen()
+        {
+            server_ = new QTcpServer(this);
+            QObject::connect(server_, &QTcpServer::newConnection, this, [this] {
+                while (QTcpSocket* s = server_->nextPendingConnection()) {
+                    QObject::connect(s, &QTcpSocket::readyRead, this, [this, s] { onReadyRead(s); });
+                    QObject::connect(s, &QTcpSocket::disconnected, s, &QObject::deleteLater);
+                    QObject::connect(s, &QObject::destroyed, this, [this, s] { buffers_.remove(s); });
+                }
+            });
+            return server_->listen(QHostAddress::LocalHost, 0) ? server_->serverPort() : 0;
+        }
+
+        mutable QMutex mutex;
+        QHash<QByteArray, int> counts; // guarded by mutex
+
+    private:
+        void onReadyRead(QTcpSocket* s)
+        {
+            QByteArray& buf = buffers_[s];
+            buf += s->readAll();
+            // Requests without bodies only (GET): a head ends at the blank line.
+            for (qsizetype end; s->state() == QAbstractSocket::ConnectedState && (end = buf.indexOf("\r\n\r\n")) >= 0;) {
+                const QByteArray head = buf.left(end);
+                buf.remove(0, end + 4);
+                const QList<QByteArray> line = head.left(head.indexOf("\r\n")).split(' ');
+                const QByteArray path = line.size() > 1 ? line[1] : QByteArray();
+                {
+                    QMutexLocker lock(&mutex);
+                    ++counts[path];
+                }
+                const Answer a = script_(path);
+                s->write(a.bytes);
+                if (a.close) {
+                    s->disconnectFromHost(); // after the bytes are written
+                    return;
+                }
+            }
+        }
+
+        Script script_;
+        QTcpServer* server_ = nullptr;
+        QHash<QTcpSocket*, QByteArray> buffers_;
+    };
+
+    QThread thread_;
+    Server* server_ = nullptr;
+    quint16 port_ = 0;
+};
+
+const QString kPool = QStringLiteral("0");
+
+// Health checks on /healthz every 100 ms (the least allowed), one failure takes a replica down.
+void strictHealthChecks(QJsonObject& cfg)
+{
+    setJson(cfg, {QStringLiteral("pools"), kPool, QStringLiteral("health_check")},
+            QJsonObject{{QStringLiteral("enabled"), true},
+                        {QStringLiteral("path"), QStringLiteral("/healthz")},
+                        {QStringLiteral("interval_ms"), 100},
+                        {QStringLiteral("timeout_ms"), 90},
+                        {QStringLiteral("rise"), 1},
+                        {QStringLiteral("fall"), 1}});
+}
+
+void usePrequal(QJsonObject& cfg)
+{
+    setJson(cfg, {QStringLiteral("pools"), kPool, QStringLiteral("algorithm")},
+            QJsonObject{{QStringLiteral("name"), QStringLiteral("prequal")}});
+    setJson(cfg, {QStringLiteral("pools"), kPool, QStringLiteral("probe")},
+            QJsonObject{{QStringLiteral("path"), QStringLiteral("/ping")}, {QStringLiteral("timeout_ms"), 1000}});
+}
+
+// Sends `n` GETs of `path` one after another on one keep-alive connection; each must be a 200.
+// Returns how many carried X-Replica: `who`.
+int answeredBy(quint16 port, int n, const QByteArray& who, QString* why)
+{
+    HttpClient c;
+    if (!c.connectTo(port)) {
+        *why = c.error();
+        return -1;
+    }
+    int hits = 0;
+    for (int i = 0; i < n; ++i) {
+        if (!c.send(getRequest("/work"))) {
+            *why = c.error();
+            return -1;
+        }
+        const auto r = c.read();
+        if (!r || r->status != 200) {
+            *why = r ? QStringLiteral("status %1: %2").arg(r->status).arg(QString::fromUtf8(r->body)) : c.error();
+            return -1;
+        }
+        hits += r->header("X-Replica") == who ? 1 : 0;
+    }
+    return hits;
+}
+
+// A replica named `name` that answers /work with 200 and X-Replica, and its probe and health
+// paths with `special(path)` when that gives bytes.
+ScriptedReplica::Script replicaScript(const QByteArray& name, std::function<std::optional<Answer>(const QByteArray&)> special)
+{
+    return [name, special](const QByteArray& path) {
+        if (auto a = special(path))
+            return *a;
+        return ok(name, "X-Replica: " + name + "\r\n");
+    };
+}
+
+} // namespace
+
+class TestAttackProbe : public QObject {
+    Q_OBJECT
+
+private slots:
+    void healthAnswerDelimitedByCloseKeepsReplica_data();
+    void healthAnswerDelimitedByCloseKeepsReplica();
+    void probeAnswerIsRead_data();
+    void probeAnswerIsRead();
+};
+
+void TestAttackProbe::healthAnswerDelimitedByCloseKeepsReplica_data()
+{
+    QTest::addColumn<QByteArray>("answer");
+    QTest::addColumn<bool>("close");
+    // HTTP/1.0 servers and many HTTP/1.1 ones answer a "Connection: close" request this way: no
+    // length, the body ends with the connection (RFC 9112 6.3, rule 8).
+    QTest::newRow("delimited by close") << QByteArray("HTTP/1.1 200 OK\r\nConnection: close\r\n\r\nhealthy") << true;
+    QTest::newRow("HTTP/1.0, delimited by close") << QByteArray("HTTP/1.0 200 OK\r\n\r\nhealthy") << true;
+    // An interim answer (103 Early Hints) before the final one: a client must skip it (RFC 9110 15.2).
+    QTest::newRow("103 before 200") << QByteArray("HTTP/1.1 103 Early Hints\r\nLink: </a.css>; rel=preload\r\n\r\n"
+                                                  "HTTP/1.1 200 OK\r\nContent-Length: 7\r\nConnection: close\r\n\r\nhealthy")
+                                    << true;
+}
+
+// Finding: the health checker read a close-delimited answer, or a 1xx before the 200, as a failed
+// check, and benched a healthy replica that answers that way.
+void TestAttackProbe::healthAnswerDelimitedByCloseKeepsReplica()
+{
+    QFETCH(QByteArray, answer);
+    QFETCH(bool, close);
+    ScriptedReplica a(replicaScript("a", [answer, close](const QByteArray& path) -> std::optional<Answer> {
+        if (path == "/healthz")
+            return Answer{answer, close};
+        return std::nullopt;
+    }));
+    ScriptedReplica b(replicaScript("b", [](const QByteArray&) -> std::optional<Answer> { return std::nullopt; }));
+    Cluster c;
+    QJsonObject cfg = c.config({a.port(), b.port()});
+    strictHealthChecks(cfg);
+    QVERIFY2(c.startAgent(cfg), qPrintable(c.error()));
+    // Several checks of a have been answered: with fall 1, a wrong verdict has taken it down.
+    QTRY_VERIFY_WITH_TIMEOUT(a.count("/healthz") >= 3 && b.count("/healthz") >= 3, kWaitMs);
+    QString why;
+    const int toA = answeredBy(c.port(), 20, "a", &why);
+    QVERIFY2(toA >= 0, qPrintable(why));
+    // Round robin over two healthy replicas: half each.
+    QVERIFY2(toA == 10, qPrintable(QStringLiteral("%1 of 20 requests reached a; agent log:\n%2")
+                                       .arg(toA)
+                                       .arg(QString::fromUtf8(c.agentLog()))));
+    QCOMPARE(c.stopAgent(), 0);
+}
+
+void TestAttackProbe::probeAnswerIsRead_data()
+{
+    QTest::addColumn<QByteArray>("answer");
+    QTest::addColumn<bool>("close");
+    const QByteArray idle = R"({"rif": 0, "latency_ms": 1})";
+    QTest::newRow("delimited by close") << "HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n" + idle << true;
+    QTest::newRow("100 before 200") << "HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: " +
+                                           QByteArray::number(idle.size()) + "\r\n\r\n" + idle
+                                    << false;
+    QTest::newRow("103 before 200") << "HTTP/1.1 103 Early Hints\r\nLink: </a>\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: " +
+                                           QByteArray::number(idle.size()) + "\r\n\r\n" + idle
+                                    << false;
+}
+
+// Finding: the prober read a close-delimited probe answer, or a 1xx before the 200, as a failed
+// probe: the replica that said it was idle never entered Prequal's pool.
+void TestAttackProbe::probeAnswerIsRead()
+{
+    QFETCH(QByteArray, answer);
+    QFETCH(bool, close);
+    // a says it is idle and fast, b that it is loaded and slow: Prequal must send nearly all to a.
+    ScriptedReplica a(replicaScript("a", [answer, close](const QByteArray& path) -> std::optional<Answer> {
+        if (path == "/ping")
+            return Answer{answer, close};
+        return std::nullopt;
+    }));
+    ScriptedReplica b(replicaScript("b", [](const QByteArray& path) -> std::optional<Answer> {
+        if (path == "/ping")
+            return ok(R"({"rif": 40, "latency_ms": 200})");
+        return std::nullopt;
+    }));
+    Cluster c;
+    QJsonObject cfg = c.config({a.port(), b.port()});
+    usePrequal(cfg);
+    QVERIFY2(c.startAgent(cfg), qPrintable(c.error()));
+    // Idle probing has reached both.
+    QTRY_VERIFY_WITH_TIMEOUT(a.count("/ping") >= 2 && b.count("/ping") >= 2, kWaitMs);
+    QString why;
+    const int n = 60;
+    const int toA = answeredBy(c.port(), n, "a", &why);
+    QVERIFY2(toA >= 0, qPrintable(why));
+    qInfo("%d of %d requests reached the idle replica", toA, n);
+    // Unread answers leave only b in the pool, and Prequal picks at random (about 30 of 60).
+    QVERIFY2(toA >= 45, qPrintable(QStringLiteral("%1 of %2 requests reached the idle replica; agent log:\n%3")
+                                       .arg(toA)
+                                       .arg(n)
+                                       .arg(QString::fromUtf8(c.agentLog()))));
+    QCOMPARE(c.stopAgent(), 0);
+}
+
+QTEST_GUILESS_MAIN(TestAttackProbe)
+#include "tst_attack_probe.moc"
