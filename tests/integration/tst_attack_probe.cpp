@@ -3,6 +3,7 @@
 // allows and a few it does not. Each test is a finding that failed before its fix.
 
 #include "harness.hpp"
+#include "prequal_load.hpp"
 
 #include <QMutex>
 #include <QTcpServer>
@@ -10,6 +11,7 @@
 #include <QThread>
 #include <QtTest>
 
+#include <csignal>
 #include <functional>
 #include <optional>
 
@@ -129,7 +131,7 @@ void strictHealthChecks(QJsonObject& cfg)
                         {QStringLiteral("fall"), 1}});
 }
 
-void usePrequal(QJsonObject& cfg)
+void usePrequalOnPing(QJsonObject& cfg)
 {
     setJson(cfg, {QStringLiteral("pools"), kPool, QStringLiteral("algorithm")},
             QJsonObject{{QStringLiteral("name"), QStringLiteral("prequal")}});
@@ -183,6 +185,8 @@ private slots:
     void healthAnswerDelimitedByCloseKeepsReplica();
     void probeAnswerIsRead_data();
     void probeAnswerIsRead();
+    void loadReportOnErrorDoesNotDrawTraffic();
+    void reloadsSwitchingAlgorithmUnderLoad();
 };
 
 void TestAttackProbe::healthAnswerDelimitedByCloseKeepsReplica_data()
@@ -260,7 +264,7 @@ void TestAttackProbe::probeAnswerIsRead()
     }));
     Cluster c;
     QJsonObject cfg = c.config({a.port(), b.port()});
-    usePrequal(cfg);
+    usePrequalOnPing(cfg);
     QVERIFY2(c.startAgent(cfg), qPrintable(c.error()));
     // Idle probing has reached both.
     QTRY_VERIFY_WITH_TIMEOUT(a.count("/ping") >= 2 && b.count("/ping") >= 2, kWaitMs);
@@ -274,6 +278,85 @@ void TestAttackProbe::probeAnswerIsRead()
                                        .arg(toA)
                                        .arg(n)
                                        .arg(QString::fromUtf8(c.agentLog()))));
+    QCOMPARE(c.stopAgent(), 0);
+}
+
+// Probe: a replica that fails every request fast (503) while its X-Load header says it is idle
+// must not draw more traffic than round robin would give it (sinkholing).
+void TestAttackProbe::loadReportOnErrorDoesNotDrawTraffic()
+{
+    ScriptedReplica a([](const QByteArray& path) -> Answer {
+        if (path == "/ping")
+            return {"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n"};
+        return {"HTTP/1.1 503 Service Unavailable\r\nX-Load: rif=0, latency_ms=0.1\r\nX-Replica: a\r\nContent-Length: 4\r\n\r\nsick"};
+    });
+    ScriptedReplica b([](const QByteArray& path) -> Answer {
+        if (path == "/ping")
+            return {"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n"};
+        return ok("b", "X-Load: rif=2, latency_ms=5\r\nX-Replica: b\r\n");
+    });
+    Cluster c;
+    QJsonObject cfg = c.config({a.port(), b.port()});
+    usePrequalOnPing(cfg);
+    QVERIFY2(c.startAgent(cfg), qPrintable(c.error()));
+    HttpClient client;
+    QVERIFY(client.connectTo(c.port()));
+    const int n = 100;
+    int failed = 0;
+    for (int i = 0; i < n; ++i) {
+        QVERIFY(client.send(getRequest("/work")));
+        const auto r = client.read();
+        QVERIFY2(r, qPrintable(client.error()));
+        failed += r->status == 503 ? 1 : 0;
+    }
+    qInfo("%d of %d requests reached the failing replica", failed, n);
+    QVERIFY2(failed <= n / 4, qPrintable(QStringLiteral("%1 of %2 requests reached the failing replica").arg(failed).arg(n)));
+    QCOMPARE(c.stopAgent(), 0);
+}
+
+// Probe: SIGHUP reloads that switch prequal <-> round_robin while 8 connections keep 2 workers
+// busy and probes are in flight (one replica answers /ping slower than probe.timeout_ms, one
+// refuses connections): no request may fail, and the agent must neither crash nor leak runtimes.
+void TestAttackProbe::reloadsSwitchingAlgorithmUnderLoad()
+{
+    Cluster c;
+    const quint16 r1 = c.startReplica(QStringLiteral("r1"), {QStringLiteral("--service-ms"), QStringLiteral("1")});
+    const quint16 r2 = c.startReplica(QStringLiteral("r2"),
+                                      {QStringLiteral("--service-ms"), QStringLiteral("1"), QStringLiteral("--ping-delay-ms"),
+                                       QStringLiteral("80")});
+    QVERIFY2(r1 && r2, qPrintable(c.error()));
+    QJsonObject cfg = c.config({r1, r2, refusedPort()});
+    setJson(cfg, {QStringLiteral("workers")}, 2);
+    setJson(cfg, {QStringLiteral("pools"), kPool, QStringLiteral("probe")},
+            QJsonObject{{QStringLiteral("path"), QStringLiteral("/ping")}, {QStringLiteral("timeout_ms"), 50}});
+    const auto algorithm = [&cfg](const char* name) {
+        setJson(cfg, {QStringLiteral("pools"), kPool, QStringLiteral("algorithm")},
+                QJsonObject{{QStringLiteral("name"), QString::fromLatin1(name)}});
+    };
+    algorithm("prequal");
+    QVERIFY2(c.startAgent(cfg), qPrintable(c.error()));
+    {
+        Load load(c.port(), 8, -1, "/work");
+        for (int i = 0; i < 20; ++i) {
+            algorithm(i % 2 == 0 ? "round_robin" : "prequal");
+            QVERIFY2(c.writeConfig(cfg), qPrintable(c.error()));
+            const qsizetype mark = c.agent().logMark();
+            c.agent().signal(SIGHUP);
+            QVERIFY2(c.agent().waitForLog("config reloaded", mark), c.agentLog().constData());
+            // Some requests on the new runtime before the next switch.
+            const int before = load.completed();
+            QTRY_VERIFY_WITH_TIMEOUT(load.completed() >= before + 50, kWaitMs);
+        }
+        load.stop();
+        QVERIFY(load.wait(kWaitMs));
+        const QStringList failures = load.failures();
+        QVERIFY2(failures.isEmpty(), qPrintable(failures.join(u'\n')));
+        int non200 = 0;
+        for (const Outcome& o : load.outcomes())
+            non200 += o.status != 200 ? 1 : 0;
+        qInfo("%d requests across 20 reloads, %d not 200", load.completed(), non200);
+        QCOMPARE(non200, 0);
+    }
     QCOMPARE(c.stopAgent(), 0);
 }
 
