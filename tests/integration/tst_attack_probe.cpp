@@ -185,6 +185,8 @@ private slots:
     void healthAnswerDelimitedByCloseKeepsReplica();
     void probeAnswerIsRead_data();
     void probeAnswerIsRead();
+    void probePathWithoutProbeAnswer_data();
+    void probePathWithoutProbeAnswer();
     void loadReportOnErrorDoesNotDrawTraffic();
     void reloadsSwitchingAlgorithmUnderLoad();
 };
@@ -278,6 +280,53 @@ void TestAttackProbe::probeAnswerIsRead()
                                        .arg(toA)
                                        .arg(n)
                                        .arg(QString::fromUtf8(c.agentLog()))));
+    QCOMPARE(c.stopAgent(), 0);
+}
+
+void TestAttackProbe::probePathWithoutProbeAnswer_data()
+{
+    QTest::addColumn<QByteArray>("answer");
+    // A server that answers every path with its index page, larger than a probe answer may be.
+    QTest::newRow("200, an 8 KiB page") << "HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Length: 8192\r\n\r\n" +
+                                               QByteArray(8192, 'x');
+    // /ping behind authentication, or moved.
+    QTest::newRow("401") << QByteArray("HTTP/1.1 401 Unauthorized\r\nWWW-Authenticate: Basic\r\nContent-Length: 0\r\n\r\n");
+    QTest::newRow("403") << QByteArray("HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\n\r\n");
+    QTest::newRow("404 (read right before)") << QByteArray("HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n");
+    QTest::newRow("301") << QByteArray("HTTP/1.1 301 Moved Permanently\r\nLocation: /ping/\r\nContent-Length: 0\r\n\r\n");
+}
+
+// Finding: a replica that answers the probe path, but not with a probe answer, is balanced on
+// the worker's own measurements only when that answer was a 404, 405, 501 or a small 2xx; a
+// 401, 403, 3xx or a large page counted as a failed probe, every time, so the replica never
+// entered Prequal's pool: starved beside replicas that do answer probes.
+void TestAttackProbe::probePathWithoutProbeAnswer()
+{
+    QFETCH(QByteArray, answer);
+    ScriptedReplica a(replicaScript("a", [answer](const QByteArray& path) -> std::optional<Answer> {
+        if (path == "/ping")
+            return Answer{answer, false};
+        return std::nullopt;
+    }));
+    // b says it is loaded and slow; a answers at once.
+    ScriptedReplica b(replicaScript("b", [](const QByteArray& path) -> std::optional<Answer> {
+        if (path == "/ping")
+            return ok(R"({"rif": 40, "latency_ms": 200})");
+        return std::nullopt;
+    }));
+    Cluster c;
+    QJsonObject cfg = c.config({a.port(), b.port()});
+    usePrequalOnPing(cfg);
+    QVERIFY2(c.startAgent(cfg), qPrintable(c.error()));
+    // One answer from a is all the verdict takes (then it is not asked again for 30 s).
+    QTRY_VERIFY_WITH_TIMEOUT(a.count("/ping") >= 1 && b.count("/ping") >= 2, kWaitMs);
+    QString why;
+    const int n = 100;
+    const int toA = answeredBy(c.port(), n, "a", &why);
+    QVERIFY2(toA >= 0, qPrintable(why));
+    qInfo("%d of %d requests reached the replica without a probe endpoint", toA, n);
+    // Starved, it gets only Prequal's random picks (about half, with one other replica).
+    QVERIFY2(toA >= 75, qPrintable(QStringLiteral("%1 of %2 requests reached a").arg(toA).arg(n)));
     QCOMPARE(c.stopAgent(), 0);
 }
 
