@@ -197,8 +197,10 @@ void PoolRuntime::refreshUsable(uint64_t now_ns)
 {
     const size_t n = states_.size();
     size_t healthy_count = 0;
+    size_t reachable_count = 0; // not refused a connection within kPassiveDownNs
     for (size_t i = 0; i < n; ++i) {
         const bool reachable = now_ns >= down_until_ns_[i];
+        reachable_count += reachable ? 1 : 0;
         if (reachable && spec_->replicas[i].health->healthy.load(std::memory_order_relaxed))
             ++healthy_count;
     }
@@ -206,7 +208,12 @@ void PoolRuntime::refreshUsable(uint64_t now_ns)
     // wrong (a health check that queued behind requests on a busy replica) or the pool is
     // overloaded, and answering 503 would turn load into an outage. Below the threshold the
     // active health verdicts are set aside; a connection refused within the last kPassiveDownNs
-    // is a fact, not a verdict, and still counts: when every replica refuses, 503 is the truth.
+    // is a fact, not a verdict, and still counts, unless every replica has one: a refusal is
+    // then up to kPassiveDownNs old, and replicas restarted in turn (a rolling deploy of two)
+    // had each refused once while the other was down, so the pool answered 503 for most of a
+    // second while one of them accepted (68% of requests failed in tst_attack_probe). With no
+    // replica left to prefer, requests try them all again: a fresh refusal on every attempt
+    // answers 502, any replica that accepts again serves at once.
     const bool panic = healthy_count * 100 < size_t{spec_->config.health_check.panic_threshold} * n;
     if (panic != panic_) {
         panic_ = panic;
@@ -220,7 +227,7 @@ void PoolRuntime::refreshUsable(uint64_t now_ns)
         const bool reachable = now_ns >= down_until_ns_[i];
         bool usable = reachable && spec_->replicas[i].health->healthy.load(std::memory_order_relaxed);
         if (panic)
-            usable = reachable;
+            usable = reachable || reachable_count == 0;
         if (usable != states_[i].usable) {
             states_[i].usable = usable;
             balancer_->onUsableChanged(static_cast<int>(i));

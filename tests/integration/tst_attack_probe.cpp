@@ -5,6 +5,7 @@
 #include "harness.hpp"
 #include "prequal_load.hpp"
 
+#include <QElapsedTimer>
 #include <QMutex>
 #include <QTcpServer>
 #include <QTcpSocket>
@@ -56,6 +57,12 @@ public:
     ScriptedReplica& operator=(const ScriptedReplica&) = delete;
 
     quint16 port() const { return port_; }
+    // Stops listening and drops every connection (a killed process), or listens again on the
+    // same port (the process restarted).
+    void setListening(bool on)
+    {
+        QMetaObject::invokeMethod(server_, [this, on] { server_->setListening(on, port_); }, Qt::BlockingQueuedConnection);
+    }
     int count(const QByteArray& path) const
     {
         QMutexLocker lock(&server_->mutex);
@@ -72,12 +79,25 @@ private:
             server_ = new QTcpServer(this);
             QObject::connect(server_, &QTcpServer::newConnection, this, [this] {
                 while (QTcpSocket* s = server_->nextPendingConnection()) {
+                    buffers_.insert(s, {});
                     QObject::connect(s, &QTcpSocket::readyRead, this, [this, s] { onReadyRead(s); });
                     QObject::connect(s, &QTcpSocket::disconnected, s, &QObject::deleteLater);
                     QObject::connect(s, &QObject::destroyed, this, [this, s] { buffers_.remove(s); });
                 }
             });
             return server_->listen(QHostAddress::LocalHost, 0) ? server_->serverPort() : 0;
+        }
+
+        void setListening(bool on, quint16 port)
+        {
+            if (on) {
+                if (!server_->isListening())
+                    server_->listen(QHostAddress::LocalHost, port);
+                return;
+            }
+            server_->close();
+            for (QTcpSocket* s : buffers_.keys())
+                s->abort();
         }
 
         mutable QMutex mutex;
@@ -190,6 +210,8 @@ private slots:
     void repeatedLoadReportIsNotRead_data();
     void repeatedLoadReportIsNotRead();
     void loadReportOnErrorDoesNotDrawTraffic();
+    void replicasTakingTurnsNeverFail_data();
+    void replicasTakingTurnsNeverFail();
     void reloadsSwitchingAlgorithmUnderLoad();
 };
 
@@ -450,6 +472,54 @@ void TestAttackProbe::reloadsSwitchingAlgorithmUnderLoad()
         qInfo("%d requests across 20 reloads, %d not 200", load.completed(), non200);
         QCOMPARE(non200, 0);
     }
+    QCOMPARE(c.stopAgent(), 0);
+}
+
+void TestAttackProbe::replicasTakingTurnsNeverFail_data()
+{
+    QTest::addColumn<QString>("algorithm");
+    QTest::newRow("round_robin") << QStringLiteral("round_robin");
+    QTest::newRow("prequal") << QStringLiteral("prequal");
+}
+
+// Finding: two replicas that take turns being down (each 300 ms up, then 300 ms down, never both
+// at once: a rolling restart) made 68% of requests fail, "503 no healthy replica", while one of
+// them accepted: each had refused a connection within the last second, and sat out for it.
+void TestAttackProbe::replicasTakingTurnsNeverFail()
+{
+    QFETCH(QString, algorithm);
+    ScriptedReplica a(replicaScript("a", [](const QByteArray&) -> std::optional<Answer> { return std::nullopt; }));
+    ScriptedReplica b(replicaScript("b", [](const QByteArray&) -> std::optional<Answer> { return std::nullopt; }));
+    Cluster c;
+    QJsonObject cfg = c.config({a.port(), b.port()});
+    setJson(cfg, {QStringLiteral("pools"), kPool, QStringLiteral("algorithm")}, QJsonObject{{QStringLiteral("name"), algorithm}});
+    QVERIFY2(c.startAgent(cfg), qPrintable(c.error()));
+    HttpClient client;
+    QVERIFY(client.connectTo(c.port()));
+    int requests = 0;
+    int refused503 = 0;
+    QStringList failures;
+    QElapsedTimer phase;
+    for (int turn = 0; turn < 6; ++turn) {
+        ScriptedReplica& down = turn % 2 == 0 ? a : b;
+        ScriptedReplica& up = turn % 2 == 0 ? b : a;
+        up.setListening(true);
+        down.setListening(false);
+        phase.start();
+        while (phase.elapsed() < 300) {
+            QVERIFY(client.send(getRequest("/work")));
+            const auto r = client.read();
+            QVERIFY2(r, qPrintable(client.error()));
+            ++requests;
+            if (r->status != 200) {
+                ++refused503;
+                if (failures.size() < 5)
+                    failures.append(QStringLiteral("turn %1 at %2 ms: %3 %4").arg(turn).arg(phase.elapsed()).arg(r->status).arg(QString::fromUtf8(r->body.trimmed())));
+            }
+        }
+    }
+    qInfo("%d of %d requests failed while one replica accepted", refused503, requests);
+    QVERIFY2(refused503 == 0, qPrintable(failures.join(u'\n')));
     QCOMPARE(c.stopAgent(), 0);
 }
 
