@@ -122,7 +122,15 @@ struct HealthChecker::Target final : net::TcpConn::Handler, http::ParserHandler 
         if (parser.execute(data, len).status == http::Parser::Status::Error)
             result(false, "malformed answer");
     }
-    void onEof() override { result(false, "connection closed before an answer"); }
+    void onEof() override
+    {
+        // An answer without a length ends with the connection (RFC 9112 6.3, and the usual
+        // reply to our "Connection: close"): finish() completes it, and onMessageComplete()
+        // gives the verdict. Only an answer cut short, or none, is a failure.
+        if (parser.finish() == http::Parser::Status::Ok && finished)
+            return;
+        result(false, "connection closed before an answer");
+    }
     void onReadError(int st) override { result(false, std::string("read: ") + uv_strerror(st)); }
     void onWriteError(int st) override { result(false, std::string("write: ") + uv_strerror(st)); }
     void onClosed() override
@@ -138,6 +146,10 @@ struct HealthChecker::Target final : net::TcpConn::Handler, http::ParserHandler 
     bool onBody(std::string_view) override { return true; }
     bool onMessageComplete() override
     {
+        // An interim answer (100, 103) precedes the real one, which a client must read on
+        // (RFC 9110 15.2); 101 would switch protocols, which a health check never asks for.
+        if (status / 100 == 1 && status != 101)
+            return true;
         result(status >= 200 && status < 400, "answered " + std::to_string(status));
         return false;
     }

@@ -148,12 +148,32 @@ void PoolRuntime::connectFailed(int replica, int uv_status, uint64_t now_ns)
         sitOut(replica, now_ns);
 }
 
+namespace {
+// The value of the one field named `name` in `head`; empty when absent or repeated. Repeated
+// fields combine into one list (RFC 9110 5.3), and two reports combined give every key twice,
+// which no report grammar allows: reading the first alone would pick one claim at random.
+std::string_view soleField(const http::Message& head, std::string_view name)
+{
+    std::string_view found;
+    bool seen = false;
+    for (size_t i = 0; i < head.headerCount(); ++i) {
+        if (!http::iequals(head.headerName(i), name))
+            continue;
+        if (seen)
+            return {};
+        seen = true;
+        found = head.headerValue(i);
+    }
+    return found;
+}
+} // namespace
+
 void PoolRuntime::responseHead(int replica, const http::Message& head, uint64_t now_ns)
 {
     balance::ProbeResult r;
-    const std::string_view orca = head.header(balance::kOrcaHeader);
+    const std::string_view orca = soleField(head, balance::kOrcaHeader);
     const bool ok = (!orca.empty() && balance::parseOrcaLoadMetrics(orca, &r)) ||
-                    balance::parseXLoad(head.header(balance::kXLoadHeader), &r);
+                    balance::parseXLoad(soleField(head, balance::kXLoadHeader), &r);
     if (!ok)
         return;
     ++load_reports_;
@@ -179,8 +199,10 @@ void PoolRuntime::refreshUsable(uint64_t now_ns)
 {
     const size_t n = states_.size();
     size_t healthy_count = 0;
+    size_t reachable_count = 0; // not refused a connection within kPassiveDownNs
     for (size_t i = 0; i < n; ++i) {
         const bool reachable = now_ns >= down_until_ns_[i];
+        reachable_count += reachable ? 1 : 0;
         if (reachable && spec_->replicas[i].health->healthy.load(std::memory_order_relaxed))
             ++healthy_count;
     }
@@ -188,7 +210,12 @@ void PoolRuntime::refreshUsable(uint64_t now_ns)
     // wrong (a health check that queued behind requests on a busy replica) or the pool is
     // overloaded, and answering 503 would turn load into an outage. Below the threshold the
     // active health verdicts are set aside; a connection refused within the last kPassiveDownNs
-    // is a fact, not a verdict, and still counts: when every replica refuses, 503 is the truth.
+    // is a fact, not a verdict, and still counts, unless every replica has one: a refusal is
+    // then up to kPassiveDownNs old, and replicas restarted in turn (a rolling deploy of two)
+    // had each refused once while the other was down, so the pool answered 503 for most of a
+    // second while one of them accepted (68% of requests failed in tst_attack_probe). With no
+    // replica left to prefer, requests try them all again: a fresh refusal on every attempt
+    // answers 502, any replica that accepts again serves at once.
     const bool panic = healthy_count * 100 < size_t{spec_->config.health_check.panic_threshold} * n;
     if (panic != panic_) {
         panic_ = panic;
@@ -202,7 +229,7 @@ void PoolRuntime::refreshUsable(uint64_t now_ns)
         const bool reachable = now_ns >= down_until_ns_[i];
         bool usable = reachable && spec_->replicas[i].health->healthy.load(std::memory_order_relaxed);
         if (panic)
-            usable = reachable;
+            usable = reachable || reachable_count == 0;
         if (usable != states_[i].usable) {
             states_[i].usable = usable;
             balancer_->onUsableChanged(static_cast<int>(i));

@@ -59,12 +59,19 @@ struct Prober::Conn final : net::TcpConn::Handler, http::ParserHandler {
             return;
         }
         if (parser.execute(data, len).status == http::Parser::Status::Error) {
-            done(Outcome::Failed);
+            // A success too large to be a probe answer is a page served for every path (an
+            // index page): the replica answers, just not to probes. Anything else malformed fails.
+            const bool page = parser.error() == http::ParseError::BodyTooLarge && status >= 200 && status < 300;
+            done(page ? Outcome::NoEndpoint : Outcome::Failed);
             tcp.close();
         }
     }
     void onEof() override
     {
+        // A probe answer without a length ends with the connection (RFC 9112 6.3): finish()
+        // completes it through onMessageComplete(). Only one cut short, or none, failed.
+        if (busy && parser.finish() == http::Parser::Status::Ok && !busy)
+            return;
         done(Outcome::Failed);
         tcp.close();
     }
@@ -93,12 +100,19 @@ struct Prober::Conn final : net::TcpConn::Handler, http::ParserHandler {
     }
     bool onMessageComplete() override
     {
+        // An interim answer (100, 103): the real one follows on this connection (RFC 9110 15.2).
+        if (status / 100 == 1 && status != 101)
+            return true;
         balance::ProbeResult r;
-        Outcome outcome = Outcome::Failed; // a 5xx: the replica is in trouble
+        Outcome outcome = Outcome::NoEndpoint;
         if (status >= 200 && status < 300)
             outcome = balance::parseProbeAnswer(body, &r) ? Outcome::Answered : Outcome::NoEndpoint;
-        else if (status == 404 || status == 405 || status == 501)
-            outcome = Outcome::NoEndpoint;
+        else if (status >= 500 || status == 408 || status == 429 || status < 200)
+            outcome = Outcome::Failed; // in trouble, or shedding load: its entries go
+        // Any other answer (404, 401, 403, a redirect) says the replica is up and the probe path
+        // is not a probe endpoint here: balance it on this worker's measurements. Counting it as
+        // a failed probe kept such a replica out of the pool for good, starved beside replicas
+        // that answer probes.
         if (!keep_alive)
             tcp.close();
         done(outcome, r);

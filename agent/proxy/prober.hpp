@@ -49,9 +49,9 @@ public:
     struct Conn;
     enum class Outcome {
         Answered,    // a probe answer
-        NoEndpoint,  // the replica answers, but not with a probe (404, or not our JSON)
+        NoEndpoint,  // the replica answers, but not with a probe (3xx, 4xx, a 2xx not our JSON)
         Unreachable, // connection refused or unreachable: passive health
-        Failed,      // timeout, slow answer, reset, 5xx, malformed HTTP: entries dropped only
+        Failed,      // timeout, slow answer, reset, 5xx, 408, 429, malformed HTTP: entries dropped only
         Local,       // this process could not send it (EMFILE, no port): nothing against anyone
     };
 

@@ -1,0 +1,527 @@
+// An adversarial review of the probe path, the health checks and Prequal's robustness: replicas
+// written here, over raw sockets, that answer /ping and health checks in every way HTTP/1.1
+// allows and a few it does not. Each test is a finding that failed before its fix.
+
+#include "harness.hpp"
+#include "prequal_load.hpp"
+
+#include <QElapsedTimer>
+#include <QMutex>
+#include <QTcpServer>
+#include <QTcpSocket>
+#include <QThread>
+#include <QtTest>
+
+#include <csignal>
+#include <functional>
+#include <optional>
+
+using namespace dlb::test;
+
+namespace {
+
+// What a scripted replica sends for one request, and whether it closes the connection after.
+struct Answer {
+    QByteArray bytes;
+    bool close = false;
+};
+
+// "HTTP/1.1 200 OK" with Content-Length, keep-alive.
+Answer ok(const QByteArray& body, const QByteArray& extraHeaders = {})
+{
+    return {"HTTP/1.1 200 OK\r\nContent-Length: " + QByteArray::number(body.size()) + "\r\n" + extraHeaders + "\r\n" + body};
+}
+
+// A replica whose every answer is written by the test: `script(path)` runs in the replica's own
+// thread (it must only read what it captures). Counts the requests per path.
+class ScriptedReplica {
+public:
+    using Script = std::function<Answer(const QByteArray& path)>;
+
+    explicit ScriptedReplica(Script script)
+    {
+        server_ = new Server(std::move(script));
+        server_->moveToThread(&thread_);
+        QObject::connect(&thread_, &QThread::finished, server_, &QObject::deleteLater);
+        thread_.start();
+        quint16 port = 0;
+        QMetaObject::invokeMethod(server_, [this, &port] { port = server_->listen(); }, Qt::BlockingQueuedConnection);
+        port_ = port;
+    }
+    ~ScriptedReplica()
+    {
+        thread_.quit();
+        thread_.wait();
+    }
+    ScriptedReplica(const ScriptedReplica&) = delete;
+    ScriptedReplica& operator=(const ScriptedReplica&) = delete;
+
+    quint16 port() const { return port_; }
+    // Stops listening and drops every connection (a killed process), or listens again on the
+    // same port (the process restarted).
+    void setListening(bool on)
+    {
+        QMetaObject::invokeMethod(server_, [this, on] { server_->setListening(on, port_); }, Qt::BlockingQueuedConnection);
+    }
+    int count(const QByteArray& path) const
+    {
+        QMutexLocker lock(&server_->mutex);
+        return server_->counts.value(path);
+    }
+
+private:
+    class Server final : public QObject {
+    public:
+        explicit Server(Script s) : script_(std::move(s)) {}
+        ~Server() override { delete server_; }
+        quint16 listen()
+        {
+            server_ = new QTcpServer(this);
+            QObject::connect(server_, &QTcpServer::newConnection, this, [this] {
+                while (QTcpSocket* s = server_->nextPendingConnection()) {
+                    buffers_.insert(s, {});
+                    QObject::connect(s, &QTcpSocket::readyRead, this, [this, s] { onReadyRead(s); });
+                    QObject::connect(s, &QTcpSocket::disconnected, s, &QObject::deleteLater);
+                    QObject::connect(s, &QObject::destroyed, this, [this, s] { buffers_.remove(s); });
+                }
+            });
+            return server_->listen(QHostAddress::LocalHost, 0) ? server_->serverPort() : 0;
+        }
+
+        void setListening(bool on, quint16 port)
+        {
+            if (on) {
+                if (!server_->isListening())
+                    server_->listen(QHostAddress::LocalHost, port);
+                return;
+            }
+            server_->close();
+            for (QTcpSocket* s : buffers_.keys())
+                s->abort();
+        }
+
+        mutable QMutex mutex;
+        QHash<QByteArray, int> counts; // guarded by mutex
+
+    private:
+        void onReadyRead(QTcpSocket* s)
+        {
+            QByteArray& buf = buffers_[s];
+            buf += s->readAll();
+            // Requests without bodies only (GET): a head ends at the blank line.
+            for (qsizetype end; s->state() == QAbstractSocket::ConnectedState && (end = buf.indexOf("\r\n\r\n")) >= 0;) {
+                const QByteArray head = buf.left(end);
+                buf.remove(0, end + 4);
+                const QList<QByteArray> line = head.left(head.indexOf("\r\n")).split(' ');
+                const QByteArray path = line.size() > 1 ? line[1] : QByteArray();
+                {
+                    QMutexLocker lock(&mutex);
+                    ++counts[path];
+                }
+                const Answer a = script_(path);
+                s->write(a.bytes);
+                if (a.close) {
+                    s->disconnectFromHost(); // after the bytes are written
+                    return;
+                }
+            }
+        }
+
+        Script script_;
+        QTcpServer* server_ = nullptr;
+        QHash<QTcpSocket*, QByteArray> buffers_;
+    };
+
+    QThread thread_;
+    Server* server_ = nullptr;
+    quint16 port_ = 0;
+};
+
+const QString kPool = QStringLiteral("0");
+
+// Health checks on /healthz every 100 ms (the least allowed), one failure takes a replica down.
+void strictHealthChecks(QJsonObject& cfg)
+{
+    setJson(cfg, {QStringLiteral("pools"), kPool, QStringLiteral("health_check")},
+            QJsonObject{{QStringLiteral("enabled"), true},
+                        {QStringLiteral("path"), QStringLiteral("/healthz")},
+                        {QStringLiteral("interval_ms"), 100},
+                        {QStringLiteral("timeout_ms"), 90},
+                        {QStringLiteral("rise"), 1},
+                        {QStringLiteral("fall"), 1}});
+}
+
+void usePrequalOnPing(QJsonObject& cfg)
+{
+    setJson(cfg, {QStringLiteral("pools"), kPool, QStringLiteral("algorithm")},
+            QJsonObject{{QStringLiteral("name"), QStringLiteral("prequal")}});
+    setJson(cfg, {QStringLiteral("pools"), kPool, QStringLiteral("probe")},
+            QJsonObject{{QStringLiteral("path"), QStringLiteral("/ping")}, {QStringLiteral("timeout_ms"), 1000}});
+}
+
+// Sends `n` GETs of `path` one after another on one keep-alive connection; each must be a 200.
+// Returns how many carried X-Replica: `who`.
+int answeredBy(quint16 port, int n, const QByteArray& who, QString* why)
+{
+    HttpClient c;
+    if (!c.connectTo(port)) {
+        *why = c.error();
+        return -1;
+    }
+    int hits = 0;
+    for (int i = 0; i < n; ++i) {
+        if (!c.send(getRequest("/work"))) {
+            *why = c.error();
+            return -1;
+        }
+        const auto r = c.read();
+        if (!r || r->status != 200) {
+            *why = r ? QStringLiteral("status %1: %2").arg(r->status).arg(QString::fromUtf8(r->body)) : c.error();
+            return -1;
+        }
+        hits += r->header("X-Replica") == who ? 1 : 0;
+    }
+    return hits;
+}
+
+// A replica named `name` that answers /work with 200 and X-Replica, and its probe and health
+// paths with `special(path)` when that gives bytes.
+ScriptedReplica::Script replicaScript(const QByteArray& name, std::function<std::optional<Answer>(const QByteArray&)> special)
+{
+    return [name, special](const QByteArray& path) {
+        if (auto a = special(path))
+            return *a;
+        return ok(name, "X-Replica: " + name + "\r\n");
+    };
+}
+
+} // namespace
+
+class TestAttackProbe : public QObject {
+    Q_OBJECT
+
+private slots:
+    void healthAnswerDelimitedByCloseKeepsReplica_data();
+    void healthAnswerDelimitedByCloseKeepsReplica();
+    void probeAnswerIsRead_data();
+    void probeAnswerIsRead();
+    void probePathWithoutProbeAnswer_data();
+    void probePathWithoutProbeAnswer();
+    void repeatedLoadReportIsNotRead_data();
+    void repeatedLoadReportIsNotRead();
+    void loadReportOnErrorDoesNotDrawTraffic();
+    void replicasTakingTurnsNeverFail_data();
+    void replicasTakingTurnsNeverFail();
+    void reloadsSwitchingAlgorithmUnderLoad();
+};
+
+void TestAttackProbe::healthAnswerDelimitedByCloseKeepsReplica_data()
+{
+    QTest::addColumn<QByteArray>("answer");
+    QTest::addColumn<bool>("close");
+    // HTTP/1.0 servers and many HTTP/1.1 ones answer a "Connection: close" request this way: no
+    // length, the body ends with the connection (RFC 9112 6.3, rule 8).
+    QTest::newRow("delimited by close") << QByteArray("HTTP/1.1 200 OK\r\nConnection: close\r\n\r\nhealthy") << true;
+    QTest::newRow("HTTP/1.0, delimited by close") << QByteArray("HTTP/1.0 200 OK\r\n\r\nhealthy") << true;
+    // An interim answer (103 Early Hints) before the final one: a client must skip it (RFC 9110 15.2).
+    QTest::newRow("103 before 200") << QByteArray("HTTP/1.1 103 Early Hints\r\nLink: </a.css>; rel=preload\r\n\r\n"
+                                                  "HTTP/1.1 200 OK\r\nContent-Length: 7\r\nConnection: close\r\n\r\nhealthy")
+                                    << true;
+}
+
+// Finding: the health checker read a close-delimited answer, or a 1xx before the 200, as a failed
+// check, and benched a healthy replica that answers that way.
+void TestAttackProbe::healthAnswerDelimitedByCloseKeepsReplica()
+{
+    QFETCH(QByteArray, answer);
+    QFETCH(bool, close);
+    ScriptedReplica a(replicaScript("a", [answer, close](const QByteArray& path) -> std::optional<Answer> {
+        if (path == "/healthz")
+            return Answer{answer, close};
+        return std::nullopt;
+    }));
+    ScriptedReplica b(replicaScript("b", [](const QByteArray&) -> std::optional<Answer> { return std::nullopt; }));
+    Cluster c;
+    QJsonObject cfg = c.config({a.port(), b.port()});
+    strictHealthChecks(cfg);
+    QVERIFY2(c.startAgent(cfg), qPrintable(c.error()));
+    // Several checks of a have been answered: with fall 1, a wrong verdict has taken it down.
+    QTRY_VERIFY_WITH_TIMEOUT(a.count("/healthz") >= 3 && b.count("/healthz") >= 3, kWaitMs);
+    QString why;
+    const int toA = answeredBy(c.port(), 20, "a", &why);
+    QVERIFY2(toA >= 0, qPrintable(why));
+    // Round robin over two healthy replicas: half each.
+    QVERIFY2(toA == 10, qPrintable(QStringLiteral("%1 of 20 requests reached a; agent log:\n%2")
+                                       .arg(toA)
+                                       .arg(QString::fromUtf8(c.agentLog()))));
+    QCOMPARE(c.stopAgent(), 0);
+}
+
+void TestAttackProbe::probeAnswerIsRead_data()
+{
+    QTest::addColumn<QByteArray>("answer");
+    QTest::addColumn<bool>("close");
+    const QByteArray idle = R"({"rif": 0, "latency_ms": 1})";
+    QTest::newRow("delimited by close") << "HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n" + idle << true;
+    QTest::newRow("100 before 200") << "HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: " +
+                                           QByteArray::number(idle.size()) + "\r\n\r\n" + idle
+                                    << false;
+    QTest::newRow("103 before 200") << "HTTP/1.1 103 Early Hints\r\nLink: </a>\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: " +
+                                           QByteArray::number(idle.size()) + "\r\n\r\n" + idle
+                                    << false;
+}
+
+// Finding: the prober read a close-delimited probe answer, or a 1xx before the 200, as a failed
+// probe: the replica that said it was idle never entered Prequal's pool.
+void TestAttackProbe::probeAnswerIsRead()
+{
+    QFETCH(QByteArray, answer);
+    QFETCH(bool, close);
+    // a says it is idle and fast, b that it is loaded and slow: Prequal must send nearly all to a.
+    ScriptedReplica a(replicaScript("a", [answer, close](const QByteArray& path) -> std::optional<Answer> {
+        if (path == "/ping")
+            return Answer{answer, close};
+        return std::nullopt;
+    }));
+    ScriptedReplica b(replicaScript("b", [](const QByteArray& path) -> std::optional<Answer> {
+        if (path == "/ping")
+            return ok(R"({"rif": 40, "latency_ms": 200})");
+        return std::nullopt;
+    }));
+    Cluster c;
+    QJsonObject cfg = c.config({a.port(), b.port()});
+    usePrequalOnPing(cfg);
+    QVERIFY2(c.startAgent(cfg), qPrintable(c.error()));
+    // Idle probing has reached both.
+    QTRY_VERIFY_WITH_TIMEOUT(a.count("/ping") >= 2 && b.count("/ping") >= 2, kWaitMs);
+    QString why;
+    const int n = 60;
+    const int toA = answeredBy(c.port(), n, "a", &why);
+    QVERIFY2(toA >= 0, qPrintable(why));
+    qInfo("%d of %d requests reached the idle replica", toA, n);
+    // Unread answers leave only b in the pool, and Prequal picks at random (about 30 of 60).
+    QVERIFY2(toA >= 45, qPrintable(QStringLiteral("%1 of %2 requests reached the idle replica; agent log:\n%3")
+                                       .arg(toA)
+                                       .arg(n)
+                                       .arg(QString::fromUtf8(c.agentLog()))));
+    QCOMPARE(c.stopAgent(), 0);
+}
+
+void TestAttackProbe::probePathWithoutProbeAnswer_data()
+{
+    QTest::addColumn<QByteArray>("answer");
+    // A server that answers every path with its index page, larger than a probe answer may be.
+    QTest::newRow("200, an 8 KiB page") << "HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Length: 8192\r\n\r\n" +
+                                               QByteArray(8192, 'x');
+    // /ping behind authentication, or moved.
+    QTest::newRow("401") << QByteArray("HTTP/1.1 401 Unauthorized\r\nWWW-Authenticate: Basic\r\nContent-Length: 0\r\n\r\n");
+    QTest::newRow("403") << QByteArray("HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\n\r\n");
+    QTest::newRow("404 (read right before)") << QByteArray("HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n");
+    QTest::newRow("301") << QByteArray("HTTP/1.1 301 Moved Permanently\r\nLocation: /ping/\r\nContent-Length: 0\r\n\r\n");
+}
+
+// Finding: a replica that answers the probe path, but not with a probe answer, is balanced on
+// the worker's own measurements only when that answer was a 404, 405, 501 or a small 2xx; a
+// 401, 403, 3xx or a large page counted as a failed probe, every time, so the replica never
+// entered Prequal's pool: starved beside replicas that do answer probes.
+void TestAttackProbe::probePathWithoutProbeAnswer()
+{
+    QFETCH(QByteArray, answer);
+    ScriptedReplica a(replicaScript("a", [answer](const QByteArray& path) -> std::optional<Answer> {
+        if (path == "/ping")
+            return Answer{answer, false};
+        return std::nullopt;
+    }));
+    // b says it is loaded and slow; a answers at once.
+    ScriptedReplica b(replicaScript("b", [](const QByteArray& path) -> std::optional<Answer> {
+        if (path == "/ping")
+            return ok(R"({"rif": 40, "latency_ms": 200})");
+        return std::nullopt;
+    }));
+    Cluster c;
+    QJsonObject cfg = c.config({a.port(), b.port()});
+    usePrequalOnPing(cfg);
+    QVERIFY2(c.startAgent(cfg), qPrintable(c.error()));
+    // One answer from a is all the verdict takes (then it is not asked again for 30 s).
+    QTRY_VERIFY_WITH_TIMEOUT(a.count("/ping") >= 1 && b.count("/ping") >= 2, kWaitMs);
+    QString why;
+    const int n = 100;
+    const int toA = answeredBy(c.port(), n, "a", &why);
+    QVERIFY2(toA >= 0, qPrintable(why));
+    qInfo("%d of %d requests reached the replica without a probe endpoint", toA, n);
+    // Starved, it gets only Prequal's random picks (about half, with one other replica).
+    QVERIFY2(toA >= 75, qPrintable(QStringLiteral("%1 of %2 requests reached a").arg(toA).arg(n)));
+    QCOMPARE(c.stopAgent(), 0);
+}
+
+void TestAttackProbe::repeatedLoadReportIsNotRead_data()
+{
+    QTest::addColumn<QByteArray>("reports");
+    QTest::newRow("X-Load twice") << QByteArray("X-Load: rif=0, latency_ms=0.1\r\nX-Load: rif=40, latency_ms=200\r\n");
+    QTest::newRow("endpoint-load-metrics twice")
+        << QByteArray("endpoint-load-metrics: TEXT rif=0, named_metrics.latency_ms=0.1\r\n"
+                      "endpoint-load-metrics: TEXT rif=40, named_metrics.latency_ms=200\r\n");
+}
+
+// Finding: a response with two load reports (a replica and a middleware each adding one, or a
+// lie) was read by its first one. Combined as RFC 9110 5.3 says fields are, two reports are one
+// list with every key twice, which the strict parsers refuse: no report at all.
+void TestAttackProbe::repeatedLoadReportIsNotRead()
+{
+    QFETCH(QByteArray, reports);
+    // a never answers a probe (so only its reports can put it in the pool); its first report on
+    // each response says it is idle, its second that it is loaded.
+    ScriptedReplica a([reports](const QByteArray& path) -> Answer {
+        if (path == "/ping")
+            return {};
+        return ok("a", reports + "X-Replica: a\r\n");
+    });
+    ScriptedReplica b(replicaScript("b", [](const QByteArray& path) -> std::optional<Answer> {
+        if (path == "/ping")
+            return ok(R"({"rif": 5, "latency_ms": 5})");
+        return std::nullopt;
+    }));
+    Cluster c;
+    QJsonObject cfg = c.config({a.port(), b.port()});
+    usePrequalOnPing(cfg);
+    QVERIFY2(c.startAgent(cfg), qPrintable(c.error()));
+    QTRY_VERIFY_WITH_TIMEOUT(a.count("/ping") >= 1 && b.count("/ping") >= 2, kWaitMs);
+    QString why;
+    const int n = 100;
+    const int toA = answeredBy(c.port(), n, "a", &why);
+    QVERIFY2(toA >= 0, qPrintable(why));
+    qInfo("%d of %d requests reached the replica with two reports", toA, n);
+    // Unread, a is balanced by Prequal's random picks (about half); read, its "idle" takes all.
+    QVERIFY2(toA <= 75, qPrintable(QStringLiteral("%1 of %2 requests reached a").arg(toA).arg(n)));
+    QCOMPARE(c.stopAgent(), 0);
+}
+
+// Probe: a replica that fails every request fast (503) while its X-Load header says it is idle
+// must not draw more traffic than round robin would give it (sinkholing).
+void TestAttackProbe::loadReportOnErrorDoesNotDrawTraffic()
+{
+    ScriptedReplica a([](const QByteArray& path) -> Answer {
+        if (path == "/ping")
+            return {"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n"};
+        return {"HTTP/1.1 503 Service Unavailable\r\nX-Load: rif=0, latency_ms=0.1\r\nX-Replica: a\r\nContent-Length: 4\r\n\r\nsick"};
+    });
+    ScriptedReplica b([](const QByteArray& path) -> Answer {
+        if (path == "/ping")
+            return {"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n"};
+        return ok("b", "X-Load: rif=2, latency_ms=5\r\nX-Replica: b\r\n");
+    });
+    Cluster c;
+    QJsonObject cfg = c.config({a.port(), b.port()});
+    usePrequalOnPing(cfg);
+    QVERIFY2(c.startAgent(cfg), qPrintable(c.error()));
+    HttpClient client;
+    QVERIFY(client.connectTo(c.port()));
+    const int n = 100;
+    int failed = 0;
+    for (int i = 0; i < n; ++i) {
+        QVERIFY(client.send(getRequest("/work")));
+        const auto r = client.read();
+        QVERIFY2(r, qPrintable(client.error()));
+        failed += r->status == 503 ? 1 : 0;
+    }
+    qInfo("%d of %d requests reached the failing replica", failed, n);
+    QVERIFY2(failed <= n / 4, qPrintable(QStringLiteral("%1 of %2 requests reached the failing replica").arg(failed).arg(n)));
+    QCOMPARE(c.stopAgent(), 0);
+}
+
+// Probe: SIGHUP reloads that switch prequal <-> round_robin while 8 connections keep 2 workers
+// busy and probes are in flight (one replica answers /ping slower than probe.timeout_ms, one
+// refuses connections): no request may fail, and the agent must neither crash nor leak runtimes.
+void TestAttackProbe::reloadsSwitchingAlgorithmUnderLoad()
+{
+    Cluster c;
+    const quint16 r1 = c.startReplica(QStringLiteral("r1"), {QStringLiteral("--service-ms"), QStringLiteral("1")});
+    const quint16 r2 = c.startReplica(QStringLiteral("r2"),
+                                      {QStringLiteral("--service-ms"), QStringLiteral("1"), QStringLiteral("--ping-delay-ms"),
+                                       QStringLiteral("80")});
+    QVERIFY2(r1 && r2, qPrintable(c.error()));
+    QJsonObject cfg = c.config({r1, r2, refusedPort()});
+    setJson(cfg, {QStringLiteral("workers")}, 2);
+    setJson(cfg, {QStringLiteral("pools"), kPool, QStringLiteral("probe")},
+            QJsonObject{{QStringLiteral("path"), QStringLiteral("/ping")}, {QStringLiteral("timeout_ms"), 50}});
+    const auto algorithm = [&cfg](const char* name) {
+        setJson(cfg, {QStringLiteral("pools"), kPool, QStringLiteral("algorithm")},
+                QJsonObject{{QStringLiteral("name"), QString::fromLatin1(name)}});
+    };
+    algorithm("prequal");
+    QVERIFY2(c.startAgent(cfg), qPrintable(c.error()));
+    {
+        Load load(c.port(), 8, -1, "/work");
+        for (int i = 0; i < 20; ++i) {
+            algorithm(i % 2 == 0 ? "round_robin" : "prequal");
+            QVERIFY2(c.writeConfig(cfg), qPrintable(c.error()));
+            const qsizetype mark = c.agent().logMark();
+            c.agent().signal(SIGHUP);
+            QVERIFY2(c.agent().waitForLog("config reloaded", mark), c.agentLog().constData());
+            // Some requests on the new runtime before the next switch.
+            const int before = load.completed();
+            QTRY_VERIFY_WITH_TIMEOUT(load.completed() >= before + 50, kWaitMs);
+        }
+        load.stop();
+        QVERIFY(load.wait(kWaitMs));
+        const QStringList failures = load.failures();
+        QVERIFY2(failures.isEmpty(), qPrintable(failures.join(u'\n')));
+        int non200 = 0;
+        for (const Outcome& o : load.outcomes())
+            non200 += o.status != 200 ? 1 : 0;
+        qInfo("%d requests across 20 reloads, %d not 200", load.completed(), non200);
+        QCOMPARE(non200, 0);
+    }
+    QCOMPARE(c.stopAgent(), 0);
+}
+
+void TestAttackProbe::replicasTakingTurnsNeverFail_data()
+{
+    QTest::addColumn<QString>("algorithm");
+    QTest::newRow("round_robin") << QStringLiteral("round_robin");
+    QTest::newRow("prequal") << QStringLiteral("prequal");
+}
+
+// Finding: two replicas that take turns being down (each 300 ms up, then 300 ms down, never both
+// at once: a rolling restart) made 68% of requests fail, "503 no healthy replica", while one of
+// them accepted: each had refused a connection within the last second, and sat out for it.
+void TestAttackProbe::replicasTakingTurnsNeverFail()
+{
+    QFETCH(QString, algorithm);
+    ScriptedReplica a(replicaScript("a", [](const QByteArray&) -> std::optional<Answer> { return std::nullopt; }));
+    ScriptedReplica b(replicaScript("b", [](const QByteArray&) -> std::optional<Answer> { return std::nullopt; }));
+    Cluster c;
+    QJsonObject cfg = c.config({a.port(), b.port()});
+    setJson(cfg, {QStringLiteral("pools"), kPool, QStringLiteral("algorithm")}, QJsonObject{{QStringLiteral("name"), algorithm}});
+    QVERIFY2(c.startAgent(cfg), qPrintable(c.error()));
+    HttpClient client;
+    QVERIFY(client.connectTo(c.port()));
+    int requests = 0;
+    int refused503 = 0;
+    QStringList failures;
+    QElapsedTimer phase;
+    for (int turn = 0; turn < 6; ++turn) {
+        ScriptedReplica& down = turn % 2 == 0 ? a : b;
+        ScriptedReplica& up = turn % 2 == 0 ? b : a;
+        up.setListening(true);
+        down.setListening(false);
+        phase.start();
+        while (phase.elapsed() < 300) {
+            QVERIFY(client.send(getRequest("/work")));
+            const auto r = client.read();
+            QVERIFY2(r, qPrintable(client.error()));
+            ++requests;
+            if (r->status != 200) {
+                ++refused503;
+                if (failures.size() < 5)
+                    failures.append(QStringLiteral("turn %1 at %2 ms: %3 %4").arg(turn).arg(phase.elapsed()).arg(r->status).arg(QString::fromUtf8(r->body.trimmed())));
+            }
+        }
+    }
+    qInfo("%d of %d requests failed while one replica accepted", refused503, requests);
+    QVERIFY2(refused503 == 0, qPrintable(failures.join(u'\n')));
+    QCOMPARE(c.stopAgent(), 0);
+}
+
+QTEST_GUILESS_MAIN(TestAttackProbe)
+#include "tst_attack_probe.moc"
