@@ -1,0 +1,183 @@
+#pragma once
+// Shared by the libFuzzer targets (DLB_FUZZ=ON): a check that reports and aborts, so libFuzzer
+// saves the input as a crash; the cuts that feed one input to a parser in pieces; and a
+// recording handler whose log is compared between a whole and a piecewise parse.
+//
+// Inputs stay plain HTTP bytes (so the seed corpus is readable and a crash file can be replayed
+// with curl or nc): the piecewise cuts are derived from a hash of the input, not from a prefix.
+
+#include "agent/http/headers.hpp"
+#include "agent/http/parser.hpp"
+
+#include <cstddef>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace dlb::fuzz {
+
+// A finding: the invariant that broke and the bytes involved, then abort() so libFuzzer keeps
+// the input (crash-<sha1>) and the bounded CTest run fails.
+[[noreturn]] inline void fail(const char* what, std::string_view detail = {})
+{
+    std::fprintf(stderr, "\n==dlb-fuzz== FINDING: %s\n", what);
+    if (!detail.empty()) {
+        std::fprintf(stderr, "==dlb-fuzz== bytes (%zu): \"", detail.size());
+        for (const unsigned char c : detail) {
+            if (c == '\\')
+                std::fputs("\\\\", stderr);
+            else if (c >= 0x20 && c < 0x7f)
+                std::fputc(c, stderr);
+            else
+                std::fprintf(stderr, "\\x%02x", c);
+        }
+        std::fputs("\"\n", stderr);
+    }
+    std::abort();
+}
+
+#define DLB_FUZZ_CHECK(cond, detail)                                                                                  \
+    do {                                                                                                              \
+        if (!(cond))                                                                                                  \
+            ::dlb::fuzz::fail(#cond " (" __FILE__ ":" DLB_FUZZ_STR(__LINE__) ")", (detail));                          \
+    } while (0)
+#define DLB_FUZZ_STR2(x) #x
+#define DLB_FUZZ_STR(x) DLB_FUZZ_STR2(x)
+
+// FNV-1a: a stable hash, so the same input is always cut the same way.
+inline uint64_t hashBytes(const uint8_t* data, size_t size)
+{
+    uint64_t h = 1469598103934665603ULL;
+    for (size_t i = 0; i < size; ++i) {
+        h ^= data[i];
+        h *= 1099511628211ULL;
+    }
+    return h;
+}
+
+// splitmix64: the stream of choices drawn from that hash.
+class Choices {
+public:
+    explicit Choices(uint64_t seed) : state_(seed) {}
+    uint64_t next()
+    {
+        uint64_t z = (state_ += 0x9e3779b97f4a7c15ULL);
+        z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+        z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+        return z ^ (z >> 31);
+    }
+    size_t below(size_t n) { return n == 0 ? 0 : static_cast<size_t>(next() % n); }
+
+private:
+    uint64_t state_;
+};
+
+// Piece lengths that add up to `size`: mostly short pieces (1..8 bytes, where state machines
+// break), sometimes long ones.
+inline std::vector<size_t> pieces(size_t size, Choices& c)
+{
+    std::vector<size_t> out;
+    while (size > 0) {
+        const size_t n = std::min(size, c.below(4) == 0 ? 1 + c.below(256) : 1 + c.below(8));
+        out.push_back(n);
+        size -= n;
+    }
+    return out;
+}
+
+// Records what a parser reported, as text: the heads with every field the proxy decides on,
+// the body bytes (adjacent slices joined), completions. Two parses of the same bytes must give
+// the same log however the bytes were cut.
+class Recorder : public agent::http::ParserHandler {
+public:
+    using HeadHook = HeadersAction (*)(void* ctx, const agent::http::Message& m);
+    Recorder(HeadHook hook = nullptr, void* ctx = nullptr) : hook_(hook), ctx_(ctx) {}
+
+    std::string log;
+    size_t heads = 0;
+    size_t completes = 0;
+    bool pause_after_each = false; // onMessageComplete answers false: the session's way
+
+    HeadersAction onHeaders(const agent::http::Message& m) override
+    {
+        ++heads;
+        in_body_ = false;
+        log += "\nH ";
+        log += m.methodName();
+        log += ' ';
+        log += m.url();
+        log += ' ' + std::to_string(m.status()) + ' ' + std::to_string(m.versionMajor()) + '.' +
+               std::to_string(m.versionMinor()) + " ka=" + std::to_string(m.keepAlive()) +
+               " ch=" + std::to_string(m.chunked()) + " cl=" + std::to_string(m.hasContentLength()) + ':' +
+               std::to_string(m.contentLength()) + " up=" + std::to_string(m.upgrade());
+        for (size_t i = 0; i < m.headerCount(); ++i) {
+            log += "\n  ";
+            log += m.headerName(i);
+            log += ": ";
+            log += m.headerValue(i);
+        }
+        return hook_ ? hook_(ctx_, m) : HeadersAction::Continue;
+    }
+    bool onBody(std::string_view data) override
+    {
+        if (!in_body_)
+            log += "\nB ";
+        in_body_ = true;
+        log += data;
+        return true;
+    }
+    bool onMessageComplete() override
+    {
+        ++completes;
+        in_body_ = false;
+        log += "\nC";
+        return !pause_after_each;
+    }
+
+private:
+    HeadHook hook_;
+    void* ctx_;
+    bool in_body_ = false;
+};
+
+// Feeds `data` in the given pieces; on a pause, resumes and goes on with the bytes after the
+// pause point, as the session does with pipelined requests. Returns the final status.
+inline agent::http::Parser::Status feed(agent::http::Parser& p, std::string_view data, const std::vector<size_t>& cuts)
+{
+    using Status = agent::http::Parser::Status;
+    size_t at = 0;
+    for (const size_t n : cuts) {
+        size_t off = 0;
+        while (off < n) {
+            const auto r = p.execute(data.data() + at + off, n - off);
+            if (r.status == Status::Error)
+                return Status::Error;
+            if (r.status == Status::Ok)
+                break;
+            DLB_FUZZ_CHECK(r.consumed <= n - off, data);
+            off += r.consumed;
+            p.resume();
+        }
+        at += n;
+    }
+    return Status::Ok;
+}
+
+inline const char* errorName(agent::http::ParseError e)
+{
+    using agent::http::ParseError;
+    switch (e) {
+    case ParseError::None: return "None";
+    case ParseError::Malformed: return "Malformed";
+    case ParseError::HeadersTooLarge: return "HeadersTooLarge";
+    case ParseError::TooManyHeaders: return "TooManyHeaders";
+    case ParseError::BodyTooLarge: return "BodyTooLarge";
+    case ParseError::Aborted: return "Aborted";
+    }
+    return "?";
+}
+
+} // namespace dlb::fuzz
