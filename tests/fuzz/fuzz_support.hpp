@@ -166,6 +166,24 @@ inline agent::http::Parser::Status feed(agent::http::Parser& p, std::string_view
     return Status::Ok;
 }
 
+// Two parses that both fail may have delivered different amounts of the failing message's body
+// first: a limit or a bad byte inside one big slice is seen before any of it is handed on, in
+// small pieces after the earlier ones were. Everything before that body must still agree.
+inline std::string_view beforeFailingBody(std::string_view log)
+{
+    const size_t head = log.rfind("\nH ");
+    const size_t body = log.find("\nB ", head == std::string_view::npos ? 0 : head);
+    return body == std::string_view::npos ? log : log.substr(0, body);
+}
+
+// Whole and piecewise parses agree: same outcome, same log (up to the failing body).
+inline bool sameParse(bool failed1, const std::string& log1, bool failed2, const std::string& log2)
+{
+    if (failed1 != failed2)
+        return false;
+    return failed1 ? beforeFailingBody(log1) == beforeFailingBody(log2) : log1 == log2;
+}
+
 inline const char* errorName(agent::http::ParseError e)
 {
     using agent::http::ParseError;
