@@ -93,6 +93,7 @@ void run(std::string_view data, const ParserLimits& limits, uint64_t seed)
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size)
 {
     const std::string_view bytes(reinterpret_cast<const char*>(data), size);
+    dlb::fuzz::currentInput() = bytes;
     const uint64_t seed = dlb::fuzz::hashBytes(data, size);
     run(bytes, (seed & 3) == 0 ? kTightLimits : kDefaultLimits, seed);
     return 0;

@@ -90,7 +90,7 @@ void run(std::string_view data, const ParserLimits& limits, uint64_t seed)
     req_rec.pause_after_each = true;
     Parser req_parser(Kind::Request, req_rec, kDefaultLimits);
     if (req_parser.execute(req_bytes.data(), req_bytes.size()).status == Parser::Status::Error)
-        dlb::fuzz::fail("a fixed request did not parse", req_bytes);
+        dlb::fuzz::fatal("a fixed request did not parse", req_bytes);
     Context ctx{&req_parser.message(), req_parser.message().method() == HTTP_HEAD, ((seed >> 8) & 1) == 0};
 
     Recorder whole(&onHead, &ctx);
@@ -121,6 +121,7 @@ void run(std::string_view data, const ParserLimits& limits, uint64_t seed)
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size)
 {
     const std::string_view bytes(reinterpret_cast<const char*>(data), size);
+    dlb::fuzz::currentInput() = bytes;
     const uint64_t seed = dlb::fuzz::hashBytes(data, size);
     run(bytes, (seed & 0x30) == 0 ? kTightLimits : kDefaultLimits, seed);
     return 0;

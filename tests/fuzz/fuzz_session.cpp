@@ -69,7 +69,7 @@ int listenLoopback(int* port)
     a.sin_family = AF_INET;
     a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
     if (::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0 || ::listen(fd, 128) != 0)
-        dlb::fuzz::fail("stub replica: cannot listen on 127.0.0.1");
+        dlb::fuzz::fatal("stub replica: cannot listen on 127.0.0.1");
     socklen_t len = sizeof a;
     ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
     *port = ntohs(a.sin_port);
@@ -184,6 +184,7 @@ private:
                         if (r == http::Parser::Status::Error) {
                             std::fprintf(stderr, "stub replica: %s\n", std::string(c.parser.errorReason()).c_str());
                             dlb::fuzz::fail("the agent sent the replica bytes that are not a request", c.in_log);
+                            dead = true; // only reached with DLB_FUZZ_CONTINUE
                         }
                     }
                 }
@@ -229,14 +230,14 @@ struct Agent {
         if (!loaded.config) {
             for (const auto& e : loaded.errors)
                 std::fprintf(stderr, "config: %s\n", e.toString().c_str());
-            dlb::fuzz::fail("the fuzz target's own config is invalid");
+            dlb::fuzz::fatal("the fuzz target's own config is invalid");
         }
         std::string why;
         auto snap = proxy::buildSnapshot(*loaded.config, nullptr, &why);
         auto addr = net::resolve(loaded.config->listeners[0].endpoint, &why);
         const int fd = addr ? net::openListenSocket(*addr, net::kListenBacklog, &why) : -1;
         if (!snap || fd < 0)
-            dlb::fuzz::fail("cannot start the worker", why);
+            dlb::fuzz::fatal("cannot start the worker", why);
         port = net::boundPort(fd);
         worker = std::make_unique<proxy::Worker>(0, snap, std::vector<int>{fd}, nullptr, 1);
         worker->start();
@@ -304,13 +305,13 @@ int connectTo(int port, const std::string& from)
     self.sin_family = AF_INET;
     ::inet_pton(AF_INET, from.c_str(), &self.sin_addr);
     if (::bind(fd, reinterpret_cast<sockaddr*>(&self), sizeof self) != 0)
-        dlb::fuzz::fail("cannot bind the client to its own loopback address", from);
+        dlb::fuzz::fatal("cannot bind the client to its own loopback address", from);
     sockaddr_in a{};
     a.sin_family = AF_INET;
     a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
     a.sin_port = htons(static_cast<uint16_t>(port));
     if (::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0)
-        dlb::fuzz::fail("cannot connect to the worker");
+        dlb::fuzz::fatal("cannot connect to the worker");
     const int one = 1;
     ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
     ::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) | O_NONBLOCK);
@@ -329,6 +330,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size)
 {
     Agent& a = agent();
     const std::string_view input(reinterpret_cast<const char*>(data), size);
+    dlb::fuzz::currentInput() = input;
     const uint64_t seed = dlb::fuzz::hashBytes(data, size);
 
     Client client;
@@ -355,6 +357,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size)
             std::fprintf(stderr, "%zu of %zu answers after %d ms; %zu of %zu bytes written; got:\n%s\n",
                          client.final_answers, expected, kDeadlineMs, written, input.size(), got.c_str());
             dlb::fuzz::fail("the agent neither answered every request nor closed the connection", input);
+            break; // only reached with DLB_FUZZ_CONTINUE
         }
         pollfd p{fd, static_cast<short>(POLLIN | (written < input.size() ? POLLOUT : 0)), 0};
         ::poll(&p, 1, static_cast<int>(left.count()));
@@ -376,6 +379,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size)
                     std::fprintf(stderr, "client: %s; input:\n%.*s\n", std::string(resp_parser.errorReason()).c_str(),
                                  static_cast<int>(std::min<size_t>(size, 4096)), input.data());
                     dlb::fuzz::fail("the agent's answer is not well-formed HTTP", got);
+                    break; // only reached with DLB_FUZZ_CONTINUE
                 }
             }
         }

@@ -13,16 +13,72 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
+#include <map>
+#include <mutex>
 #include <string>
 #include <string_view>
 #include <vector>
 
 namespace dlb::fuzz {
 
-// A finding: the invariant that broke and the bytes involved, then abort() so libFuzzer keeps
-// the input (crash-<sha1>) and the bounded CTest run fails.
-[[noreturn]] inline void fail(const char* what, std::string_view detail = {})
+// The fuzz target itself cannot run (no socket, no config): not a finding, stop at once.
+[[noreturn]] inline void fatal(const char* what, std::string_view detail = {})
 {
+    std::fprintf(stderr, "==dlb-fuzz== cannot run: %s %.*s\n", what, static_cast<int>(detail.size()), detail.data());
+    std::abort();
+}
+
+// The input being run, so a finding can be saved in the continue mode below.
+inline std::string_view& currentInput()
+{
+    static std::string_view input;
+    return input;
+}
+
+// DLB_FUZZ_CONTINUE=DIR (long runs): a finding does not stop the run. The first input that
+// breaks each invariant is written to DIR/finding-<n> and reported; later ones are counted, and
+// the counts are printed at exit. Memory errors still stop the run (the sanitizers abort).
+struct ContinueMode {
+    const char* dir = std::getenv("DLB_FUZZ_CONTINUE");
+    std::map<std::string, uint64_t> counts;
+    std::mutex mutex; // fuzz_session's stub replica reports from its own thread
+    // At exit (the static is destroyed then): how many inputs broke each invariant.
+    ~ContinueMode()
+    {
+        for (const auto& [what, n] : counts)
+            std::fprintf(stderr, "==dlb-fuzz== %llu failed check(s): %s\n", static_cast<unsigned long long>(n), what.c_str());
+    }
+    static ContinueMode& instance()
+    {
+        static ContinueMode m;
+        return m;
+    }
+    // True when the run goes on; false when this is the first report of `what` or not in this mode.
+    bool counted(const char* what)
+    {
+        if (!dir)
+            return false;
+        std::lock_guard<std::mutex> lock(mutex);
+        const uint64_t n = ++counts[what];
+        if (n > 1)
+            return true;
+        const std::string path = std::string(dir) + "/finding-" + std::to_string(counts.size());
+        if (FILE* f = std::fopen(path.c_str(), "wb")) {
+            std::fwrite(currentInput().data(), 1, currentInput().size(), f);
+            std::fclose(f);
+        }
+        std::fprintf(stderr, "==dlb-fuzz== first input saved as %s\n", path.c_str());
+        return false;
+    }
+};
+
+// A finding: the invariant that broke and the bytes involved, then abort() so libFuzzer keeps
+// the input (crash-<sha1>) and the bounded CTest run fails; in the continue mode the run goes on.
+inline void fail(const char* what, std::string_view detail = {})
+{
+    ContinueMode& mode = ContinueMode::instance();
+    if (mode.counted(what))
+        return;
     std::fprintf(stderr, "\n==dlb-fuzz== FINDING: %s\n", what);
     if (!detail.empty()) {
         std::fprintf(stderr, "==dlb-fuzz== bytes (%zu): \"", detail.size());
@@ -36,13 +92,18 @@ namespace dlb::fuzz {
         }
         std::fputs("\"\n", stderr);
     }
-    std::abort();
+    if (!mode.dir)
+        std::abort();
 }
 
+// In a function returning void: with DLB_FUZZ_CONTINUE the rest of the function is skipped,
+// so one broken invariant is not reported again as the ones that follow from it.
 #define DLB_FUZZ_CHECK(cond, detail)                                                                                  \
     do {                                                                                                              \
-        if (!(cond))                                                                                                  \
+        if (!(cond)) {                                                                                                \
             ::dlb::fuzz::fail(#cond " (" __FILE__ ":" DLB_FUZZ_STR(__LINE__) ")", (detail));                          \
+            return;                                                                                                   \
+        }                                                                                                             \
     } while (0)
 #define DLB_FUZZ_STR2(x) #x
 #define DLB_FUZZ_STR(x) DLB_FUZZ_STR2(x)
@@ -157,7 +218,8 @@ inline agent::http::Parser::Status feed(agent::http::Parser& p, std::string_view
                 return Status::Error;
             if (r.status == Status::Ok)
                 break;
-            DLB_FUZZ_CHECK(r.consumed <= n - off, data);
+            if (r.consumed > n - off)
+                fatal("Parser::execute reported more bytes consumed than it was given", data);
             off += r.consumed;
             p.resume();
         }
