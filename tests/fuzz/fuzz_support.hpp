@@ -187,7 +187,15 @@ public:
         if (!in_body_)
             log += "\nB ";
         in_body_ = true;
-        log += data;
+        // Escaped, so body bytes can never look like the log's own records ("\nH ").
+        for (const char c : data) {
+            if (c == '\n')
+                log += "\\n";
+            else if (c == '\\')
+                log += "\\\\";
+            else
+                log += c;
+        }
         return true;
     }
     bool onMessageComplete() override
