@@ -10,9 +10,7 @@
 # passes, e.g. DLB_TEST_PASSES=plain scripts/test.sh -L unit. Arguments go to ctest in the
 # plain and asan passes. JOBS sets the parallelism (default: nproc).
 set -uo pipefail
-cd "$(dirname "$0")/.."
-
-scripts/install-deps.sh || exit 1
+cd "$(dirname "$0")/.." || exit 1
 
 PASSES=${DLB_TEST_PASSES:-plain,asan,tsan,fuzz}
 JOBS=${JOBS:-$(nproc)}
@@ -27,6 +25,8 @@ for p in ${PASSES//,/ }; do
     exit 2 ;;
   esac
 done
+
+scripts/install-deps.sh || exit 1
 
 # run_pass NAME DIR "CMAKE ARGS..." BUILD_TARGET CTEST_ARGS...
 run_pass() {
