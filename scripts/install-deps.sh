@@ -9,6 +9,8 @@ PACKAGES=(
   libuv1-dev node-llhttp nlohmann-json3-dev libssl-dev libpq-dev
   postgresql postgresql-common
   wrk nginx-light haproxy apache2-utils curl python3 gnuplot-nox xvfb
+  # scripts/test.sh's fuzz pass (clang with libFuzzer) and readable sanitizer stacks (symbolizer)
+  clang libclang-rt-14-dev llvm
 )
 
 missing=()

@@ -52,7 +52,9 @@ public:
     // Writes the config and starts the agent; false (and error()) if it does not listen. Returns
     // once the agent has logged "started" (its signal handlers are installed by then).
     bool startAgent(const QJsonObject& config);
-    // SIGTERM, then the exit code (-1: crashed or hung).
+    // SIGTERM, then the exit code (-1: crashed or hung). An agent that already ended on its
+    // own gives the code it ended with: a sanitizer report (exitcode, halt_on_error) or a crash
+    // in the middle of a test is never read as a clean exit. 0 if it was never started.
     int stopAgent();
     ChildProcess& agent() { return agent_; }
     quint16 port() const { return port_; }

@@ -21,6 +21,7 @@ private slots:
     void init();
     void cleanup();
 
+    void cleanupReportsAnAgentThatDied();
     void sighupWithInvalidJsonKeepsServing();
     void sighupWithInvalidValueKeepsServing();
     void sighupAppliesNewReplicaSet();
@@ -54,7 +55,7 @@ void TestAgentSignals::init()
 void TestAgentSignals::cleanup()
 {
     // Stopped first so that its whole stderr is read before a failure prints it.
-    const int exitCode = c_->agent().running() ? c_->stopAgent() : 0;
+    const int exitCode = c_->stopAgent(); // also when it already died: see Cluster::stopAgent
     if (QTest::currentTestFailed() || exitCode != 0)
         qWarning().noquote() << "agent:" << c_->agent().error() << "stderr:\n" << c_->agentLog();
     if (!QTest::currentTestFailed()) // else the failure and the agent's state are reported above
@@ -90,6 +91,20 @@ bool TestAgentSignals::servedBy(const QByteArray& name)
 {
     const auto r = fetch(c_->port(), getRequest("/who"));
     return r && r->status == 200 && r->header("X-Replica") == name;
+}
+
+// An agent that ends in the middle of a test (a sanitizer report with halt_on_error, a crash)
+// fails the test in cleanup(), which used to read 0 for any agent no longer running.
+void TestAgentSignals::cleanupReportsAnAgentThatDied()
+{
+    StubBackend& stub = c_->addStub("s1");
+    QVERIFY2(c_->startAgent(c_->config({stub.port()})), qPrintable(c_->error()));
+    c_->agent().signal(SIGKILL);
+    QVERIFY(QTest::qWaitFor([&] { return !c_->agent().running(); }, kWaitMs));
+    // cleanup()'s check must fail; if it passes, QtTest reports XPASS, a failure.
+    QEXPECT_FAIL("", "the agent was killed: cleanup() must see a non-zero exit", Abort);
+    cleanup();
+    c_ = std::make_unique<Cluster>(); // so the cleanup() QtTest runs next has nothing to report
 }
 
 // SIGHUP with a file that is not JSON: "reload rejected" is logged and requests still succeed.

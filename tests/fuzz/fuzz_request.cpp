@@ -1,0 +1,100 @@
+// libFuzzer target: the request side of the HTTP layer (agent/http), fed arbitrary bytes.
+//
+// Each input is parsed twice as a stream of pipelined requests: in one piece, and in pieces
+// cut by a hash of the input with a pause after every message (as the session parses). The
+// two parses must report the same heads, bodies and completions, and fail alike. For every
+// head the proxy would forward, the upstream head is written (requestFraming, originForm,
+// appendUpstreamRequestHead) and parsed again as the replica would: it must be exactly one
+// well-formed head whose framing is the framing the proxy decided, so a replica can never read
+// a body as a request of its own (request smuggling) nor wait for a body that is not sent.
+
+#include "fuzz_support.hpp"
+
+using namespace dlb::agent::http;
+using dlb::fuzz::Choices;
+using dlb::fuzz::Recorder;
+
+namespace {
+
+// The agent's defaults (common/config.hpp); a second set of tight limits makes the limit
+// paths reachable with short inputs.
+constexpr ParserLimits kDefaultLimits{};
+constexpr ParserLimits kTightLimits{256, 8, 64};
+
+// Parses what the proxy would send upstream and checks it against the decision taken.
+void checkForwardedHead(const Message& req)
+{
+    const BodyFraming framing = requestFraming(req);
+    const std::string_view target = originForm(req.url());
+    DLB_FUZZ_CHECK(!target.empty(), req.url());
+    std::string out;
+    appendUpstreamRequestHead(out, req, framing, ForwardInfo{"127.0.0.1", "http", target});
+
+    Recorder rec;
+    rec.pause_after_each = true;
+    Parser replica(Kind::Request, rec, ParserLimits{1u << 20, 1024, 0});
+    const auto r = replica.execute(out.data(), out.size());
+    DLB_FUZZ_CHECK(r.status != Parser::Status::Error, out);
+    DLB_FUZZ_CHECK(rec.heads == 1, out); // one head, not two (no header or target injection)
+    DLB_FUZZ_CHECK(r.consumed == out.size(), out);
+    const Message& fwd = replica.message();
+    DLB_FUZZ_CHECK(fwd.method() == req.method(), out);
+    DLB_FUZZ_CHECK(fwd.versionMajor() == 1 && fwd.versionMinor() == 1, out);
+    switch (framing) {
+    case BodyFraming::None:
+        // The replica must see the request end at the blank line, as the proxy does.
+        DLB_FUZZ_CHECK(!fwd.chunked() && (!fwd.hasContentLength() || fwd.contentLength() == 0), out);
+        DLB_FUZZ_CHECK(rec.completes == 1, out);
+        break;
+    case BodyFraming::ContentLength:
+        DLB_FUZZ_CHECK(!fwd.chunked(), out);
+        DLB_FUZZ_CHECK(fwd.hasContentLength() && fwd.contentLength() == req.contentLength(), out);
+        break;
+    case BodyFraming::Chunked:
+        DLB_FUZZ_CHECK(fwd.chunked() && !fwd.hasContentLength(), out);
+        break;
+    case BodyFraming::UntilClose:
+        dlb::fuzz::fail("a request cannot be delimited by close", out);
+    }
+}
+
+ParserHandler::HeadersAction onHead(void*, const Message& m)
+{
+    checkForwardedHead(m);
+    return ParserHandler::HeadersAction::Continue;
+}
+
+void run(std::string_view data, const ParserLimits& limits, uint64_t seed)
+{
+    Recorder whole(&onHead);
+    Parser p1(Kind::Request, whole, limits);
+    const auto r1 = p1.execute(data.data(), data.size());
+    const bool failed1 = r1.status == Parser::Status::Error;
+
+    Choices c(seed);
+    Recorder cut(&onHead);
+    cut.pause_after_each = true;
+    Parser p2(Kind::Request, cut, limits);
+    const bool failed2 = dlb::fuzz::feed(p2, data, dlb::fuzz::pieces(data.size(), c)) == Parser::Status::Error;
+
+    if (!dlb::fuzz::sameParse(failed1, whole.log, failed2, cut.log)) {
+        std::fprintf(stderr, "whole (%s, error %s):%s\n\ncut (%s, error %s):%s\n", failed1 ? "failed" : "ok",
+                     dlb::fuzz::errorName(p1.error()), whole.log.c_str(), failed2 ? "failed" : "ok",
+                     dlb::fuzz::errorName(p2.error()), cut.log.c_str());
+        dlb::fuzz::fail("a request stream parsed differently in pieces than in one piece", data);
+    }
+    // The peer closing now must not crash, whatever state the parser is in.
+    (void)p1.finish();
+    (void)p2.finish();
+}
+
+} // namespace
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size)
+{
+    const std::string_view bytes(reinterpret_cast<const char*>(data), size);
+    dlb::fuzz::currentInput() = bytes;
+    const uint64_t seed = dlb::fuzz::hashBytes(data, size);
+    run(bytes, (seed & 3) == 0 ? kTightLimits : kDefaultLimits, seed);
+    return 0;
+}
