@@ -87,14 +87,30 @@ void appendContentLength(std::string& out, uint64_t length)
 }
 
 // Transfer-Encoding for a response body we re-chunk: the replica's codings are kept (a proxy
-// passes on codings it does not apply, such as gzip), ending with chunked.
+// passes on codings it does not apply, such as gzip), from every Transfer-Encoding field in
+// order, and chunked always ends the list: a close-delimited answer with `Transfer-Encoding:
+// gzip` that we re-chunk must say `gzip, chunked`, or the client reads chunk sizes as body.
 void appendChunkedFraming(std::string& out, const Message& m)
 {
-    const std::string_view te = m.header("transfer-encoding");
-    if (te.empty() || iequals(trim(te), "chunked"))
-        out.append("Transfer-Encoding: chunked\r\n");
-    else
-        appendHeader(out, "Transfer-Encoding", trim(te));
+    out.append("Transfer-Encoding: ");
+    bool any = false;
+    for (size_t i = 0; i < m.headerCount(); ++i) {
+        if (!iequals(m.headerName(i), "transfer-encoding"))
+            continue;
+        std::string_view list = m.headerValue(i);
+        while (!list.empty()) {
+            const size_t comma = list.find(',');
+            const std::string_view coding = trim(list.substr(0, comma));
+            list = comma == std::string_view::npos ? std::string_view() : list.substr(comma + 1);
+            if (coding.empty() || iequals(coding, "chunked"))
+                continue; // ours is appended once, last
+            if (any)
+                out.append(", ");
+            out.append(coding);
+            any = true;
+        }
+    }
+    out.append(any ? ", chunked\r\n" : "chunked\r\n");
 }
 
 // Via (RFC 9110 7.6.3): the protocol version this hop received, and our pseudonym. Earlier
@@ -121,7 +137,9 @@ std::string_view originForm(std::string_view target)
         skip = 8;
     if (skip == 0)
         return target;
-    // "http://h?q" would give "?q" here; llhttp's strict URL parser rejects that form earlier.
+    // "http://h?q" gives "?q" (llhttp accepts that form): normalizeTarget refuses it as not a
+    // path, so the client gets 400 and nothing reaches a replica. Strict, as chosen for every
+    // unusual target; tests/fuzz/regressions/request/absolute_form_query_without_path.
     const size_t slash = target.find_first_of("/?", skip);
     return slash == std::string_view::npos ? std::string_view("/") : target.substr(slash);
 }

@@ -520,6 +520,35 @@ private slots:
         QCOMPARE(headLines(out), QStringList({"HTTP/1.1 200 OK", "X-Replica: r1", "Via: 1.0 dlb", "Transfer-Encoding: chunked"}));
     }
 
+    // Re-chunking keeps the replica's codings and ends the list with chunked, from every
+    // Transfer-Encoding field (found by fuzz_response: `gzip` alone was passed on over a
+    // chunked body, and the client read chunk sizes as body).
+    void clientHeadChunkedKeepsCodings_data()
+    {
+        QTest::addColumn<QByteArray>("response");
+        QTest::addColumn<QString>("line");
+        QTest::newRow("gzip, close-delimited") << QByteArray("HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\n\r\n")
+                                               << QString("Transfer-Encoding: gzip, chunked");
+        QTest::newRow("gzip, chunked") << QByteArray("HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip, chunked\r\n\r\n")
+                                       << QString("Transfer-Encoding: gzip, chunked");
+        QTest::newRow("two fields") << QByteArray("HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\nTransfer-Encoding:  chunked \r\n\r\n")
+                                    << QString("Transfer-Encoding: gzip, chunked");
+        QTest::newRow("two codings") << QByteArray("HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip,br\r\n\r\n")
+                                     << QString("Transfer-Encoding: gzip, br, chunked");
+    }
+
+    void clientHeadChunkedKeepsCodings()
+    {
+        QFETCH(QByteArray, response);
+        QFETCH(QString, line);
+        const Parsed resp(Kind::Response, response.toStdString());
+        QVERIFY(resp.ok);
+        std::string out;
+        appendClientResponseHead(out, resp.msg(), BodyFraming::Chunked, true);
+        const QStringList lines = headLines(out);
+        QCOMPARE(lines.filter("Transfer-Encoding", Qt::CaseInsensitive), QStringList({line}));
+    }
+
     // A response to HEAD keeps the Content-Length that describes the entity.
     void clientHeadKeepsLengthForHead()
     {
