@@ -1,6 +1,7 @@
 #include "agent/proxy/agent.hpp"
 
 #include "agent/net/listener.hpp"
+#include "agent/balance/prequal.hpp"
 #include "agent/proxy/log.hpp"
 #include "agent/tls/context.hpp"
 
@@ -120,6 +121,34 @@ std::vector<std::string> restartOnlyChanges(const common::Config& running, const
     return keys;
 }
 
+stats::Topology statsTopology(const Snapshot& snapshot)
+{
+    stats::Topology t;
+    t.generation = snapshot.generation;
+    for (const auto& spec : snapshot.pools) {
+        stats::PoolView p;
+        p.name = spec->config.name;
+        p.algorithm = spec->config.algorithm.name;
+        p.prequal = p.algorithm == "prequal";
+        if (p.prequal)
+            p.probe_pool_capacity = balance::PrequalParams::fromConfig(spec->config.algorithm).pool_size;
+        p.stats = spec->stats;
+        for (const auto& r : spec->replicas) {
+            stats::ReplicaView v;
+            v.id = r.id;
+            v.url = r.url;
+            v.weight = r.weight;
+            v.stats = r.stats;
+            v.state = [health = r.health] {
+                return std::string(health->healthy.load(std::memory_order_relaxed) ? "healthy" : "unhealthy");
+            };
+            p.replicas.push_back(std::move(v));
+        }
+        t.pools.push_back(std::move(p));
+    }
+    return t;
+}
+
 Agent::Agent(std::string config_path) : config_path_(std::move(config_path))
 {
     uv_loop_init(&loop_);
@@ -158,9 +187,7 @@ bool Agent::start(std::string* why)
     uv_signal_start(&sigint_, &Agent::onSignal, SIGINT);
     uv_signal_start(&sighup_, &Agent::onSignal, SIGHUP);
 
-    unsigned workers = cfg.workers;
-    if (workers == 0)
-        workers = std::max(1u, std::thread::hardware_concurrency());
+    const unsigned workers = workerCount(cfg);
 
     // Each worker gets its own socket per listener, in a SO_REUSEPORT group that only this
     // process may join (net::openListenGroup says how). With port 0, all share the first's port.
@@ -194,6 +221,13 @@ bool Agent::start(std::string* why)
 
     health_ = std::make_unique<HealthChecker>(&loop_, &logLine);
     health_->apply(snapshot_);
+
+    std::vector<const stats::WorkerCounters*> counters;
+    for (auto& w : workers_)
+        counters.push_back(&w->stats());
+    stats_ = std::make_unique<stats::Collector>(std::move(counters));
+    stats_->setTopology(statsTopology(*snapshot_));
+    stats_->start(&loop_);
 
     logLine("started " + std::to_string(workers) + " worker(s), " + std::to_string(cfg.pools.size()) + " pool(s)");
     return true;
@@ -257,6 +291,7 @@ void Agent::reload()
     for (auto& w : workers_)
         w->publish(snapshot_);
     health_->apply(snapshot_);
+    stats_->setTopology(statsTopology(*snapshot_));
     logLine("config reloaded (generation " + std::to_string(snapshot_->generation) + ")");
 }
 
@@ -269,6 +304,7 @@ void Agent::shutdown()
     for (auto& w : workers_)
         w->stop();
     health_->stop();
+    stats_->stop();
     // Unreferenced, not closed: the loop may end once the health checks stop, and the
     // handlers stay installed until run() has joined the workers.
     for (uv_signal_t* s : {&sigterm_, &sigint_, &sighup_})

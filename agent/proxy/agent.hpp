@@ -7,6 +7,7 @@
 #include "agent/proxy/health_checker.hpp"
 #include "agent/proxy/snapshot.hpp"
 #include "agent/proxy/worker.hpp"
+#include "agent/stats/collector.hpp"
 
 #include <uv.h>
 
@@ -27,6 +28,9 @@ std::vector<common::ConfigError> startupErrors(const common::Config& config);
 // loadConfigFile plus startupErrors: the one path by which `dlb-agent --check`, start and
 // SIGHUP read a config file, so --check refuses exactly what start would.
 common::ConfigResult loadStartableConfig(const std::string& path);
+
+// What the stats collector reads of a snapshot: pools, replicas, their counters and health.
+stats::Topology statsTopology(const Snapshot& snapshot);
 
 // Top-level keys whose change a reload cannot apply (they need a restart), in config order:
 // "workers", "listeners", "control", "access_log". Empty when none differs.
@@ -57,6 +61,7 @@ private:
     common::Config started_;
     std::vector<std::unique_ptr<Worker>> workers_;
     std::unique_ptr<HealthChecker> health_;
+    std::unique_ptr<stats::Collector> stats_; // merges the workers' counters once a second
     AccessLog access_log_;
     bool stopping_ = false;
 };

@@ -50,7 +50,10 @@ PoolRuntime::PoolRuntime(Worker& worker, std::shared_ptr<const PoolSpec> spec, u
         states_[i].id = spec_->replicas[i].id;
         states_[i].weight = spec_->replicas[i].weight;
         states_[i].usable = spec_->replicas[i].health->healthy.load(std::memory_order_relaxed);
+        replica_stats_.push_back(&spec_->replicas[i].stats->slot(worker.index()));
     }
+    pool_stats_ = &spec_->stats->slot(worker.index());
+    standing_.resize(n);
 }
 
 PoolRuntime::~PoolRuntime() = default;
@@ -63,6 +66,8 @@ void PoolRuntime::start()
     deps.seed = seed_;
     deps.probes = prober_.get();
     balancer_ = balance::makeBalancer(spec_->config.algorithm, deps);
+    prequal_ = dynamic_cast<const balance::Prequal*>(balancer_.get());
+    pool_stats_->hot_threshold.set(-1);
     last_tick_ns_ = Worker::nowNs();
 }
 
@@ -119,6 +124,7 @@ void PoolRuntime::onConnClosed(UpstreamConn* conn)
 void PoolRuntime::dispatched(int replica, uint64_t now_ns)
 {
     ++requests_;
+    replica_stats_[static_cast<size_t>(replica)]->requests.add();
     ++states_[static_cast<size_t>(replica)].in_flight;
     balancer_->onDispatch(replica, now_ns);
 }
@@ -126,6 +132,7 @@ void PoolRuntime::dispatched(int replica, uint64_t now_ns)
 void PoolRuntime::completed(int replica, bool ok, double latency_ms, uint64_t now_ns)
 {
     auto& s = states_[static_cast<size_t>(replica)];
+    replica_stats_[static_cast<size_t>(replica)]->completed.add();
     if (s.in_flight > 0)
         --s.in_flight;
     if (ok)
@@ -157,7 +164,61 @@ void PoolRuntime::responseHead(int replica, const http::Message& head, uint64_t 
     if (!ok)
         return;
     ++load_reports_;
+    reportedRif(replica, r.rif, now_ns);
     balancer_->onProbeResult(replica, r, now_ns);
+}
+
+void PoolRuntime::answered(int replica, int status, uint64_t latency_ns)
+{
+    auto& rs = *replica_stats_[static_cast<size_t>(replica)];
+    rs.responses.add();
+    rs.latency.recordNs(latency_ns);
+    if (status >= 500)
+        countError(replica, stats::ErrorKind::Status5xx);
+}
+
+void PoolRuntime::countError(int replica, stats::ErrorKind kind)
+{
+    replica_stats_[static_cast<size_t>(replica)]->countError(kind);
+    worker_.stats().countError(kind);
+}
+
+void PoolRuntime::countProbe(int replica)
+{
+    ++probes_sent_;
+    worker_.stats().probes_sent.add();
+    pool_stats_->probes_sent.add();
+    replica_stats_[static_cast<size_t>(replica)]->probes_sent.add();
+}
+
+void PoolRuntime::countProbeFailed(int replica)
+{
+    worker_.stats().probes_failed.add();
+    pool_stats_->probes_failed.add();
+    replica_stats_[static_cast<size_t>(replica)]->probes_failed.add();
+}
+
+void PoolRuntime::reportedRif(int replica, uint32_t rif, uint64_t now_ns)
+{
+    auto& rs = *replica_stats_[static_cast<size_t>(replica)];
+    rs.reported_rif.set(rif);
+    rs.reported_rif_ns.set(now_ns);
+}
+
+void PoolRuntime::publishStanding(uint64_t now_ns)
+{
+    if (!prequal_ || now_ns - last_publish_ns_ < kStandingPublishNs)
+        return;
+    last_publish_ns_ = now_ns;
+    std::fill(standing_.begin(), standing_.end(), stats::Standing::None);
+    for (const balance::ProbeEntry& e : prequal_->pool())
+        if (e.replica >= 0 && static_cast<size_t>(e.replica) < standing_.size())
+            standing_[static_cast<size_t>(e.replica)] = prequal_->isHot(e) ? stats::Standing::Hot : stats::Standing::Cold;
+    for (size_t i = 0; i < standing_.size(); ++i)
+        replica_stats_[i]->standing.set(static_cast<uint64_t>(standing_[i]));
+    pool_stats_->probe_pool_size.set(prequal_->poolSize());
+    const double threshold = prequal_->hotThreshold();
+    pool_stats_->hot_threshold.set(std::isfinite(threshold) ? threshold : -1);
 }
 
 bool PoolRuntime::ownMeasurement(int replica, balance::ProbeResult* out) const
@@ -218,8 +279,10 @@ void PoolRuntime::tick(uint64_t now_ns)
     for (auto& s : states_)
         s.recent_errors = s.recent_errors < 0.01 ? 0 : s.recent_errors * decay;
     refreshUsable(now_ns);
-    if (!retired_)
+    if (!retired_) {
         balancer_->onTick(now_ns);
+        publishStanding(now_ns);
+    }
     prober_->tick(now_ns);
     const uint64_t idle_limit = uint64_t{worker_.snapshot().config.timeouts.upstream_idle_ms} * 1'000'000ULL;
     for (auto& list : idle_) {

@@ -5,6 +5,7 @@
 #include <uv.h>
 
 #include <algorithm>
+#include <thread>
 
 namespace dlb::agent::proxy {
 
@@ -51,11 +52,17 @@ const Route* Snapshot::route(std::string_view path) const
     return nullptr;
 }
 
+unsigned workerCount(const common::Config& config)
+{
+    return config.workers != 0 ? config.workers : std::max(1U, std::thread::hardware_concurrency());
+}
+
 std::shared_ptr<const Snapshot> buildSnapshot(const common::Config& config, const Snapshot* previous, std::string* why)
 {
     auto snap = std::make_shared<Snapshot>();
     snap->config = config;
     snap->generation = previous ? previous->generation + 1 : 1;
+    snap->stats_slots = previous ? previous->stats_slots : workerCount(config);
     tls::Contexts contexts;
     if (const auto errors = tls::loadContexts(config, &contexts); !errors.empty()) {
         if (why) {
@@ -76,6 +83,7 @@ std::shared_ptr<const Snapshot> buildSnapshot(const common::Config& config, cons
             for (const auto& p : previous->pools)
                 if (p->config.name == pc.name)
                     old = p.get();
+        pool->stats = old ? old->stats : std::make_shared<stats::PoolStats>(snap->stats_slots);
         for (const auto& rc : pc.replicas) {
             ReplicaSpec r;
             r.id = rc.id;
@@ -94,10 +102,14 @@ std::shared_ptr<const Snapshot> buildSnapshot(const common::Config& config, cons
             r.addr = *addr;
             if (old)
                 for (const auto& o : old->replicas)
-                    if (o.id == r.id)
+                    if (o.id == r.id) {
                         r.health = o.health;
+                        r.stats = o.stats;
+                    }
             if (!r.health)
                 r.health = std::make_shared<ReplicaHealth>();
+            if (!r.stats)
+                r.stats = std::make_shared<stats::ReplicaStats>(snap->stats_slots);
             pool->replicas.push_back(std::move(r));
         }
         snap->pools.push_back(std::move(pool));

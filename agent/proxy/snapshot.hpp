@@ -5,6 +5,7 @@
 
 #include "agent/net/listener.hpp"
 #include "agent/net/tcp_conn.hpp"
+#include "agent/stats/counters.hpp"
 #include "agent/tls/context.hpp"
 #include "common/config.hpp"
 
@@ -32,6 +33,8 @@ struct ReplicaSpec {
     net::SockAddr addr;
     unsigned weight = 1;
     std::shared_ptr<ReplicaHealth> health;
+    // Its counters, one block per worker; kept across reloads as `health` is.
+    std::shared_ptr<stats::ReplicaStats> stats;
     bool https = false;
     std::string host; // as in the URL: SNI and the name checked against its certificate
 };
@@ -39,6 +42,7 @@ struct ReplicaSpec {
 struct PoolSpec {
     common::PoolConfig config;
     std::vector<ReplicaSpec> replicas;
+    std::shared_ptr<stats::PoolStats> stats; // kept across reloads while the pool's name stays
     std::shared_ptr<const tls::ClientContext> tls; // set when the pool has https:// replicas
     uint64_t tls_handshake_ms = common::kDefaultTlsHandshakeTimeoutMs;
     // Puts TLS on a connection about to be made to `replica` when it is https:// (resuming
@@ -61,10 +65,16 @@ struct Snapshot {
     // SIGHUP rereads certificates; connections keep the contexts they started with.
     std::vector<std::shared_ptr<const tls::ServerContext>> listener_tls;
     uint64_t generation = 0;
+    // Worker blocks in every stats object: the worker count at start (a restart-only key), so a
+    // reload that changes `workers` in the file does not resize them.
+    std::size_t stats_slots = 1;
 
     // Longest-prefix match; nullptr when no route matches.
     const Route* route(std::string_view path) const;
 };
+
+// The number of worker threads `config` asks for (0 in the file: one per core).
+unsigned workerCount(const common::Config& config);
 
 // Resolves addresses, loads TLS certificates and builds routes. `previous` lends its
 // ReplicaHealth objects to replicas that stay. Returns null with `why` set when an address

@@ -192,7 +192,7 @@ void Worker::startSession(int fd, size_t listener)
     auto* s = new Session(*this, tls_ctx ? kProtoHttps : kProtoHttp);
     // Counted open as it enters sessions_, since sessionClosed() uncounts what leaves it.
     sessions_.insert(s);
-    WorkerStats::add(stats_.connections_open);
+    stats_.connections_open.add();
     if (tls_ctx) {
         std::string why;
         auto engine = tls::Engine::server(tls_ctx, &why);
@@ -208,7 +208,7 @@ void Worker::startSession(int fd, size_t listener)
         s->close();
         return;
     }
-    WorkerStats::add(stats_.connections_accepted);
+    stats_.connections_accepted.add();
 }
 
 void Worker::shedConnections(Listener& l, int err)
@@ -255,7 +255,7 @@ void Worker::shedConnections(Listener& l, int err)
 void Worker::sessionClosed(Session* s)
 {
     if (sessions_.erase(s))
-        stats_.connections_open.fetch_sub(1, std::memory_order_relaxed);
+        stats_.connections_open.sub();
     delete s;
     if (draining_)
         maybeFinishDrain();
