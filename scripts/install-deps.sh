@@ -9,6 +9,7 @@ PACKAGES=(
   libuv1-dev node-llhttp nlohmann-json3-dev libssl-dev libpq-dev
   postgresql postgresql-common
   wrk nginx-light haproxy apache2-utils curl python3 gnuplot-nox xvfb
+  prometheus
 )
 
 missing=()
