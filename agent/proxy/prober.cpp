@@ -184,6 +184,7 @@ void Prober::finished(Conn* c, Outcome outcome, const balance::ProbeResult& resu
     switch (outcome) {
     case Outcome::Answered:
         no_probe_endpoint_until_ns_[i] = 0;
+        pool_.probeAnswered(replica, result.rif, now);
         pool_.balancer().onProbeResult(replica, result, now);
         return;
     case Outcome::NoEndpoint:
