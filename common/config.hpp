@@ -93,6 +93,7 @@ struct ControlConfig {
     std::string address;     // empty: no TCP control listener
     Endpoint endpoint;       // `address` parsed; meaningful only when address is set
     std::vector<ControlToken> tokens;
+    std::optional<TlsConfig> tls; // TLS on the TCP control listener (needs `address`)
     bool operator==(const ControlConfig&) const = default;
 };
 
@@ -200,6 +201,9 @@ struct ConfigResult {
 // default); every error found is reported, not only the first.
 ConfigResult parseConfig(const nlohmann::json& doc);
 ConfigResult parseConfigText(std::string_view text);
+// Parses JSON text as strictly as a config file is read (syntax errors and duplicate keys are
+// errors, appended with their JSON path): for control-API request bodies. False on error.
+bool parseJsonText(std::string_view text, nlohmann::json& out, std::vector<ConfigError>& errors);
 ConfigResult loadConfigFile(const std::string& path);
 
 // The inverse of parseConfig: parseConfig(toJson(c)) yields c again.

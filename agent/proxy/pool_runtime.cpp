@@ -42,6 +42,7 @@ PoolRuntime::PoolRuntime(Worker& worker, std::shared_ptr<const PoolSpec> spec, u
 {
     const size_t n = spec_->replicas.size();
     states_.resize(n);
+    reported_.resize(n);
     down_until_ns_.assign(n, 0);
     idle_.resize(n);
     for (size_t i = 0; i < n; ++i)
@@ -49,7 +50,8 @@ PoolRuntime::PoolRuntime(Worker& worker, std::shared_ptr<const PoolSpec> spec, u
     for (size_t i = 0; i < n; ++i) {
         states_[i].id = spec_->replicas[i].id;
         states_[i].weight = spec_->replicas[i].weight;
-        states_[i].usable = spec_->replicas[i].health->healthy.load(std::memory_order_relaxed);
+        const ReplicaHealth& h = *spec_->replicas[i].health;
+        states_[i].usable = h.healthy.load(std::memory_order_relaxed) && !h.pending.load(std::memory_order_relaxed);
         replica_stats_.push_back(&spec_->replicas[i].stats->slot(worker.index()));
     }
     pool_stats_ = &spec_->stats->slot(worker.index());
@@ -125,6 +127,7 @@ void PoolRuntime::dispatched(int replica, uint64_t now_ns)
 {
     ++requests_;
     replica_stats_[static_cast<size_t>(replica)]->requests.add();
+    ++reported_[static_cast<size_t>(replica)].requests;
     ++states_[static_cast<size_t>(replica)].in_flight;
     balancer_->onDispatch(replica, now_ns);
 }
@@ -138,8 +141,10 @@ void PoolRuntime::completed(int replica, bool ok, double latency_ms, uint64_t no
     if (ok)
         s.ewma_latency_ms = s.ewma_latency_ms == 0 ? latency_ms
                                                    : s.ewma_latency_ms + kLatencyEwmaAlpha * (latency_ms - s.ewma_latency_ms);
-    else
+    else {
         s.recent_errors += 1;
+        ++reported_[static_cast<size_t>(replica)].errors;
+    }
     balancer_->onComplete(replica, ok, latency_ms, now_ns);
 }
 
@@ -238,11 +243,18 @@ bool PoolRuntime::ownMeasurement(int replica, balance::ProbeResult* out) const
 
 void PoolRuntime::refreshUsable(uint64_t now_ns)
 {
-    const size_t n = states_.size();
+    // A pending replica (added through the control API, not yet checked) is out of service by
+    // decision, not by verdict: it neither takes traffic nor counts towards the panic threshold,
+    // so adding one to a pool can never put the pool into panic and send it requests unchecked.
+    size_t n = 0;
     size_t healthy_count = 0;
-    for (size_t i = 0; i < n; ++i) {
+    for (size_t i = 0; i < states_.size(); ++i) {
+        const ReplicaHealth& h = *spec_->replicas[i].health;
+        if (h.pending.load(std::memory_order_relaxed))
+            continue;
+        ++n;
         const bool reachable = now_ns >= down_until_ns_[i];
-        if (reachable && spec_->replicas[i].health->healthy.load(std::memory_order_relaxed))
+        if (reachable && h.healthy.load(std::memory_order_relaxed))
             ++healthy_count;
     }
     // Envoy's panic threshold: when too few replicas look usable, the verdicts are more likely
@@ -259,11 +271,14 @@ void PoolRuntime::refreshUsable(uint64_t now_ns)
                                   "connections"
                                 : "back at or above health_check.panic_threshold"));
     }
-    for (size_t i = 0; i < n; ++i) {
+    for (size_t i = 0; i < states_.size(); ++i) {
+        const ReplicaHealth& h = *spec_->replicas[i].health;
         const bool reachable = now_ns >= down_until_ns_[i];
-        bool usable = reachable && spec_->replicas[i].health->healthy.load(std::memory_order_relaxed);
+        bool usable = reachable && h.healthy.load(std::memory_order_relaxed);
         if (panic)
             usable = reachable;
+        if (h.pending.load(std::memory_order_relaxed))
+            usable = false;
         if (usable != states_[i].usable) {
             states_[i].usable = usable;
             balancer_->onUsableChanged(static_cast<int>(i));
@@ -279,6 +294,7 @@ void PoolRuntime::tick(uint64_t now_ns)
     for (auto& s : states_)
         s.recent_errors = s.recent_errors < 0.01 ? 0 : s.recent_errors * decay;
     refreshUsable(now_ns);
+    publishLoad();
     if (!retired_) {
         balancer_->onTick(now_ns);
         publishStanding(now_ns);
@@ -294,6 +310,34 @@ void PoolRuntime::tick(uint64_t now_ns)
             } else {
                 ++i;
             }
+        }
+    }
+}
+
+void PoolRuntime::publishLoad()
+{
+    const size_t slot = ReplicaHealth::slot(worker_.index());
+    for (size_t i = 0; i < reported_.size(); ++i) {
+        Reported& r = reported_[i];
+        ReplicaWorkerLoad& load = spec_->replicas[i].health->load[slot];
+        const auto in_flight = static_cast<int64_t>(states_[i].in_flight);
+        if (in_flight != r.published_in_flight) {
+            load.in_flight.fetch_add(in_flight - r.published_in_flight, std::memory_order_relaxed);
+            r.published_in_flight = in_flight;
+        }
+        if (r.requests != r.published_requests) {
+            load.requests.fetch_add(r.requests - r.published_requests, std::memory_order_relaxed);
+            r.published_requests = r.requests;
+        }
+        if (r.errors != r.published_errors) {
+            load.errors.fetch_add(r.errors - r.published_errors, std::memory_order_relaxed);
+            r.published_errors = r.errors;
+        }
+        if (states_[i].ewma_latency_ms > 0)
+            load.latency_ms.store(states_[i].ewma_latency_ms, std::memory_order_relaxed);
+        if (r.probe_at_ns != 0 && r.probe_at_ns != load.probe_at_ns.load(std::memory_order_relaxed)) {
+            load.probe_rif.store(r.probe_rif, std::memory_order_relaxed);
+            load.probe_at_ns.store(r.probe_at_ns, std::memory_order_relaxed);
         }
     }
 }

@@ -183,6 +183,7 @@ void Prober::finished(Conn* c, Outcome outcome, const balance::ProbeResult& resu
     case Outcome::Answered:
         no_probe_endpoint_until_ns_[i] = 0;
         pool_.reportedRif(replica, result.rif, now);
+        pool_.probeAnswered(replica, result.rif, now);
         pool_.balancer().onProbeResult(replica, result, now);
         return;
     case Outcome::NoEndpoint:

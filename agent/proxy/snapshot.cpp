@@ -9,6 +9,53 @@
 
 namespace dlb::agent::proxy {
 
+int64_t ReplicaHealth::inFlight() const
+{
+    int64_t n = 0;
+    for (const auto& l : load)
+        n += l.in_flight.load(std::memory_order_relaxed);
+    return n;
+}
+
+uint64_t ReplicaHealth::requests() const
+{
+    uint64_t n = 0;
+    for (const auto& l : load)
+        n += l.requests.load(std::memory_order_relaxed);
+    return n;
+}
+
+uint64_t ReplicaHealth::errors() const
+{
+    uint64_t n = 0;
+    for (const auto& l : load)
+        n += l.errors.load(std::memory_order_relaxed);
+    return n;
+}
+
+double ReplicaHealth::latencyMs() const
+{
+    double sum = 0;
+    unsigned n = 0;
+    for (const auto& l : load)
+        if (const double v = l.latency_ms.load(std::memory_order_relaxed); v > 0) {
+            sum += v;
+            ++n;
+        }
+    return n == 0 ? 0 : sum / n;
+}
+
+bool ReplicaHealth::probeRif(uint32_t* rif) const
+{
+    uint64_t newest = 0;
+    for (const auto& l : load)
+        if (const uint64_t at = l.probe_at_ns.load(std::memory_order_relaxed); at > newest) {
+            newest = at;
+            *rif = l.probe_rif.load(std::memory_order_relaxed);
+        }
+    return newest != 0;
+}
+
 bool PoolSpec::sameRuntimeAs(const PoolSpec& other) const
 {
     if (config.name != other.config.name || replicas.size() != other.replicas.size())
@@ -52,7 +99,7 @@ const Route* Snapshot::route(std::string_view path) const
     return nullptr;
 }
 
-unsigned workerCount(const common::Config& config)
+unsigned configuredWorkers(const common::Config& config)
 {
     return config.workers != 0 ? config.workers : std::max(1U, std::thread::hardware_concurrency());
 }
@@ -62,7 +109,7 @@ std::shared_ptr<const Snapshot> buildSnapshot(const common::Config& config, cons
     auto snap = std::make_shared<Snapshot>();
     snap->config = config;
     snap->generation = previous ? previous->generation + 1 : 1;
-    snap->stats_slots = previous ? previous->stats_slots : workerCount(config);
+    snap->stats_slots = previous ? previous->stats_slots : configuredWorkers(config);
     tls::Contexts contexts;
     if (const auto errors = tls::loadContexts(config, &contexts); !errors.empty()) {
         if (why) {

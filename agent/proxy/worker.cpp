@@ -70,7 +70,9 @@ void Worker::start()
 
 void Worker::run()
 {
+    running_.store(true, std::memory_order_relaxed);
     uv_run(&loop_, UV_RUN_DEFAULT);
+    running_.store(false, std::memory_order_relaxed);
     // Close what is left so that uv_loop_close can succeed.
     uv_walk(&loop_, [](uv_handle_t* h, void*) {
         if (!uv_is_closing(h))
@@ -305,6 +307,7 @@ void Worker::onTick(uv_timer_t* t)
     });
     if (!self->log_buf_.empty() && self->access_log_)
         self->access_log_->writeBuffer(self->log_buf_);
+    self->ticked_generation_.store(self->snapshot_->generation, std::memory_order_release);
 }
 
 void Worker::beginDrain()
