@@ -173,7 +173,7 @@ void parseListeners(Reader& r, const json& doc, Config& config) {
 
 void parseControl(Reader& r, const json& doc, Config& config) {
     const json* control = r.member(doc, "", "control", Presence::Optional);
-    if (!control || !r.object(*control, "control", {"unix_socket", "address", "tokens", "tls"})) {
+    if (!control || !r.object(*control, "control", {"unix_socket", "address", "tokens", "tls", "stats_interval_ms"})) {
         return;
     }
     ControlConfig& c = config.control;
@@ -243,6 +243,12 @@ void parseControl(Reader& r, const json& doc, Config& config) {
         } else if (c.unix_socket.back() == '/') {
             r.fail("control.unix_socket", "must name a file, not a folder, got " + quote(c.unix_socket));
         }
+    }
+    if (r.whole(*control, "control", "stats_interval_ms", c.stats_interval_ms, kStatsIntervalStepMs,
+                kMaxStatsIntervalMs) &&
+        c.stats_interval_ms % kStatsIntervalStepMs != 0) {
+        r.fail("control.stats_interval_ms", "must be a whole number of seconds (a multiple of 1000: stats are "
+                                            "sampled once a second), got " + std::to_string(c.stats_interval_ms));
     }
     // Anyone who can reach a TCP port could otherwise change the balancer.
     if (!c.address.empty() && (!tokens || (tokens->is_array() && tokens->empty()))) {
@@ -727,7 +733,8 @@ json toJson(const Config& config) {
         j["listeners"].push_back(std::move(l));
     }
     const ControlConfig& control = config.control;
-    if (!control.unix_socket.empty() || !control.address.empty() || !control.tokens.empty()) {
+    if (!control.unix_socket.empty() || !control.address.empty() || !control.tokens.empty() ||
+        control.stats_interval_ms != kDefaultStatsIntervalMs) {
         json c = json::object();
         if (!control.unix_socket.empty()) {
             c["unix_socket"] = control.unix_socket;
@@ -744,6 +751,9 @@ json toJson(const Config& config) {
         }
         if (control.tls) {
             c["tls"] = tlsJson(*control.tls);
+        }
+        if (control.stats_interval_ms != kDefaultStatsIntervalMs) {
+            c["stats_interval_ms"] = control.stats_interval_ms;
         }
         j["control"] = std::move(c);
     }

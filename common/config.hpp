@@ -35,6 +35,11 @@ inline constexpr unsigned kDefaultMaxIdleUpstreamPerReplica = 64;
 // cut off: a client that connects and says nothing must not hold a connection and an SSL
 // object. Local handshakes take about a millisecond; 5 s leaves room for slow mobile clients.
 inline constexpr unsigned kDefaultTlsHandshakeTimeoutMs = 5000;
+// GET /v1/stats/stream sends one event per control.stats_interval_ms: whole seconds, since the
+// stats are sampled once a second, up to a minute.
+inline constexpr unsigned kDefaultStatsIntervalMs = 1000;
+inline constexpr unsigned kStatsIntervalStepMs = 1000;
+inline constexpr unsigned kMaxStatsIntervalMs = 60000;
 inline constexpr unsigned kMaxWorkers = 64;
 
 struct Endpoint {
@@ -94,6 +99,7 @@ struct ControlConfig {
     Endpoint endpoint;       // `address` parsed; meaningful only when address is set
     std::vector<ControlToken> tokens;
     std::optional<TlsConfig> tls; // TLS on the TCP control listener (needs `address`)
+    unsigned stats_interval_ms = kDefaultStatsIntervalMs; // SSE stats stream period
     bool operator==(const ControlConfig&) const = default;
 };
 

@@ -62,7 +62,7 @@ Api::Api(Server& server) : server_(server), agent_(server.agent())
     route(HTTP_PUT, "/v1/pools/{pool}/replicas/{id}/weight", Role::Admin, &Api::setWeight);
     route(HTTP_PUT, "/v1/pools/{pool}/algorithm", Role::Admin, &Api::setAlgorithm);
     route(HTTP_POST, "/v1/pools/{pool}/health-check", Role::Admin, &Api::healthCheck);
-    // /v1/stats, /v1/stats/history, /v1/stats/stream and /metrics are added by agent/stats.
+    stats_routes_ = std::make_unique<StatsRoutes>(server_.router(), agent_);
 }
 
 Api::~Api() = default;
@@ -72,6 +72,7 @@ void Api::stop()
     if (stopped_)
         return;
     stopped_ = true;
+    stats_routes_->stop();
     uv_close(reinterpret_cast<uv_handle_t*>(&drain_timer_), nullptr);
 }
 

@@ -5,6 +5,7 @@
 // are watched until their last request ends. Threading: main loop only.
 
 #include "agent/control/router.hpp"
+#include "agent/control/stats_routes.hpp"
 #include "agent/proxy/agent.hpp"
 
 #include <nlohmann/json.hpp>
@@ -76,6 +77,7 @@ private:
     proxy::Agent& agent_;
     std::vector<Draining> draining_;
     uv_timer_t drain_timer_{};
+    std::unique_ptr<StatsRoutes> stats_routes_; // GET /v1/stats, .../history, .../stream, /metrics
     bool stopped_ = false;
 };
 

@@ -132,6 +132,7 @@ void TestConfig::goodFileParses() {
     QCOMPARE(q(c.control.tokens[0].role), QStringLiteral("admin"));
     QCOMPARE(q(c.control.tokens[0].sha256), q(kSha)); // written upper-case, stored lower-case
     QCOMPARE(q(c.control.tokens[1].role), QStringLiteral("viewer"));
+    QCOMPARE(c.control.stats_interval_ms, 5000u);
 
     QCOMPARE(c.routes.size(), size_t(2));
     QCOMPARE(q(c.routes[0].path_prefix), QStringLiteral("/admin/"));
@@ -177,6 +178,7 @@ void TestConfig::defaultsAreFilledIn() {
     QCOMPARE(c.workers, 0u);
     QVERIFY(c.control.unix_socket.empty());
     QVERIFY(c.control.address.empty());
+    QCOMPARE(c.control.stats_interval_ms, kDefaultStatsIntervalMs);
     QCOMPARE(c.routes.size(), size_t(1));
     QCOMPARE(q(c.routes[0].path_prefix), QStringLiteral("/"));
     QCOMPARE(q(c.routes[0].pool), QStringLiteral("web"));
@@ -329,7 +331,14 @@ void TestConfig::badValue_data() {
         "control.address: missing port; expected host:port\n"
         "control.tokens: a TCP control listener needs at least one token");
     row("control unknown key", R"({"control": {"socket": "/tmp/s"}})",
-        "control.socket: unknown key; expected one of: unix_socket, address, tokens");
+        "control.socket: unknown key; expected one of: unix_socket, address, tokens, tls, stats_interval_ms");
+    row("stats interval not whole seconds", R"({"control": {"unix_socket": "/tmp/s", "stats_interval_ms": 1500}})",
+        "control.stats_interval_ms: must be a whole number of seconds (a multiple of 1000: stats are sampled once a "
+        "second), got 1500");
+    row("stats interval too short", R"({"control": {"unix_socket": "/tmp/s", "stats_interval_ms": 500}})",
+        "control.stats_interval_ms: must be in [1000,60000], got 500");
+    row("stats interval too long", R"({"control": {"unix_socket": "/tmp/s", "stats_interval_ms": 61000}})",
+        "control.stats_interval_ms: must be in [1000,60000], got 61000");
     row("token role",
         R"({"control": {"tokens": [{"name": "c", "role": "root", "sha256": "bc7c55a37ffb99fb9cd1c82be1e6198a0b5b26998bd0e53d88ad34d7b80d1c02"}]}})",
         "control.tokens[0].role: must be \"admin\" or \"viewer\", got \"root\"");
