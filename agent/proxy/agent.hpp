@@ -87,6 +87,8 @@ public:
     uint64_t workersTickedGeneration() const;
     uint64_t startedAtNs() const { return started_at_ns_; }
     HealthChecker& health() { return *health_; }
+    // The stats collector; null until start() has started the workers (before any request).
+    stats::Collector* statsCollector() { return stats_.get(); }
     // Applying an already validated config, as a reload does, in two steps so that the caller
     // can write the file in between: prepareConfig() builds the next snapshot (generation + 1)
     // and changes nothing (null with `why` set when it cannot be built); commitConfig() hands it
