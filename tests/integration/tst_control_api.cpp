@@ -4,6 +4,7 @@
 
 #include "control_client.hpp"
 #include "harness.hpp"
+#include "test_certs.hpp"
 #include "prequal_load.hpp"
 
 #include <QElapsedTimer>
@@ -88,6 +89,7 @@ private slots:
     void staleSocketIsReplaced();
     void liveSocketIsRefused();
     void nonSocketFileIsLeftAlone();
+    void tcpControlSpeaksTls();
 
 private:
     QString socketPath() const { return c_->path(QStringLiteral("control.sock")); }
@@ -673,6 +675,56 @@ void TestControlApi::nonSocketFileIsLeftAlone()
     QVERIFY2(c_->agentLog().contains("exists and is not a socket"), c_->agentLog().constData());
     QVERIFY(f.open(QIODevice::ReadOnly));
     QCOMPARE(f.readAll(), QByteArray("precious"));
+}
+
+// control.address with control.tls: curl, verifying the agent's certificate, gets answers with
+// a token and 401 without; plain HTTP on that port gets no answer.
+void TestControlApi::tcpControlSpeaksTls()
+{
+    TestCerts certs;
+    QVERIFY2(certs.ok(), qPrintable(certs.error()));
+    QJsonObject cfg = controlConfig({refusedPort()});
+    QJsonObject control = cfg[QStringLiteral("control")].toObject();
+    control[QStringLiteral("address")] = QStringLiteral("127.0.0.1:0");
+    control[QStringLiteral("tls")] = QJsonObject{{QStringLiteral("certificate"), certs.path(QStringLiteral("server.pem"))},
+                                                 {QStringLiteral("private_key"), certs.path(QStringLiteral("server.key"))}};
+    cfg[QStringLiteral("control")] = control;
+    QVERIFY2(c_->startAgent(cfg), qPrintable(c_->error()));
+    QProcess& agent = c_->agent().process();
+    QByteArray line;
+    QDeadlineTimer deadline(kWaitMs);
+    while (!line.startsWith("dlb-agent: control listening on 127.0.0.1:") && !deadline.hasExpired()) {
+        if (!agent.canReadLine())
+            agent.waitForReadyRead(100);
+        else
+            line = agent.readLine().trimmed();
+    }
+    QVERIFY2(line.endsWith(" (tls)"), line.constData());
+    const QByteArray port = line.mid(int(sizeof "dlb-agent: control listening on 127.0.0.1:") - 1).split(' ').first();
+    QVERIFY(port.toUInt() > 0);
+
+    const auto curl = [&](const QStringList& extra, QByteArray* out) {
+        QProcess p;
+        p.start(QStringLiteral("curl"), QStringList{"-sS", "--cacert", certs.path(QStringLiteral("ca.pem")), "--resolve",
+                                                    QStringLiteral("localhost:%1:127.0.0.1").arg(QString(port)), "-w",
+                                                    "\n%{http_code}"} +
+                                            extra + QStringList{QStringLiteral("https://localhost:%1/v1/status").arg(QString(port))});
+        if (!p.waitForFinished(30000))
+            return -1;
+        *out = p.readAllStandardOutput();
+        return p.exitCode();
+    };
+    QByteArray out;
+    QCOMPARE(curl({"-H", "Authorization: Bearer " + QString::fromLatin1(kViewer)}, &out), 0);
+    QVERIFY2(out.endsWith("\n200"), out.constData());
+    QVERIFY(out.contains("\"version\""));
+    QCOMPARE(curl({}, &out), 0);
+    QVERIFY2(out.endsWith("\n401"), out.constData());
+
+    HttpClient plain;
+    QVERIFY(plain.connectTo(static_cast<quint16>(port.toUInt())));
+    QVERIFY(plain.send("GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"));
+    QVERIFY(!plain.read(false, 2000));
 }
 
 QTEST_GUILESS_MAIN(TestControlApi)
