@@ -524,6 +524,9 @@ std::unique_ptr<proxy::ControlPlane> makeServer(proxy::Agent& agent)
 bool Server::start(std::string* why)
 {
     const common::ControlConfig& c = agent_.startedConfig().control;
+    if (c.tokens.empty())
+        proxy::logLine("control: no tokens in control.tokens: only /healthz and /readyz will answer (add a token, "
+                       "docs/control-api.md says how)");
     if (!c.unix_socket.empty()) {
         bool stale = false;
         unix_socket_ = openUnixListener(c.unix_socket, kControlBacklog, &stale, why);
