@@ -182,8 +182,9 @@ void parseControl(Reader& r, const json& doc, Config& config) {
         std::string why;
         if (auto endpoint = parseHostPort(c.address, std::nullopt, true, &why)) {
             c.endpoint = *endpoint;
+            // Port 0 is a different kernel-chosen port for each socket: no clash.
             for (size_t i = 0; i < config.listeners.size(); ++i) {
-                if (config.listeners[i].endpoint == c.endpoint) {
+                if (c.endpoint.port != 0 && config.listeners[i].endpoint == c.endpoint) {
                     r.fail("control.address", "same address as " + indexed("listeners", i));
                 }
             }

@@ -383,14 +383,11 @@ void Connection::dispatch()
         auto match = server_.router().match(req.method, req.path);
         const bool open_route = match.outcome == Router::Outcome::Found && match.route->role == Role::None;
         std::optional<Identity> who;
-        if (!open_route) {
-            if (req.headers.end() != std::find_if(req.headers.begin(), req.headers.end(), [&](const auto& h) {
-                    return h.first == "authorization";
-                }) &&
-                std::count_if(req.headers.begin(), req.headers.end(),
-                              [](const auto& h) { return h.first == "authorization"; }) == 1)
-                who = server_.auth().check(req.header("authorization"));
-        }
+        // Two Authorization fields are no credentials: which one would count is a guess.
+        const auto fields = std::count_if(req.headers.begin(), req.headers.end(),
+                                          [](const auto& h) { return h.first == "authorization"; });
+        if (!open_route && fields == 1)
+            who = server_.auth().check(req.header("authorization"));
         if (!open_route && !who) {
             const bool presented = req.hasHeader("authorization");
             Response r = Response::error(401, "unauthorized",
@@ -437,9 +434,8 @@ void Connection::dispatch()
             }
         }
     }
+    // process(), which called us, goes on with what follows in the buffer.
     dispatching_ = false;
-    if (!busy_ && !closing_)
-        process();
 }
 
 void Connection::send(Response r)
@@ -524,6 +520,9 @@ std::unique_ptr<proxy::ControlPlane> makeServer(proxy::Agent& agent)
 bool Server::start(std::string* why)
 {
     const common::ControlConfig& c = agent_.startedConfig().control;
+    if (c.tokens.empty())
+        proxy::logLine("control: no tokens in control.tokens: only /healthz and /readyz will answer (add a token, "
+                       "docs/control-api.md says how)");
     if (!c.unix_socket.empty()) {
         bool stale = false;
         unix_socket_ = openUnixListener(c.unix_socket, kControlBacklog, &stale, why);
