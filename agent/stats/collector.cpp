@@ -128,6 +128,14 @@ Collector::~Collector()
 
 void Collector::setTopology(Topology topology)
 {
+    if (last_id_ == 0)
+        applyTopology(std::move(topology)); // nothing sampled yet: nothing to keep consistent
+    else
+        pending_topology_ = std::move(topology);
+}
+
+void Collector::applyTopology(Topology topology)
+{
     State& s = *state_;
     std::vector<PoolNow> pools;
     for (auto& pv : topology.pools) {
@@ -160,7 +168,6 @@ void Collector::setTopology(Topology topology)
     s.pools = std::move(pools);
     s.generation = topology.generation;
     s.keys = keysOf(s.pools);
-    topology_.generation = topology.generation;
 }
 
 void Collector::start(uv_loop_t* loop)
@@ -195,6 +202,10 @@ void Collector::onTimer(uv_timer_t* t)
 
 void Collector::sample(uint64_t now_ns, double unix_time_s)
 {
+    if (pending_topology_) {
+        applyTopology(std::move(*pending_topology_));
+        pending_topology_.reset();
+    }
     State& s = *state_;
     const double dt = last_ns_ != 0 && now_ns > last_ns_ ? static_cast<double>(now_ns - last_ns_) / 1e9 : 0;
     if (start_ns_ == 0)

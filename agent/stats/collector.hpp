@@ -18,6 +18,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -57,7 +58,9 @@ public:
     Collector(const Collector&) = delete;
     Collector& operator=(const Collector&) = delete;
 
-    // A new snapshot: replicas that stay keep their counters (matched by their stats block).
+    // A new snapshot: replicas that stay keep their counters (matched by their stats block). It
+    // takes effect at the next sample, so that every answer in between still describes one
+    // consistent sample (its generation and its pools together).
     void setTopology(Topology topology);
     // Samples every kSampleIntervalMs on `loop` (a first sample at once); stop() closes the timer.
     void start(uv_loop_t* loop);
@@ -90,8 +93,10 @@ private:
     static void onTimer(uv_timer_t* t);
     nlohmann::json pointJson(std::size_t ring_index) const;
 
+    void applyTopology(Topology topology);
+
     std::vector<const WorkerCounters*> workers_;
-    Topology topology_;
+    std::optional<Topology> pending_topology_;
     std::unique_ptr<State> state_;
     struct Point;
     std::vector<Point> ring_; // kHistoryPoints, allocated once

@@ -13,6 +13,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include <csignal>
+
 using namespace dlb::test;
 using nlohmann::json;
 
@@ -223,6 +225,15 @@ void TstStatsE2e::countsAddUpUnderLoad()
     promtool.closeWriteChannel();
     QVERIFY(promtool.waitForFinished(kWaitMs));
     QVERIFY2(promtool.exitCode() == 0, (promtool.readAll() + promtool.readAllStandardError()).constData());
+
+    // A reload keeps the replicas, so it keeps their counters: nothing restarts from zero.
+    const qsizetype logged = c.agentLog().size();
+    c.agent().signal(SIGHUP);
+    QVERIFY(c.agent().waitForLog("config reloaded", logged));
+    QTRY_VERIFY_WITH_TIMEOUT((stats = controlJson(socket_, "/v1/stats"), stats.is_object() && stats["generation"] == 2),
+                             kWaitMs);
+    QCOMPARE(stats["pools"][0]["requests"].get<int>(), kRequests);
+    QCOMPARE(stats["pools"][0]["replicas"][0]["requests"].get<int>(), answered.value("r1"));
     QCOMPARE(c.stopAgent(), 0);
 }
 

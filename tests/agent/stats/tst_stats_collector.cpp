@@ -287,6 +287,12 @@ void TstStatsCollector::reloadKeepsCounters()
     f.collector->sample(kT0, 0);
     Fixture::serve(*f.workers[0], f.r1->slot(0), 10, 500);
     f.collector->setTopology(f.topology(2));
+    // Until the next sample, answers still describe the last one, whole: its generation with its
+    // pools (a console must never see generation 2 with counts that were not read yet).
+    const json between = f.collector->statsJson();
+    QCOMPARE(between["generation"].get<uint64_t>(), uint64_t{1});
+    QCOMPARE(between["pools"][0]["requests"].get<uint64_t>(), uint64_t{100});
+    QCOMPARE(between["pools"][0]["replicas"][0]["requests"].get<uint64_t>(), uint64_t{100});
     f.collector->sample(kT0 + kSecond, 1);
     const json j = f.collector->statsJson();
     QCOMPARE(j["generation"].get<uint64_t>(), uint64_t{2});
