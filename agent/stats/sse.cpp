@@ -36,7 +36,9 @@ std::optional<uint64_t> parseLastEventId(std::string_view value)
 std::string sseOpening(Collector& collector, std::string_view last_event_id)
 {
     std::string out = "retry: " + std::to_string(kSseRetryMs) + "\n\n";
-    if (const auto last = parseLastEventId(last_event_id)) {
+    // An id newer than anything sampled comes from an agent that ran before this one (ids start
+    // again at 1): that client is new here.
+    if (const auto last = parseLastEventId(last_event_id); last && *last <= collector.lastId()) {
         out += collector.eventsSince(*last);
         return out;
     }

@@ -28,7 +28,8 @@ std::string sseEvent(uint64_t id, const nlohmann::json& data);
 // A Last-Event-ID value: decimal digits only (no sign, no spaces), fitting in 64 bits.
 std::optional<uint64_t> parseLastEventId(std::string_view value);
 // What a new stream sends first: the retry field, then the replay after `last_event_id`
-// (empty or unparsable: none, and the newest sample instead).
+// (empty, unparsable, or newer than the newest sample, as from an agent that ran before this
+// one: no replay, the newest sample instead).
 std::string sseOpening(Collector& collector, std::string_view last_event_id);
 
 } // namespace dlb::agent::stats

@@ -418,8 +418,11 @@ void TstStatsCollector::sseResumesFromHistory()
     const std::string fresh = sseOpening(*f.collector, "");
     QVERIFY(fresh.starts_with("retry: 2000\n\nid: 10\nevent: stats\ndata: {"));
     QVERIFY(fresh.find("\"totals\"") != std::string::npos); // the full statsJson form
-    // A Last-Event-ID that does not parse is ignored, as if absent.
+    // A Last-Event-ID that does not parse is ignored, as if absent; so is one from an agent that
+    // ran before this one (ids past the newest sample).
     QCOMPARE(sseOpening(*f.collector, "abc"), fresh);
+    QCOMPARE(sseOpening(*f.collector, "11"), fresh);
+    QCOMPARE(sseOpening(*f.collector, "10"), std::string("retry: 2000\n\n")); // up to date: nothing to replay
 }
 
 void TstStatsCollector::latestEventIsSerialisedOncePerSample()
