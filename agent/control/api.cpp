@@ -268,7 +268,8 @@ bool Api::commit(const Request& req, Reply& reply, const json& doc, const std::s
     }
     const uint64_t before = agent_.snapshot()->generation;
     if (!writeFileAtomically(agent_.configPath(), common::toJson(*result.config).dump(2) + "\n", &why)) {
-        proxy::logLine("control: token \"" + req.token_name + "\": refused to " + what + ": " + why);
+        proxy::logLine("control: token \"" + req.token_name + "\" (" + req.peer + "): " + what +
+                       ": not applied, the config file could not be written: " + why);
         reply.send(Response::error(500, "config_write_failed", why));
         return false;
     }

@@ -81,6 +81,7 @@ private slots:
     void invalidChangeLeavesStateUnchanged();
     void unknownPathIs404AfterAuth();
     void keepAliveAndPipelining();
+    void failedWriteBackRefusesTheChange();
     void slowRequestHeadIs408();
     void healthCheckNowReportsEachReplica();
     void addSwitchRemoveUnderLoad();
@@ -402,6 +403,26 @@ void TestControlApi::unknownPathIs404AfterAuth()
     QVERIFY(r);
     QCOMPARE(r->status, 405);
     QCOMPARE(r->header("Allow"), QByteArray("GET"));
+}
+
+// A change that cannot be written to the config file is not applied: 500 with the reason, and
+// the running state as it was (here the file is gone; as root, permissions would not stop it).
+void TestControlApi::failedWriteBackRefusesTheChange()
+{
+    QVERIFY2(start({refusedPort()}), qPrintable(c_->error()));
+    QJsonObject before = state();
+    QVERIFY(QFile::remove(c_->configPath()));
+    before[QStringLiteral("file")] = QString();
+    const auto r = call("PUT", "/v1/pools/web/algorithm", kAdmin, R"({"name":"random"})");
+    QVERIFY(r);
+    QVERIFY2(r->status == 500, r->body.constData());
+    const QJsonObject error = jsonBody(*r)["error"].toObject();
+    QCOMPARE(error["code"].toString(), QStringLiteral("config_write_failed"));
+    QVERIFY2(error["message"].toString().contains(QStringLiteral("the change was not applied")),
+             qPrintable(error["message"].toString()));
+    const QString diff = firstDifference(before, state());
+    QVERIFY2(diff.isEmpty(), qPrintable("changed: " + diff));
+    QVERIFY(c_->agent().waitForLog("not applied, the config file could not be written"));
 }
 
 // Several requests on one connection, two of them written at once, answered in order.
