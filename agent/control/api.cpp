@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cmath>
 
 namespace dlb::agent::control {
 
@@ -125,7 +126,8 @@ json Api::replicaJson(const proxy::ReplicaSpec& r) const
     const proxy::ReplicaHealth& h = *r.health;
     const char* state = h.pending.load() ? "pending" : h.healthy.load() ? "healthy" : "unhealthy";
     uint32_t rif = 0;
-    const double latency = h.latencyMs();
+    // Microseconds are all a moving average of response times can tell.
+    const double latency = std::round(h.latencyMs() * 1000.0) / 1000.0;
     return {{"id", r.id},
             {"url", r.url},
             {"weight", r.weight},
