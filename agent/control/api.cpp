@@ -262,6 +262,12 @@ bool Api::commit(const Request& req, Reply& reply, const json& doc, const std::s
         reply.send(invalid(result.errors));
         return false;
     }
+    // Asking for what already runs changes nothing: no new generation, no write (scripts that
+    // set a value every time stay cheap and leave the file alone).
+    if (*result.config == agent_.snapshot()->config) {
+        *generation = agent_.snapshot()->generation;
+        return true;
+    }
     std::string why;
     auto next = agent_.prepareConfig(*result.config, &why);
     if (!next) {

@@ -34,6 +34,7 @@ private slots:
     void unknownPathIs404AfterAuth();
     void keepAliveAndPipelining();
     void failedWriteBackRefusesTheChange();
+    void settingTheRunningValueChangesNothing();
     void slowRequestHeadIs408();
     void healthCheckNowReportsEachReplica();
 
@@ -348,6 +349,32 @@ void TestControlApi::failedWriteBackRefusesTheChange()
     const QString diff = firstDifference(before, state());
     QVERIFY2(diff.isEmpty(), qPrintable("changed: " + diff));
     QVERIFY(c_->agent().waitForLog("not applied, the config file could not be written"));
+}
+
+// A weight or an algorithm set to what runs already answers 200 with the running generation
+// and leaves the file alone.
+void TestControlApi::settingTheRunningValueChangesNothing()
+{
+    const quint16 port = c_->startReplica(QStringLiteral("r1"));
+    QVERIFY(port);
+    QVERIFY2(start({port}), qPrintable(c_->error()));
+    const QByteArray weight = "/v1/pools/web/replicas/127.0.0.1:" + QByteArray::number(port) + "/weight";
+    auto r = call("PUT", weight, kAdmin, R"({"weight":4})");
+    QVERIFY(r);
+    QVERIFY2(r->status == 200, r->body.constData());
+    QCOMPARE(jsonBody(*r)["generation"].toInt(), 2);
+    const QJsonObject before = state();
+    r = call("PUT", weight, kAdmin, R"({"weight":4})", "If-Match: 2\r\n");
+    QVERIFY(r);
+    QVERIFY2(r->status == 200, r->body.constData());
+    QCOMPARE(jsonBody(*r)["generation"].toInt(), 2);
+    QCOMPARE(jsonBody(*r)["replica"].toObject()["weight"].toInt(), 4);
+    r = call("PUT", "/v1/pools/web/algorithm", kAdmin, R"({"name":"round_robin"})");
+    QVERIFY(r);
+    QVERIFY2(r->status == 200, r->body.constData());
+    QCOMPARE(jsonBody(*r)["generation"].toInt(), 2);
+    const QString diff = firstDifference(before, state());
+    QVERIFY2(diff.isEmpty(), qPrintable("changed: " + diff));
 }
 
 // Several requests on one connection, two of them written at once, answered in order.
