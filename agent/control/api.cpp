@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cmath>
 
 namespace dlb::agent::control {
 
@@ -126,7 +127,8 @@ json Api::replicaJson(const proxy::ReplicaSpec& r) const
     const proxy::ReplicaHealth& h = *r.health;
     const char* state = h.pending.load() ? "pending" : h.healthy.load() ? "healthy" : "unhealthy";
     uint32_t rif = 0;
-    const double latency = h.latencyMs();
+    // Microseconds are all a moving average of response times can tell.
+    const double latency = std::round(h.latencyMs() * 1000.0) / 1000.0;
     return {{"id", r.id},
             {"url", r.url},
             {"weight", r.weight},
@@ -261,6 +263,12 @@ bool Api::commit(const Request& req, Reply& reply, const json& doc, const std::s
         reply.send(invalid(result.errors));
         return false;
     }
+    // Asking for what already runs changes nothing: no new generation, no write (scripts that
+    // set a value every time stay cheap and leave the file alone).
+    if (*result.config == agent_.snapshot()->config) {
+        *generation = agent_.snapshot()->generation;
+        return true;
+    }
     std::string why;
     auto next = agent_.prepareConfig(*result.config, &why);
     if (!next) {
@@ -269,7 +277,8 @@ bool Api::commit(const Request& req, Reply& reply, const json& doc, const std::s
     }
     const uint64_t before = agent_.snapshot()->generation;
     if (!writeFileAtomically(agent_.configPath(), common::toJson(*result.config).dump(2) + "\n", &why)) {
-        proxy::logLine("control: token \"" + req.token_name + "\": refused to " + what + ": " + why);
+        proxy::logLine("control: token \"" + req.token_name + "\" (" + req.peer + "): " + what +
+                       ": not applied, the config file could not be written: " + why);
         reply.send(Response::error(500, "config_write_failed", why));
         return false;
     }

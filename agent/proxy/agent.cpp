@@ -273,8 +273,10 @@ bool Agent::start(std::string* why)
     health_ = std::make_unique<HealthChecker>(&loop_, &logLine);
     if (control_factory_ && (!cfg.control.unix_socket.empty() || !cfg.control.address.empty())) {
         control_ = control_factory_(*this);
-        if (!control_->start(why))
+        if (!control_->start(why)) {
+            control_->stop(); // closes what it opened, removes a socket file it created
             return false;
+        }
     }
     std::fflush(stdout);
 
