@@ -107,6 +107,7 @@ private slots:
     void prometheusTextContent();
     void prometheusEscapesLabels();
     void prometheusPassesPromtool();
+    void prometheusWithoutPools();
     void timerSamplesOnTheLoop();
 };
 
@@ -512,6 +513,24 @@ void TstStatsCollector::prometheusPassesPromtool()
     const std::string out = runPromtool(text, &rc);
     QVERIFY2(rc != -1, "promtool is not installed: run scripts/install-deps.sh (Debian package prometheus)");
     QVERIFY2(rc == 0, (out + "\n--- exposition ---\n" + text.substr(0, 4000)).c_str());
+}
+
+// An agent with no pool yet (they can all be added through the API): families without samples
+// are left out whole, and what remains still passes promtool.
+void TstStatsCollector::prometheusWithoutPools()
+{
+    WorkerCounters w;
+    Collector collector({&w});
+    collector.setTopology({});
+    collector.sample(kT0, 0);
+    const std::string text = collector.prometheusText();
+    QVERIFY(text.find("dlb_replica_") == std::string::npos);
+    QVERIFY(text.find("dlb_pool_") == std::string::npos);
+    QVERIFY(text.find("dlb_requests_total 0\n") != std::string::npos);
+    int rc = 0;
+    const std::string out = runPromtool(text, &rc);
+    QVERIFY2(rc == 0, out.c_str());
+    QCOMPARE(collector.statsJson()["pools"].size(), std::size_t{0});
 }
 
 // start() samples at once, then every second, on the given loop; stop() closes the timer so the
