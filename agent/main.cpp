@@ -1,5 +1,6 @@
 // dlb-agent: the headless proxy. A thin entry point over the agent's libraries.
 
+#include "agent/control/server.hpp"
 #include "agent/net/listener.hpp"
 #include "agent/proxy/agent.hpp"
 #include "common/config.hpp"
@@ -67,6 +68,6 @@ int main(int argc, char** argv)
     // Two descriptors per request in flight: take the whole hard limit, as nginx's
     // worker_rlimit_nofile would, instead of the 1024 soft default.
     dlb::agent::net::raiseOpenFileLimit();
-    dlb::agent::proxy::Agent agent(config);
+    dlb::agent::proxy::Agent agent(config, &dlb::agent::control::makeServer);
     return agent.run();
 }

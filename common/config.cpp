@@ -173,7 +173,7 @@ void parseListeners(Reader& r, const json& doc, Config& config) {
 
 void parseControl(Reader& r, const json& doc, Config& config) {
     const json* control = r.member(doc, "", "control", Presence::Optional);
-    if (!control || !r.object(*control, "control", {"unix_socket", "address", "tokens"})) {
+    if (!control || !r.object(*control, "control", {"unix_socket", "address", "tokens", "tls", "stats_interval_ms"})) {
         return;
     }
     ControlConfig& c = config.control;
@@ -182,8 +182,9 @@ void parseControl(Reader& r, const json& doc, Config& config) {
         std::string why;
         if (auto endpoint = parseHostPort(c.address, std::nullopt, true, &why)) {
             c.endpoint = *endpoint;
+            // Port 0 is a different kernel-chosen port for each socket: no clash.
             for (size_t i = 0; i < config.listeners.size(); ++i) {
-                if (config.listeners[i].endpoint == c.endpoint) {
+                if (c.endpoint.port != 0 && config.listeners[i].endpoint == c.endpoint) {
                     r.fail("control.address", "same address as " + indexed("listeners", i));
                 }
             }
@@ -225,6 +226,30 @@ void parseControl(Reader& r, const json& doc, Config& config) {
             }
             c.tokens.push_back(std::move(token));
         }
+    }
+    if (const json* tls = r.member(*control, "control", "tls", Presence::Optional)) {
+        TlsConfig t;
+        if (parseListenerTls(r, *tls, "control.tls", t)) {
+            c.tls = std::move(t);
+        }
+        if (c.address.empty()) {
+            r.fail("control.tls", "needs control.address (the Unix socket speaks no TLS)");
+        }
+    }
+    if (!c.unix_socket.empty()) {
+        // sockaddr_un::sun_path holds 108 bytes with the terminating NUL.
+        if (c.unix_socket.size() > 107) {
+            r.fail("control.unix_socket", "must be at most 107 bytes (a Unix socket path limit), got " +
+                                              std::to_string(c.unix_socket.size()));
+        } else if (c.unix_socket.back() == '/') {
+            r.fail("control.unix_socket", "must name a file, not a folder, got " + quote(c.unix_socket));
+        }
+    }
+    if (r.whole(*control, "control", "stats_interval_ms", c.stats_interval_ms, kStatsIntervalStepMs,
+                kMaxStatsIntervalMs) &&
+        c.stats_interval_ms % kStatsIntervalStepMs != 0) {
+        r.fail("control.stats_interval_ms", "must be a whole number of seconds (a multiple of 1000: stats are "
+                                            "sampled once a second), got " + std::to_string(c.stats_interval_ms));
     }
     // Anyone who can reach a TCP port could otherwise change the balancer.
     if (!c.address.empty() && (!tokens || (tokens->is_array() && tokens->empty()))) {
@@ -608,6 +633,23 @@ ConfigResult parseConfigText(std::string_view text) {
     return result;
 }
 
+bool parseJsonText(std::string_view text, json& out, std::vector<ConfigError>& errors) {
+    try {
+        out = json::parse(text.begin(), text.end());
+    } catch (const json::parse_error& e) {
+        std::string message = e.what();
+        if (const size_t start = message.find("] "); start != std::string::npos) {
+            message.erase(0, start + 2);
+        }
+        errors.push_back({"", "invalid JSON: " + message + " (byte " + std::to_string(e.byte) + ")"});
+        return false;
+    }
+    const size_t before = errors.size();
+    DuplicateKeyFinder finder(errors);
+    json::sax_parse(text.begin(), text.end(), &finder);
+    return errors.size() == before;
+}
+
 ConfigResult loadConfigFile(const std::string& path) {
     const auto cannotRead = [] {
         return ConfigResult{std::nullopt, {{"", std::string("cannot read file: ") + std::strerror(errno)}}};
@@ -659,34 +701,41 @@ json toJson(const ReplicaConfig& replica) {
     return {{"url", replica.url}, {"weight", replica.weight}, {"id", replica.id}};
 }
 
+namespace {
+json tlsJson(const TlsConfig& tls) {
+    json t = {{"certificate", tls.certificate}, {"private_key", tls.private_key}};
+    if (!tls.certificates.empty()) {
+        t["certificates"] = json::array();
+        for (const TlsCertificateConfig& cert : tls.certificates) {
+            t["certificates"].push_back({{"server_names", cert.server_names},
+                                         {"certificate", cert.certificate},
+                                         {"private_key", cert.private_key}});
+        }
+    }
+    if (!tls.client_ca.empty()) {
+        t["client_ca"] = tls.client_ca;
+    }
+    if (tls.verify_client) {
+        t["verify_client"] = true;
+    }
+    return t;
+}
+} // namespace
+
 json toJson(const Config& config) {
     json j = json::object();
     j["workers"] = config.workers;
     j["listeners"] = json::array();
     for (const ListenerConfig& listener : config.listeners) {
         json l = {{"address", listener.address}};
-        if (const auto& tls = listener.tls) {
-            json t = {{"certificate", tls->certificate}, {"private_key", tls->private_key}};
-            if (!tls->certificates.empty()) {
-                t["certificates"] = json::array();
-                for (const TlsCertificateConfig& cert : tls->certificates) {
-                    t["certificates"].push_back({{"server_names", cert.server_names},
-                                                 {"certificate", cert.certificate},
-                                                 {"private_key", cert.private_key}});
-                }
-            }
-            if (!tls->client_ca.empty()) {
-                t["client_ca"] = tls->client_ca;
-            }
-            if (tls->verify_client) {
-                t["verify_client"] = true;
-            }
-            l["tls"] = std::move(t);
+        if (listener.tls) {
+            l["tls"] = tlsJson(*listener.tls);
         }
         j["listeners"].push_back(std::move(l));
     }
     const ControlConfig& control = config.control;
-    if (!control.unix_socket.empty() || !control.address.empty() || !control.tokens.empty()) {
+    if (!control.unix_socket.empty() || !control.address.empty() || !control.tokens.empty() ||
+        control.stats_interval_ms != kDefaultStatsIntervalMs) {
         json c = json::object();
         if (!control.unix_socket.empty()) {
             c["unix_socket"] = control.unix_socket;
@@ -700,6 +749,12 @@ json toJson(const Config& config) {
                 c["tokens"].push_back(
                     {{"name", token.name}, {"role", token.role}, {"sha256", token.sha256}});
             }
+        }
+        if (control.tls) {
+            c["tls"] = tlsJson(*control.tls);
+        }
+        if (control.stats_interval_ms != kDefaultStatsIntervalMs) {
+            c["stats_interval_ms"] = control.stats_interval_ms;
         }
         j["control"] = std::move(c);
     }

@@ -35,6 +35,11 @@ inline constexpr unsigned kDefaultMaxIdleUpstreamPerReplica = 64;
 // cut off: a client that connects and says nothing must not hold a connection and an SSL
 // object. Local handshakes take about a millisecond; 5 s leaves room for slow mobile clients.
 inline constexpr unsigned kDefaultTlsHandshakeTimeoutMs = 5000;
+// GET /v1/stats/stream sends one event per control.stats_interval_ms: whole seconds, since the
+// stats are sampled once a second, up to a minute.
+inline constexpr unsigned kDefaultStatsIntervalMs = 1000;
+inline constexpr unsigned kStatsIntervalStepMs = 1000;
+inline constexpr unsigned kMaxStatsIntervalMs = 60000;
 inline constexpr unsigned kMaxWorkers = 64;
 
 struct Endpoint {
@@ -93,6 +98,8 @@ struct ControlConfig {
     std::string address;     // empty: no TCP control listener
     Endpoint endpoint;       // `address` parsed; meaningful only when address is set
     std::vector<ControlToken> tokens;
+    std::optional<TlsConfig> tls; // TLS on the TCP control listener (needs `address`)
+    unsigned stats_interval_ms = kDefaultStatsIntervalMs; // SSE stats stream period
     bool operator==(const ControlConfig&) const = default;
 };
 
@@ -200,6 +207,9 @@ struct ConfigResult {
 // default); every error found is reported, not only the first.
 ConfigResult parseConfig(const nlohmann::json& doc);
 ConfigResult parseConfigText(std::string_view text);
+// Parses JSON text as strictly as a config file is read (syntax errors and duplicate keys are
+// errors, appended with their JSON path): for control-API request bodies. False on error.
+bool parseJsonText(std::string_view text, nlohmann::json& out, std::vector<ConfigError>& errors);
 ConfigResult loadConfigFile(const std::string& path);
 
 // The inverse of parseConfig: parseConfig(toJson(c)) yields c again.

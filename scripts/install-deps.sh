@@ -11,6 +11,7 @@ PACKAGES=(
   wrk nginx-light haproxy apache2-utils curl python3 gnuplot-nox xvfb
   # scripts/test.sh's fuzz pass (clang with libFuzzer) and readable sanitizer stacks (symbolizer)
   clang libclang-rt-14-dev llvm
+  prometheus
 )
 
 missing=()

@@ -14,10 +14,23 @@ constexpr size_t kReadBufferBytes = 64 * 1024;
 thread_local char t_read_buffer[kReadBufferBytes];
 } // namespace
 
-TcpConn::TcpConn(uv_loop_t* loop, Handler* handler) : handler_(handler)
+TcpConn::TcpConn(uv_loop_t* loop, Handler* handler, Transport transport) : transport_(transport), handler_(handler)
 {
-    uv_tcp_init(loop, &tcp_);
-    tcp_.data = this;
+    if (transport_ == Transport::Pipe) {
+        uv_pipe_init(loop, &pipe_, 0);
+        pipe_.data = this;
+    } else {
+        uv_tcp_init(loop, &tcp_);
+        tcp_.data = this;
+    }
+}
+
+int TcpConn::fd() const
+{
+    uv_os_fd_t fd = -1;
+    if (uv_fileno(reinterpret_cast<const uv_handle_t*>(&tcp_), &fd) != 0)
+        return -1;
+    return fd;
 }
 
 TcpConn::~TcpConn() = default;
@@ -29,7 +42,7 @@ int TcpConn::accept(uv_stream_t* server)
 
 int TcpConn::open(int fd)
 {
-    const int rc = uv_tcp_open(&tcp_, fd);
+    const int rc = transport_ == Transport::Pipe ? uv_pipe_open(&pipe_, fd) : uv_tcp_open(&tcp_, fd);
     if (rc != 0)
         ::close(fd);
     return rc;
@@ -37,17 +50,22 @@ int TcpConn::open(int fd)
 
 int TcpConn::connect(const sockaddr* addr)
 {
+    if (transport_ != Transport::Tcp)
+        return UV_EINVAL;
     connect_req_.data = this;
     return uv_tcp_connect(&connect_req_, &tcp_, addr, &TcpConn::connectCb);
 }
 
 void TcpConn::setNoDelay()
 {
-    uv_tcp_nodelay(&tcp_, 1);
+    if (transport_ == Transport::Tcp)
+        uv_tcp_nodelay(&tcp_, 1);
 }
 
 std::string TcpConn::peerIp() const
 {
+    if (transport_ == Transport::Pipe)
+        return {};
     sockaddr_storage ss{};
     int len = sizeof ss;
     if (uv_tcp_getpeername(&tcp_, reinterpret_cast<sockaddr*>(&ss), &len) != 0)

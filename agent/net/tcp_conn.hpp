@@ -46,7 +46,10 @@ public:
         virtual void onClosed() = 0;                         // handle closed: owner may free
     };
 
-    TcpConn(uv_loop_t* loop, Handler* handler);
+    // A TCP stream, or a Unix-domain one (the control socket): the same reads, writes and
+    // lifetime; connect(), setNoDelay() and peerIp() are TCP's only.
+    enum class Transport { Tcp, Pipe };
+    TcpConn(uv_loop_t* loop, Handler* handler, Transport transport = Transport::Tcp);
     ~TcpConn();
     TcpConn(const TcpConn&) = delete;
     TcpConn& operator=(const TcpConn&) = delete;
@@ -93,6 +96,9 @@ public:
     bool closing() const { return closing_; }
 
     uv_tcp_t* handle() { return &tcp_; }
+    uv_stream_t* stream() { return reinterpret_cast<uv_stream_t*>(&tcp_); }
+    // The socket's descriptor, -1 before it has one.
+    int fd() const;
     // The peer's IP as text ("" if unknown).
     std::string peerIp() const;
     void setNoDelay();
@@ -117,7 +123,12 @@ private:
     void tlsUpdateReading();
     void drained();
 
-    uv_tcp_t tcp_;
+    // Both start with uv_stream_t, which is all that the stream code touches.
+    union {
+        uv_tcp_t tcp_;
+        uv_pipe_t pipe_;
+    };
+    Transport transport_;
     uv_write_t write_req_;
     uv_connect_t connect_req_;
     uv_shutdown_t shutdown_req_;

@@ -1,6 +1,7 @@
 #include "agent/proxy/agent.hpp"
 
 #include "agent/net/listener.hpp"
+#include "agent/balance/prequal.hpp"
 #include "agent/proxy/log.hpp"
 #include "agent/tls/context.hpp"
 
@@ -120,14 +121,98 @@ std::vector<std::string> restartOnlyChanges(const common::Config& running, const
     return keys;
 }
 
-Agent::Agent(std::string config_path) : config_path_(std::move(config_path))
+stats::Topology statsTopology(const Snapshot& snapshot)
+{
+    stats::Topology t;
+    t.generation = snapshot.generation;
+    for (const auto& spec : snapshot.pools) {
+        stats::PoolView p;
+        p.name = spec->config.name;
+        p.algorithm = spec->config.algorithm.name;
+        p.prequal = p.algorithm == "prequal";
+        if (p.prequal)
+            p.probe_pool_capacity = balance::PrequalParams::fromConfig(spec->config.algorithm).pool_size;
+        p.stats = spec->stats;
+        for (const auto& r : spec->replicas) {
+            stats::ReplicaView v;
+            v.id = r.id;
+            v.url = r.url;
+            v.weight = r.weight;
+            v.stats = r.stats;
+            // As GET /v1/pools names it (a draining replica has left the snapshot already).
+            v.state = [health = r.health] {
+                return std::string(health->pending.load(std::memory_order_relaxed)   ? "pending"
+                                   : health->healthy.load(std::memory_order_relaxed) ? "healthy"
+                                                                                     : "unhealthy");
+            };
+            p.replicas.push_back(std::move(v));
+        }
+        t.pools.push_back(std::move(p));
+    }
+    return t;
+}
+
+Agent::Agent(std::string config_path, ControlFactory control)
+    : config_path_(std::move(config_path)), control_factory_(std::move(control))
 {
     uv_loop_init(&loop_);
 }
 
 Agent::~Agent()
 {
+    control_.reset();
     uv_loop_close(&loop_);
+}
+
+bool Agent::ready() const
+{
+    if (stopping_ || workers_.empty())
+        return false;
+    for (const auto& w : workers_)
+        if (!w->running())
+            return false;
+    return true;
+}
+
+uint64_t Agent::workersTickedGeneration() const
+{
+    uint64_t lowest = UINT64_MAX;
+    for (const auto& w : workers_)
+        lowest = std::min(lowest, w->tickedGeneration());
+    return workers_.empty() ? 0 : lowest;
+}
+
+std::shared_ptr<const Snapshot> Agent::prepareConfig(const common::Config& next, std::string* why) const
+{
+    if (stopping_) {
+        *why = "the agent is stopping";
+        return nullptr;
+    }
+    return buildSnapshot(next, snapshot_.get(), why);
+}
+
+void Agent::commitConfig(std::shared_ptr<const Snapshot> next, const std::vector<AddedReplica>& added)
+{
+    // Not yet published: no worker reads these flags before they are set.
+    for (const auto& a : added)
+        for (const auto& pool : next->pools)
+            if (pool->config.name == a.pool)
+                for (const auto& r : pool->replicas)
+                    if (r.id == a.id) {
+                        r.health->healthy.store(false);
+                        r.health->pending.store(true);
+                    }
+    publish(std::move(next));
+}
+
+void Agent::publish(std::shared_ptr<const Snapshot> next)
+{
+    snapshot_ = std::move(next);
+    for (auto& w : workers_)
+        w->publish(snapshot_);
+    health_->apply(snapshot_);
+    if (stats_)
+        stats_->setTopology(statsTopology(*snapshot_));
 }
 
 bool Agent::start(std::string* why)
@@ -158,9 +243,7 @@ bool Agent::start(std::string* why)
     uv_signal_start(&sigint_, &Agent::onSignal, SIGINT);
     uv_signal_start(&sighup_, &Agent::onSignal, SIGHUP);
 
-    unsigned workers = cfg.workers;
-    if (workers == 0)
-        workers = std::max(1u, std::thread::hardware_concurrency());
+    const unsigned workers = configuredWorkers(cfg);
 
     // Each worker gets its own socket per listener, in a SO_REUSEPORT group that only this
     // process may join (net::openListenGroup says how). With port 0, all share the first's port.
@@ -179,8 +262,20 @@ bool Agent::start(std::string* why)
                 return false;
             }
             std::printf("dlb-agent: listening on %s:%d\n", l.endpoint.host.c_str(), net::boundPort(group.front()));
+            const bool v6 = l.endpoint.host.find(':') != std::string::npos;
+            bound_listeners_.push_back((v6 ? "[" + l.endpoint.host + "]" : l.endpoint.host) + ":" +
+                                       std::to_string(net::boundPort(group.front())));
             for (unsigned w = 0; w < workers; ++w)
                 fds[w].push_back(group[w]);
+        }
+    }
+    started_at_ns_ = uv_hrtime();
+    health_ = std::make_unique<HealthChecker>(&loop_, &logLine);
+    if (control_factory_ && (!cfg.control.unix_socket.empty() || !cfg.control.address.empty())) {
+        control_ = control_factory_(*this);
+        if (!control_->start(why)) {
+            control_->stop(); // closes what it opened, removes a socket file it created
+            return false;
         }
     }
     std::fflush(stdout);
@@ -192,8 +287,14 @@ bool Agent::start(std::string* why)
     for (auto& w : workers_)
         w->start();
 
-    health_ = std::make_unique<HealthChecker>(&loop_, &logLine);
     health_->apply(snapshot_);
+
+    std::vector<const stats::WorkerCounters*> counters;
+    for (auto& w : workers_)
+        counters.push_back(&w->stats());
+    stats_ = std::make_unique<stats::Collector>(std::move(counters));
+    stats_->setTopology(statsTopology(*snapshot_));
+    stats_->start(&loop_);
 
     logLine("started " + std::to_string(workers) + " worker(s), " + std::to_string(cfg.pools.size()) + " pool(s)");
     return true;
@@ -253,10 +354,7 @@ void Agent::reload()
         logLine("reload: " + joinKeys(keys) + " changed in " + config_path_ +
                 " but only a restart applies them; they keep their running values until then; the rest of "
                 "the file is applied");
-    snapshot_ = next;
-    for (auto& w : workers_)
-        w->publish(snapshot_);
-    health_->apply(snapshot_);
+    publish(next);
     logLine("config reloaded (generation " + std::to_string(snapshot_->generation) + ")");
 }
 
@@ -269,6 +367,9 @@ void Agent::shutdown()
     for (auto& w : workers_)
         w->stop();
     health_->stop();
+    stats_->stop();
+    if (control_)
+        control_->stop();
     // Unreferenced, not closed: the loop may end once the health checks stop, and the
     // handlers stay installed until run() has joined the workers.
     for (uv_signal_t* s : {&sigterm_, &sigint_, &sighup_})

@@ -7,9 +7,11 @@
 #include "agent/proxy/health_checker.hpp"
 #include "agent/proxy/snapshot.hpp"
 #include "agent/proxy/worker.hpp"
+#include "agent/stats/collector.hpp"
 
 #include <uv.h>
 
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -28,13 +30,40 @@ std::vector<common::ConfigError> startupErrors(const common::Config& config);
 // SIGHUP read a config file, so --check refuses exactly what start would.
 common::ConfigResult loadStartableConfig(const std::string& path);
 
+// What the stats collector reads of a snapshot: pools, replicas, their counters and health.
+stats::Topology statsTopology(const Snapshot& snapshot);
+
 // Top-level keys whose change a reload cannot apply (they need a restart), in config order:
 // "workers", "listeners", "control", "access_log". Empty when none differs.
 std::vector<std::string> restartOnlyChanges(const common::Config& running, const common::Config& next);
 
+class Agent;
+
+// What runs beside the data plane on the main loop and steers it: the control API server
+// (agent/control), which links against this library, so the agent knows it only through this
+// interface. Main thread only.
+class ControlPlane {
+public:
+    virtual ~ControlPlane() = default;
+    // Opens its sockets; called once, after the listeners are bound and before the workers start.
+    // False with `why` set stops the start.
+    virtual bool start(std::string* why) = 0;
+    // The agent is stopping: close every handle, so that the loop can end.
+    virtual void stop() = 0;
+};
+using ControlFactory = std::function<std::unique_ptr<ControlPlane>(Agent&)>;
+
+// A replica that a change adds: it takes no traffic until its first passing health check.
+struct AddedReplica {
+    std::string pool;
+    std::string id;
+};
+
 class Agent {
 public:
-    explicit Agent(std::string config_path);
+    // `control` (may be empty) builds the control plane at start when the config has a control
+    // section with a socket or an address.
+    explicit Agent(std::string config_path, ControlFactory control = {});
     ~Agent();
     Agent(const Agent&) = delete;
     Agent& operator=(const Agent&) = delete;
@@ -42,13 +71,44 @@ public:
     // Runs until SIGTERM/SIGINT; returns the process exit code.
     int run();
 
+    // For the control plane; main thread only.
+    uv_loop_t* loop() { return &loop_; }
+    const std::string& configPath() const { return config_path_; }
+    const std::shared_ptr<const Snapshot>& snapshot() const { return snapshot_; }
+    // The config the process started with (what restart-only keys, control included, run with).
+    const common::Config& startedConfig() const { return started_; }
+    // "host:port" of each listener as bound (a port 0 replaced by the kernel's choice).
+    const std::vector<std::string>& boundListeners() const { return bound_listeners_; }
+    size_t workerCount() const { return workers_.size(); }
+    // Every worker's loop runs and the agent is not stopping.
+    bool ready() const;
+    bool stopping() const { return stopping_; }
+    // The smallest snapshot generation the workers have ticked on (see Worker::tickedGeneration).
+    uint64_t workersTickedGeneration() const;
+    uint64_t startedAtNs() const { return started_at_ns_; }
+    HealthChecker& health() { return *health_; }
+    // The stats collector; null until start() has started the workers (before any request).
+    stats::Collector* statsCollector() { return stats_.get(); }
+    // Applying an already validated config, as a reload does, in two steps so that the caller
+    // can write the file in between: prepareConfig() builds the next snapshot (generation + 1)
+    // and changes nothing (null with `why` set when it cannot be built); commitConfig() hands it
+    // to every worker and the health checker, the `added` replicas pending. Nothing else may
+    // run on the main loop between the two.
+    std::shared_ptr<const Snapshot> prepareConfig(const common::Config& next, std::string* why) const;
+    void commitConfig(std::shared_ptr<const Snapshot> next, const std::vector<AddedReplica>& added);
+
 private:
     bool start(std::string* why);
     void reload();
     void shutdown();
+    void publish(std::shared_ptr<const Snapshot> next);
     static void onSignal(uv_signal_t* h, int signum);
 
     std::string config_path_;
+    ControlFactory control_factory_;
+    std::unique_ptr<ControlPlane> control_;
+    std::vector<std::string> bound_listeners_;
+    uint64_t started_at_ns_ = 0;
     uv_loop_t loop_;
     uv_signal_t sigterm_, sigint_, sighup_;
     std::shared_ptr<const Snapshot> snapshot_;
@@ -57,6 +117,7 @@ private:
     common::Config started_;
     std::vector<std::unique_ptr<Worker>> workers_;
     std::unique_ptr<HealthChecker> health_;
+    std::unique_ptr<stats::Collector> stats_; // merges the workers' counters once a second
     AccessLog access_log_;
     bool stopping_ = false;
 };

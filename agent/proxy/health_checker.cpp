@@ -26,9 +26,33 @@ struct HealthChecker::Target final : net::TcpConn::Handler, http::ParserHandler 
     const ReplicaSpec& replica() const { return pool->replicas[index]; }
     const common::HealthCheckConfig& cfg() const { return pool->config.health_check; }
 
+    using Waiter = std::function<void(const CheckResult&)>;
+
+    // Periodic checks: always in an enabled pool; in a disabled one only until a pending
+    // replica passes its first.
     void start()
     {
-        uv_timer_start(&timer, &Target::onTimer, 0, cfg().interval_ms);
+        if (cfg().enabled || replica().health->pending.load())
+            uv_timer_start(&timer, &Target::onTimer, 0, cfg().interval_ms);
+    }
+
+    void checkNow(Waiter w)
+    {
+        waiters.push_back(std::move(w));
+        if (conn && !finished)
+            return; // the check under way answers
+        if (conn)
+            check_requested = true; // the last one's connection is closing: onClosed() starts it
+        else
+            check();
+    }
+
+    void notify(bool ok, const std::string& why)
+    {
+        auto list = std::move(waiters);
+        waiters.clear();
+        for (auto& w : list)
+            w(CheckResult{replica().id, ok, status, ok ? std::string() : why});
     }
 
     static void onTimer(uv_timer_t* t)
@@ -68,6 +92,7 @@ struct HealthChecker::Target final : net::TcpConn::Handler, http::ParserHandler 
     {
         finished = true;
         conn->close();
+        notify(false, std::string("not run: ") + uv_strerror(rc) + " (a local failure)");
         if (!local_trouble)
             owner.log_("health check of replica " + replica().id + " of pool " + pool->config.name + " not run: " +
                        uv_strerror(rc) + " (" + uv_err_name(rc) + "), a local failure; its state stays " +
@@ -88,8 +113,24 @@ struct HealthChecker::Target final : net::TcpConn::Handler, http::ParserHandler 
         uv_timer_stop(&timeout);
         if (conn)
             conn->close();
+        notify(ok, why);
         ReplicaHealth& h = *replica().health;
         h.last_status.store(status, std::memory_order_relaxed);
+        if (ok && h.pending.load()) {
+            // A replica added at runtime takes traffic from its first passing check.
+            h.healthy.store(true, std::memory_order_relaxed);
+            h.successes.store(1, std::memory_order_relaxed);
+            h.failures.store(0, std::memory_order_relaxed);
+            h.pending.store(false, std::memory_order_release);
+            owner.log_("replica " + replica().id + " of pool " + pool->config.name +
+                       " passed its first health check; it takes traffic now");
+            if (!cfg().enabled)
+                uv_timer_stop(&timer);
+            return;
+        }
+        // Checks asked for in a pool whose health checks are off report, and decide nothing.
+        if (!cfg().enabled)
+            return;
         if (ok) {
             h.failures.store(0, std::memory_order_relaxed);
             const uint32_t s = h.successes.fetch_add(1, std::memory_order_relaxed) + 1;
@@ -136,6 +177,10 @@ struct HealthChecker::Target final : net::TcpConn::Handler, http::ParserHandler 
     void onClosed() override
     {
         conn.reset();
+        if (check_requested && !stopped) {
+            check_requested = false;
+            check();
+        }
         release();
     }
     HeadersAction onHeaders(const http::Message& m) override
@@ -157,6 +202,8 @@ struct HealthChecker::Target final : net::TcpConn::Handler, http::ParserHandler 
     void stop()
     {
         stopped = true;
+        status = 0;
+        notify(false, "cancelled: the pool's replicas changed or the agent is stopping");
         uv_timer_stop(&timer);
         if (conn && !conn->closing())
             conn->close();
@@ -182,6 +229,8 @@ struct HealthChecker::Target final : net::TcpConn::Handler, http::ParserHandler 
     bool finished = true;
     bool stopped = false;
     bool local_trouble = false; // the last check could not even start (see skip())
+    bool check_requested = false; // checkNow() while the last connection was closing
+    std::vector<Waiter> waiters;  // checkNow() callers waiting for the check under way
 };
 
 HealthChecker::HealthChecker(uv_loop_t* loop, Logger log) : loop_(loop), log_(std::move(log)) {}
@@ -191,9 +240,10 @@ HealthChecker::~HealthChecker() = default;
 void HealthChecker::apply(const std::shared_ptr<const Snapshot>& snapshot)
 {
     stop();
+    pools_.clear();
+    for (const auto& pool : snapshot->pools)
+        pools_.push_back(pool->config.name);
     for (const auto& pool : snapshot->pools) {
-        if (!pool->config.health_check.enabled)
-            continue;
         for (size_t i = 0; i < pool->replicas.size(); ++i) {
             auto* t = new Target(*this, pool, i);
             targets_.push_back(t);
@@ -207,6 +257,40 @@ void HealthChecker::stop()
     for (auto* t : targets_)
         t->stop();
     targets_.clear();
+}
+
+bool HealthChecker::checkNow(const std::string& pool, CheckDone done)
+{
+    std::vector<Target*> mine;
+    bool known = false;
+    for (auto* t : targets_)
+        if (t->pool->config.name == pool)
+            mine.push_back(t);
+    for (const auto& p : pools_)
+        known = known || p == pool;
+    if (!known)
+        return false;
+    if (mine.empty()) {
+        done({});
+        return true;
+    }
+    // Shared by the waiters: the results so far, and how many are still out.
+    struct Round {
+        std::vector<CheckResult> results;
+        size_t left = 0;
+        CheckDone done;
+    };
+    auto round = std::make_shared<Round>();
+    round->results.resize(mine.size());
+    round->left = mine.size();
+    round->done = std::move(done);
+    for (size_t k = 0; k < mine.size(); ++k)
+        mine[k]->checkNow([round, k](const CheckResult& r) {
+            round->results[k] = r;
+            if (--round->left == 0)
+                round->done(std::move(round->results));
+        });
+    return true;
 }
 
 } // namespace dlb::agent::proxy

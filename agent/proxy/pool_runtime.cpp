@@ -42,6 +42,7 @@ PoolRuntime::PoolRuntime(Worker& worker, std::shared_ptr<const PoolSpec> spec, u
 {
     const size_t n = spec_->replicas.size();
     states_.resize(n);
+    reported_.resize(n);
     down_until_ns_.assign(n, 0);
     idle_.resize(n);
     for (size_t i = 0; i < n; ++i)
@@ -49,8 +50,12 @@ PoolRuntime::PoolRuntime(Worker& worker, std::shared_ptr<const PoolSpec> spec, u
     for (size_t i = 0; i < n; ++i) {
         states_[i].id = spec_->replicas[i].id;
         states_[i].weight = spec_->replicas[i].weight;
-        states_[i].usable = spec_->replicas[i].health->healthy.load(std::memory_order_relaxed);
+        const ReplicaHealth& h = *spec_->replicas[i].health;
+        states_[i].usable = h.healthy.load(std::memory_order_relaxed) && !h.pending.load(std::memory_order_relaxed);
+        replica_stats_.push_back(&spec_->replicas[i].stats->slot(worker.index()));
     }
+    pool_stats_ = &spec_->stats->slot(worker.index());
+    standing_.resize(n);
 }
 
 PoolRuntime::~PoolRuntime() = default;
@@ -63,6 +68,8 @@ void PoolRuntime::start()
     deps.seed = seed_;
     deps.probes = prober_.get();
     balancer_ = balance::makeBalancer(spec_->config.algorithm, deps);
+    prequal_ = dynamic_cast<const balance::Prequal*>(balancer_.get());
+    pool_stats_->hot_threshold.set(-1);
     last_tick_ns_ = Worker::nowNs();
 }
 
@@ -119,6 +126,8 @@ void PoolRuntime::onConnClosed(UpstreamConn* conn)
 void PoolRuntime::dispatched(int replica, uint64_t now_ns)
 {
     ++requests_;
+    replica_stats_[static_cast<size_t>(replica)]->requests.add();
+    ++reported_[static_cast<size_t>(replica)].requests;
     ++states_[static_cast<size_t>(replica)].in_flight;
     balancer_->onDispatch(replica, now_ns);
 }
@@ -126,13 +135,16 @@ void PoolRuntime::dispatched(int replica, uint64_t now_ns)
 void PoolRuntime::completed(int replica, bool ok, double latency_ms, uint64_t now_ns)
 {
     auto& s = states_[static_cast<size_t>(replica)];
+    replica_stats_[static_cast<size_t>(replica)]->completed.add();
     if (s.in_flight > 0)
         --s.in_flight;
     if (ok)
         s.ewma_latency_ms = s.ewma_latency_ms == 0 ? latency_ms
                                                    : s.ewma_latency_ms + kLatencyEwmaAlpha * (latency_ms - s.ewma_latency_ms);
-    else
+    else {
         s.recent_errors += 1;
+        ++reported_[static_cast<size_t>(replica)].errors;
+    }
     balancer_->onComplete(replica, ok, latency_ms, now_ns);
 }
 
@@ -177,7 +189,61 @@ void PoolRuntime::responseHead(int replica, const http::Message& head, uint64_t 
     if (!ok)
         return;
     ++load_reports_;
+    reportedRif(replica, r.rif, now_ns);
     balancer_->onProbeResult(replica, r, now_ns);
+}
+
+void PoolRuntime::answered(int replica, int status, uint64_t latency_ns)
+{
+    auto& rs = *replica_stats_[static_cast<size_t>(replica)];
+    rs.responses.add();
+    rs.latency.recordNs(latency_ns);
+    if (status >= 500)
+        countError(replica, stats::ErrorKind::Status5xx);
+}
+
+void PoolRuntime::countError(int replica, stats::ErrorKind kind)
+{
+    replica_stats_[static_cast<size_t>(replica)]->countError(kind);
+    worker_.stats().countError(kind);
+}
+
+void PoolRuntime::countProbe(int replica)
+{
+    ++probes_sent_;
+    worker_.stats().probes_sent.add();
+    pool_stats_->probes_sent.add();
+    replica_stats_[static_cast<size_t>(replica)]->probes_sent.add();
+}
+
+void PoolRuntime::countProbeFailed(int replica)
+{
+    worker_.stats().probes_failed.add();
+    pool_stats_->probes_failed.add();
+    replica_stats_[static_cast<size_t>(replica)]->probes_failed.add();
+}
+
+void PoolRuntime::reportedRif(int replica, uint32_t rif, uint64_t now_ns)
+{
+    auto& rs = *replica_stats_[static_cast<size_t>(replica)];
+    rs.reported_rif.set(rif);
+    rs.reported_rif_ns.set(now_ns);
+}
+
+void PoolRuntime::publishStanding(uint64_t now_ns)
+{
+    if (!prequal_ || now_ns - last_publish_ns_ < kStandingPublishNs)
+        return;
+    last_publish_ns_ = now_ns;
+    std::fill(standing_.begin(), standing_.end(), stats::Standing::None);
+    for (const balance::ProbeEntry& e : prequal_->pool())
+        if (e.replica >= 0 && static_cast<size_t>(e.replica) < standing_.size())
+            standing_[static_cast<size_t>(e.replica)] = prequal_->isHot(e) ? stats::Standing::Hot : stats::Standing::Cold;
+    for (size_t i = 0; i < standing_.size(); ++i)
+        replica_stats_[i]->standing.set(static_cast<uint64_t>(standing_[i]));
+    pool_stats_->probe_pool_size.set(prequal_->poolSize());
+    const double threshold = prequal_->hotThreshold();
+    pool_stats_->hot_threshold.set(std::isfinite(threshold) ? threshold : -1);
 }
 
 bool PoolRuntime::ownMeasurement(int replica, balance::ProbeResult* out) const
@@ -197,13 +263,20 @@ bool PoolRuntime::ownMeasurement(int replica, balance::ProbeResult* out) const
 
 void PoolRuntime::refreshUsable(uint64_t now_ns)
 {
-    const size_t n = states_.size();
+    // A pending replica (added through the control API, not yet checked) is out of service by
+    // decision, not by verdict: it neither takes traffic nor counts towards the panic threshold,
+    // so adding one to a pool can never put the pool into panic and send it requests unchecked.
+    size_t n = 0;
     size_t healthy_count = 0;
     size_t reachable_count = 0; // not refused a connection within kPassiveDownNs
-    for (size_t i = 0; i < n; ++i) {
+    for (size_t i = 0; i < states_.size(); ++i) {
+        const ReplicaHealth& h = *spec_->replicas[i].health;
+        if (h.pending.load(std::memory_order_relaxed))
+            continue;
+        ++n;
         const bool reachable = now_ns >= down_until_ns_[i];
         reachable_count += reachable ? 1 : 0;
-        if (reachable && spec_->replicas[i].health->healthy.load(std::memory_order_relaxed))
+        if (reachable && h.healthy.load(std::memory_order_relaxed))
             ++healthy_count;
     }
     // Envoy's panic threshold: when too few replicas look usable, the verdicts are more likely
@@ -225,11 +298,14 @@ void PoolRuntime::refreshUsable(uint64_t now_ns)
                                   "connections"
                                 : "back at or above health_check.panic_threshold"));
     }
-    for (size_t i = 0; i < n; ++i) {
+    for (size_t i = 0; i < states_.size(); ++i) {
+        const ReplicaHealth& h = *spec_->replicas[i].health;
         const bool reachable = now_ns >= down_until_ns_[i];
-        bool usable = reachable && spec_->replicas[i].health->healthy.load(std::memory_order_relaxed);
+        bool usable = reachable && h.healthy.load(std::memory_order_relaxed);
         if (panic)
             usable = reachable || reachable_count == 0;
+        if (h.pending.load(std::memory_order_relaxed))
+            usable = false;
         if (usable != states_[i].usable) {
             states_[i].usable = usable;
             balancer_->onUsableChanged(static_cast<int>(i));
@@ -245,8 +321,11 @@ void PoolRuntime::tick(uint64_t now_ns)
     for (auto& s : states_)
         s.recent_errors = s.recent_errors < 0.01 ? 0 : s.recent_errors * decay;
     refreshUsable(now_ns);
-    if (!retired_)
+    publishLoad();
+    if (!retired_) {
         balancer_->onTick(now_ns);
+        publishStanding(now_ns);
+    }
     prober_->tick(now_ns);
     const uint64_t idle_limit = uint64_t{worker_.snapshot().config.timeouts.upstream_idle_ms} * 1'000'000ULL;
     for (auto& list : idle_) {
@@ -258,6 +337,34 @@ void PoolRuntime::tick(uint64_t now_ns)
             } else {
                 ++i;
             }
+        }
+    }
+}
+
+void PoolRuntime::publishLoad()
+{
+    const size_t slot = ReplicaHealth::slot(worker_.index());
+    for (size_t i = 0; i < reported_.size(); ++i) {
+        Reported& r = reported_[i];
+        ReplicaWorkerLoad& load = spec_->replicas[i].health->load[slot];
+        const auto in_flight = static_cast<int64_t>(states_[i].in_flight);
+        if (in_flight != r.published_in_flight) {
+            load.in_flight.fetch_add(in_flight - r.published_in_flight, std::memory_order_relaxed);
+            r.published_in_flight = in_flight;
+        }
+        if (r.requests != r.published_requests) {
+            load.requests.fetch_add(r.requests - r.published_requests, std::memory_order_relaxed);
+            r.published_requests = r.requests;
+        }
+        if (r.errors != r.published_errors) {
+            load.errors.fetch_add(r.errors - r.published_errors, std::memory_order_relaxed);
+            r.published_errors = r.errors;
+        }
+        if (states_[i].ewma_latency_ms > 0)
+            load.latency_ms.store(states_[i].ewma_latency_ms, std::memory_order_relaxed);
+        if (r.probe_at_ns != 0 && r.probe_at_ns != load.probe_at_ns.load(std::memory_order_relaxed)) {
+            load.probe_rif.store(r.probe_rif, std::memory_order_relaxed);
+            load.probe_at_ns.store(r.probe_at_ns, std::memory_order_relaxed);
         }
     }
 }

@@ -6,9 +6,11 @@
 // keeping them).
 
 #include "agent/balance/balancer.hpp"
+#include "agent/balance/prequal.hpp"
 #include "agent/http/parser.hpp"
 #include "agent/proxy/prober.hpp"
 #include "agent/proxy/snapshot.hpp"
+#include "agent/stats/counters.hpp"
 
 #include <uv.h>
 
@@ -19,6 +21,9 @@ namespace dlb::agent::proxy {
 
 class UpstreamConn;
 class Worker;
+
+// How often a worker publishes its Prequal pool's hot/cold standing for the stats collector.
+inline constexpr uint64_t kStandingPublishNs = 250'000'000;
 
 // Whether a connect error is this process's (out of descriptors, memory or local ports) rather
 // than the replica's: such a failure never counts against a replica.
@@ -70,7 +75,22 @@ public:
     // What this worker measures of `replica`, in a probe answer's units (docs/load-reports.md):
     // false while it has no latency sample yet (no answer beats a made-up fast one).
     bool ownMeasurement(int replica, balance::ProbeResult* out) const;
-    void countProbe() { ++probes_sent_; }
+    // Stats (agent/stats): what happened to requests and probes, in this worker's blocks.
+    // A replica answered `status` after `latency_ns` (a 5xx also counts as its error).
+    void answered(int replica, int status, uint64_t latency_ns);
+    void countError(int replica, stats::ErrorKind kind);
+    void countNoReplica() { pool_stats_->no_replica.add(); }
+    void countProbe(int replica);
+    void countProbeFailed(int replica);
+    // A probe answer or a load report: the RIF the replica says it has.
+    void reportedRif(int replica, uint32_t rif, uint64_t now_ns);
+    // A probe answered with `rif` (reported to the control API on the next tick).
+    void probeAnswered(int replica, uint32_t rif, uint64_t now_ns)
+    {
+        auto& r = reported_[static_cast<size_t>(replica)];
+        r.probe_rif = rif;
+        r.probe_at_ns = now_ns;
+    }
     // Whether the pool is below its panic threshold and balances over every replica.
     bool panicking() const { return panic_; }
 
@@ -82,6 +102,19 @@ public:
 
 private:
     void refreshUsable(uint64_t now_ns);
+    void publishStanding(uint64_t now_ns);
+    // Hands this worker's per-replica counts to the replicas' ReplicaWorkerLoad slots.
+    void publishLoad();
+
+    // Per replica: what this runtime counted, and how much of it publishLoad() has handed over.
+    struct Reported {
+        uint64_t requests = 0, errors = 0;
+        uint64_t published_requests = 0, published_errors = 0;
+        int64_t published_in_flight = 0;
+        uint32_t probe_rif = 0;
+        uint64_t probe_at_ns = 0;
+    };
+    std::vector<Reported> reported_;
 
     Worker& worker_;
     std::shared_ptr<const PoolSpec> spec_;
@@ -100,6 +133,13 @@ private:
     uint64_t requests_ = 0;
     uint64_t probes_sent_ = 0;
     uint64_t load_reports_ = 0;
+    // This worker's stats blocks: one per replica (same order as states_) and the pool's.
+    std::vector<stats::ReplicaCounters*> replica_stats_;
+    stats::PoolCounters* pool_stats_ = nullptr;
+    // The balancer when it is Prequal: its probe pool's hot/cold standing is published.
+    const balance::Prequal* prequal_ = nullptr;
+    uint64_t last_publish_ns_ = 0;
+    std::vector<stats::Standing> standing_; // scratch for publishStanding(), sized once
 };
 
 } // namespace dlb::agent::proxy

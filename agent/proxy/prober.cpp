@@ -163,8 +163,7 @@ void Prober::sendProbe(int replica)
         return; // sitting out: its probes would only fail again
     for (Conn* c : list) {
         if (!c->busy && c->connected && !c->tcp.closing()) {
-            WorkerStats::add(pool_.worker().stats().probes_sent);
-            pool_.countProbe();
+            pool_.countProbe(replica);
             c->send(now);
             return;
         }
@@ -182,8 +181,7 @@ void Prober::sendProbe(int replica)
         c->tcp.close();
         return;
     }
-    WorkerStats::add(pool_.worker().stats().probes_sent);
-    pool_.countProbe();
+    pool_.countProbe(replica);
     c->send(now);
 }
 
@@ -198,6 +196,8 @@ void Prober::finished(Conn* c, Outcome outcome, const balance::ProbeResult& resu
     switch (outcome) {
     case Outcome::Answered:
         no_probe_endpoint_until_ns_[i] = 0;
+        pool_.reportedRif(replica, result.rif, now);
+        pool_.probeAnswered(replica, result.rif, now);
         pool_.balancer().onProbeResult(replica, result, now);
         return;
     case Outcome::NoEndpoint:
@@ -207,7 +207,7 @@ void Prober::finished(Conn* c, Outcome outcome, const balance::ProbeResult& resu
         answerOwnMeasurement(replica, now);
         return;
     case Outcome::Local:
-        WorkerStats::add(pool_.worker().stats().probes_failed);
+        pool_.countProbeFailed(replica);
         pool_.worker().logError("cannot open a probe connection (out of descriptors or local ports?); "
                                 "raise the open-file limit (ulimit -n, LimitNOFILE)");
         return;
@@ -219,7 +219,7 @@ void Prober::finished(Conn* c, Outcome outcome, const balance::ProbeResult& resu
     // probes late, and benching it for that moved its load onto the others until none was left
     // (issue 7). Its entries leave the pool (the seed's table 2), nothing more. A refused
     // connection is passive health, as it is for requests (and the panic threshold bounds it).
-    WorkerStats::add(pool_.worker().stats().probes_failed);
+    pool_.countProbeFailed(replica);
     pool_.balancer().onProbeFailed(replica, now);
     if (outcome == Outcome::Unreachable)
         pool_.sitOut(replica, now);

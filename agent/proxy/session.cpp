@@ -261,7 +261,7 @@ http::ParserHandler::HeadersAction Session::onHeaders(const http::Message& req)
 {
     if (closing_)
         return HeadersAction::Abort;
-    WorkerStats::add(worker_.stats().requests);
+    worker_.stats().requests.add();
     in_exchange_ = true;
     head_parsed_ = true;
     ++requests_;
@@ -286,8 +286,10 @@ http::ParserHandler::HeadersAction Session::onHeaders(const http::Message& req)
     replay_.clear();
     replayable_ = true;
     http::appendUpstreamRequestHead(replay_, req, req_framing_, {client_ip_, proto_, target_});
-    if (!dispatch(balance::kNoReplica))
+    if (!dispatch(balance::kNoReplica)) {
+        pool_->countNoReplica();
         answerLocally(503, "no healthy replica in pool " + pool_->spec().config.name);
+    }
     return closing_ ? HeadersAction::Abort : HeadersAction::Continue;
 }
 
@@ -445,6 +447,7 @@ void Session::onUpstreamComplete()
     }
     const uint64_t now = Worker::nowNs();
     pool_->completed(replica_, status_ < 500, msSince(t_upstream_ns_, now), now);
+    pool_->answered(replica_, status_, now - t_upstream_ns_);
     // The connection is reusable only if our side of the exchange is complete too (and, seen
     // when the read is done, nothing followed the answer).
     up_reusable_ = req_complete_;
@@ -468,8 +471,11 @@ void Session::onUpstreamFailed(UpstreamFailure failure, int uv_status)
     up_ = nullptr; // UpstreamConn closed itself
     upstream_paused_ = false;
     pool_->completed(replica_, false, msSince(t_upstream_ns_, now), now);
+    pool_->countError(replica_, failure == UpstreamFailure::Connect     ? stats::ErrorKind::Connect
+                                : failure == UpstreamFailure::Malformed ? stats::ErrorKind::Malformed
+                                                                        : stats::ErrorKind::Reset);
     if (failure == UpstreamFailure::Connect) {
-        WorkerStats::add(worker_.stats().upstream_connect_errors);
+        worker_.stats().upstream_connect_errors.add();
         pool_->connectFailed(replica_, uv_status, now);
     }
     // A refused connection never reached the replica: always safe to send elsewhere. A reset
@@ -478,7 +484,7 @@ void Session::onUpstreamFailed(UpstreamFailure failure, int uv_status)
                             (failure == UpstreamFailure::Reset && idempotent(parser_.message().method()))) &&
                            !resp_head_sent_ && replayable_;
     if (retryable && attempts_ < kMaxAttempts) {
-        WorkerStats::add(worker_.stats().retries);
+        worker_.stats().retries.add();
         const int failed = replica_;
         if (dispatch(failed))
             return;

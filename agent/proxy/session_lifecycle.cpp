@@ -25,6 +25,7 @@ void Session::answerLocally(int status, std::string_view why)
         return;
     local_answer_ = true;
     status_ = status;
+    worker_.stats().countLocalAnswer(status);
     resp_complete_ = true;
     resp_head_sent_ = true;
     const http::Message& req = parser_.message();
@@ -129,12 +130,16 @@ void Session::finishRecord()
     rec.abort = abortName(abort_);
     worker_.log(rec);
     auto& st = worker_.stats();
+    if (head_parsed_)
+        st.requests_finished.add(); // pairs with `requests` (counted when the head parsed)
     if (status_ == 0)
         return; // nothing was answered (cut off by shutdown)
-    WorkerStats::add(status_ >= 500 ? st.responses_5xx
-                     : status_ >= 400 ? st.responses_4xx
-                     : status_ >= 300 ? st.responses_3xx
-                                      : st.responses_2xx);
+    (status_ >= 500   ? st.responses_5xx
+     : status_ >= 400 ? st.responses_4xx
+     : status_ >= 300 ? st.responses_3xx
+                      : st.responses_2xx)
+        .add();
+    st.latency.recordNs(now - t_start_ns_);
 }
 
 void Session::resetExchange()
@@ -213,6 +218,7 @@ void Session::onTimer(uv_timer_t* t)
         }
         const uint64_t now = Worker::nowNs();
         self->pool_->completed(self->replica_, false, msSince(self->t_upstream_ns_, now), now);
+        self->pool_->countError(self->replica_, stats::ErrorKind::Timeout);
         const std::string& id = self->pool_->spec().replicas[static_cast<size_t>(self->replica_)].id;
         self->upstreamGaveUp("replica " + id + " did not answer within timeouts.response_ms", 504);
         break;

@@ -5,8 +5,56 @@
 #include <uv.h>
 
 #include <algorithm>
+#include <thread>
 
 namespace dlb::agent::proxy {
+
+int64_t ReplicaHealth::inFlight() const
+{
+    int64_t n = 0;
+    for (const auto& l : load)
+        n += l.in_flight.load(std::memory_order_relaxed);
+    return n;
+}
+
+uint64_t ReplicaHealth::requests() const
+{
+    uint64_t n = 0;
+    for (const auto& l : load)
+        n += l.requests.load(std::memory_order_relaxed);
+    return n;
+}
+
+uint64_t ReplicaHealth::errors() const
+{
+    uint64_t n = 0;
+    for (const auto& l : load)
+        n += l.errors.load(std::memory_order_relaxed);
+    return n;
+}
+
+double ReplicaHealth::latencyMs() const
+{
+    double sum = 0;
+    unsigned n = 0;
+    for (const auto& l : load)
+        if (const double v = l.latency_ms.load(std::memory_order_relaxed); v > 0) {
+            sum += v;
+            ++n;
+        }
+    return n == 0 ? 0 : sum / n;
+}
+
+bool ReplicaHealth::probeRif(uint32_t* rif) const
+{
+    uint64_t newest = 0;
+    for (const auto& l : load)
+        if (const uint64_t at = l.probe_at_ns.load(std::memory_order_relaxed); at > newest) {
+            newest = at;
+            *rif = l.probe_rif.load(std::memory_order_relaxed);
+        }
+    return newest != 0;
+}
 
 bool PoolSpec::sameRuntimeAs(const PoolSpec& other) const
 {
@@ -51,11 +99,17 @@ const Route* Snapshot::route(std::string_view path) const
     return nullptr;
 }
 
+unsigned configuredWorkers(const common::Config& config)
+{
+    return config.workers != 0 ? config.workers : std::max(1U, std::thread::hardware_concurrency());
+}
+
 std::shared_ptr<const Snapshot> buildSnapshot(const common::Config& config, const Snapshot* previous, std::string* why)
 {
     auto snap = std::make_shared<Snapshot>();
     snap->config = config;
     snap->generation = previous ? previous->generation + 1 : 1;
+    snap->stats_slots = previous ? previous->stats_slots : configuredWorkers(config);
     tls::Contexts contexts;
     if (const auto errors = tls::loadContexts(config, &contexts); !errors.empty()) {
         if (why) {
@@ -76,6 +130,7 @@ std::shared_ptr<const Snapshot> buildSnapshot(const common::Config& config, cons
             for (const auto& p : previous->pools)
                 if (p->config.name == pc.name)
                     old = p.get();
+        pool->stats = old ? old->stats : std::make_shared<stats::PoolStats>(snap->stats_slots);
         for (const auto& rc : pc.replicas) {
             ReplicaSpec r;
             r.id = rc.id;
@@ -94,10 +149,14 @@ std::shared_ptr<const Snapshot> buildSnapshot(const common::Config& config, cons
             r.addr = *addr;
             if (old)
                 for (const auto& o : old->replicas)
-                    if (o.id == r.id)
+                    if (o.id == r.id) {
                         r.health = o.health;
+                        r.stats = o.stats;
+                    }
             if (!r.health)
                 r.health = std::make_shared<ReplicaHealth>();
+            if (!r.stats)
+                r.stats = std::make_shared<stats::ReplicaStats>(snap->stats_slots);
             pool->replicas.push_back(std::move(r));
         }
         snap->pools.push_back(std::move(pool));

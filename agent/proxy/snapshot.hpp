@@ -5,9 +5,11 @@
 
 #include "agent/net/listener.hpp"
 #include "agent/net/tcp_conn.hpp"
+#include "agent/stats/counters.hpp"
 #include "agent/tls/context.hpp"
 #include "common/config.hpp"
 
+#include <array>
 #include <atomic>
 #include <memory>
 #include <string>
@@ -15,14 +17,41 @@
 
 namespace dlb::agent::proxy {
 
+// What one worker reports of one replica, for the control API (GET /v1/pools) and for draining:
+// written by that worker on its tick (every kTickMs), never on the request path; read by the main
+// thread. Counts are added as deltas, so two workers sharing a slot (more than kMaxWorkers) stay
+// correct. One cache line each, so workers do not contend.
+struct alignas(64) ReplicaWorkerLoad {
+    std::atomic<int64_t> in_flight{0};
+    std::atomic<uint64_t> requests{0};
+    std::atomic<uint64_t> errors{0};
+    std::atomic<double> latency_ms{0}; // the worker's moving average; 0: no answer yet
+    std::atomic<uint32_t> probe_rif{0};
+    std::atomic<uint64_t> probe_at_ns{0}; // when probe_rif was reported; 0: never
+};
+
 // Written by the health checker (control thread), read by workers: one relaxed atomic, no lock.
 // Kept across reloads for a replica that stays (same pool, same id), so a reload does not
 // forget who is down.
 struct ReplicaHealth {
     std::atomic<bool> healthy{true};
+    // Added through the control API and not yet passed a health check: takes no traffic, and
+    // does not count towards the panic threshold. Cleared by the first passing check.
+    std::atomic<bool> pending{false};
     std::atomic<uint32_t> successes{0};
     std::atomic<uint32_t> failures{0};
     std::atomic<int> last_status{0};
+    std::array<ReplicaWorkerLoad, common::kMaxWorkers> load;
+
+    static size_t slot(unsigned worker) { return worker % common::kMaxWorkers; }
+    // Sums over the workers (main thread, any time; a tick old at most).
+    int64_t inFlight() const;
+    uint64_t requests() const;
+    uint64_t errors() const;
+    // Mean of the workers' averages that have one; 0 when none has.
+    double latencyMs() const;
+    // The newest RIF a probe reported; false when none did.
+    bool probeRif(uint32_t* rif) const;
 };
 
 struct ReplicaSpec {
@@ -32,6 +61,8 @@ struct ReplicaSpec {
     net::SockAddr addr;
     unsigned weight = 1;
     std::shared_ptr<ReplicaHealth> health;
+    // Its counters, one block per worker; kept across reloads as `health` is.
+    std::shared_ptr<stats::ReplicaStats> stats;
     bool https = false;
     std::string host; // as in the URL: SNI and the name checked against its certificate
 };
@@ -39,6 +70,7 @@ struct ReplicaSpec {
 struct PoolSpec {
     common::PoolConfig config;
     std::vector<ReplicaSpec> replicas;
+    std::shared_ptr<stats::PoolStats> stats; // kept across reloads while the pool's name stays
     std::shared_ptr<const tls::ClientContext> tls; // set when the pool has https:// replicas
     uint64_t tls_handshake_ms = common::kDefaultTlsHandshakeTimeoutMs;
     // Puts TLS on a connection about to be made to `replica` when it is https:// (resuming
@@ -61,10 +93,16 @@ struct Snapshot {
     // SIGHUP rereads certificates; connections keep the contexts they started with.
     std::vector<std::shared_ptr<const tls::ServerContext>> listener_tls;
     uint64_t generation = 0;
+    // Worker blocks in every stats object: the worker count at start (a restart-only key), so a
+    // reload that changes `workers` in the file does not resize them.
+    std::size_t stats_slots = 1;
 
     // Longest-prefix match; nullptr when no route matches.
     const Route* route(std::string_view path) const;
 };
+
+// The number of worker threads `config` asks for (0 in the file: one per core).
+unsigned configuredWorkers(const common::Config& config);
 
 // Resolves addresses, loads TLS certificates and builds routes. `previous` lends its
 // ReplicaHealth objects to replicas that stay. Returns null with `why` set when an address

@@ -70,7 +70,9 @@ void Worker::start()
 
 void Worker::run()
 {
+    running_.store(true, std::memory_order_relaxed);
     uv_run(&loop_, UV_RUN_DEFAULT);
+    running_.store(false, std::memory_order_relaxed);
     // Close what is left so that uv_loop_close can succeed.
     uv_walk(&loop_, [](uv_handle_t* h, void*) {
         if (!uv_is_closing(h))
@@ -192,7 +194,7 @@ void Worker::startSession(int fd, size_t listener)
     auto* s = new Session(*this, tls_ctx ? kProtoHttps : kProtoHttp);
     // Counted open as it enters sessions_, since sessionClosed() uncounts what leaves it.
     sessions_.insert(s);
-    WorkerStats::add(stats_.connections_open);
+    stats_.connections_open.add();
     if (tls_ctx) {
         std::string why;
         auto engine = tls::Engine::server(tls_ctx, &why);
@@ -208,7 +210,7 @@ void Worker::startSession(int fd, size_t listener)
         s->close();
         return;
     }
-    WorkerStats::add(stats_.connections_accepted);
+    stats_.connections_accepted.add();
 }
 
 void Worker::shedConnections(Listener& l, int err)
@@ -255,7 +257,7 @@ void Worker::shedConnections(Listener& l, int err)
 void Worker::sessionClosed(Session* s)
 {
     if (sessions_.erase(s))
-        stats_.connections_open.fetch_sub(1, std::memory_order_relaxed);
+        stats_.connections_open.sub();
     delete s;
     if (draining_)
         maybeFinishDrain();
@@ -305,6 +307,7 @@ void Worker::onTick(uv_timer_t* t)
     });
     if (!self->log_buf_.empty() && self->access_log_)
         self->access_log_->writeBuffer(self->log_buf_);
+    self->ticked_generation_.store(self->snapshot_->generation, std::memory_order_release);
 }
 
 void Worker::beginDrain()

@@ -11,6 +11,7 @@
 
 #include <uv.h>
 
+#include <atomic>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -53,6 +54,11 @@ public:
     // then end the loop.
     void stop();
     void join();
+    // Any thread: whether the loop runs (false before start() and once it has ended), and the
+    // generation of the snapshot in use at the worker's last tick: counts reported after a tick
+    // of generation G include every request that runtimes older than G dispatched.
+    bool running() const { return running_.load(std::memory_order_relaxed); }
+    uint64_t tickedGeneration() const { return ticked_generation_.load(std::memory_order_acquire); }
 
     // Loop thread only.
     uv_loop_t* loop() { return &loop_; }
@@ -128,6 +134,9 @@ private:
     std::mutex inbox_mutex_; // guards the two fields below: touched once per reload or stop
     std::shared_ptr<const Snapshot> inbox_;
     bool stop_requested_ = false;
+
+    std::atomic<bool> running_{false};
+    std::atomic<uint64_t> ticked_generation_{0};
 };
 
 } // namespace dlb::agent::proxy

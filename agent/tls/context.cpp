@@ -346,6 +346,12 @@ std::vector<common::ConfigError> loadContexts(const common::Config& config, Cont
         }
         contexts.pools.push_back(std::move(ctx));
     }
+    if (config.control.tls) {
+        std::string why;
+        contexts.control = ServerContext::create(*config.control.tls, "control.tls", &why);
+        if (!contexts.control)
+            failed(why);
+    }
     if (errors.empty() && out)
         *out = std::move(contexts);
     return errors;

@@ -102,6 +102,7 @@ private:
 struct Contexts {
     std::vector<std::shared_ptr<const ServerContext>> listeners;
     std::vector<std::shared_ptr<const ClientContext>> pools;
+    std::shared_ptr<const ServerContext> control; // control.tls; null without it
 };
 
 // The one place that loads (and so checks) the certificates, keys and CA files of a config:

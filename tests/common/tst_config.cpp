@@ -57,6 +57,7 @@ private slots:
     void duplicateKeysAreRejected();
     void unreadableFile_data();
     void unreadableFile();
+    void controlOnPortZeroBesideListenerOnPortZero();
     void roundTrip_data();
     void roundTrip();
     void canonicalFormIsFlat();
@@ -95,6 +96,8 @@ void TestConfig::tlsFileParses() {
     QVERIFY(!web.replicas[2].https);
     QVERIFY(!c.pools[1].tls.verify);
     QCOMPARE(c.timeouts.tls_handshake_ms, 1500u);
+    QVERIFY(c.control.tls);
+    QCOMPARE(q(c.control.tls->certificate), QStringLiteral("control.pem"));
     // Defaults: the system bundle, verification on, the replica's own host as server name.
     QVERIFY(parseConfig(baseConfig()).config->pools[0].tls == UpstreamTlsConfig{});
     QCOMPARE(parseConfig(baseConfig()).config->timeouts.tls_handshake_ms, kDefaultTlsHandshakeTimeoutMs);
@@ -132,6 +135,7 @@ void TestConfig::goodFileParses() {
     QCOMPARE(q(c.control.tokens[0].role), QStringLiteral("admin"));
     QCOMPARE(q(c.control.tokens[0].sha256), q(kSha)); // written upper-case, stored lower-case
     QCOMPARE(q(c.control.tokens[1].role), QStringLiteral("viewer"));
+    QCOMPARE(c.control.stats_interval_ms, 5000u);
 
     QCOMPARE(c.routes.size(), size_t(2));
     QCOMPARE(q(c.routes[0].path_prefix), QStringLiteral("/admin/"));
@@ -177,6 +181,7 @@ void TestConfig::defaultsAreFilledIn() {
     QCOMPARE(c.workers, 0u);
     QVERIFY(c.control.unix_socket.empty());
     QVERIFY(c.control.address.empty());
+    QCOMPARE(c.control.stats_interval_ms, kDefaultStatsIntervalMs);
     QCOMPARE(c.routes.size(), size_t(1));
     QCOMPARE(q(c.routes[0].path_prefix), QStringLiteral("/"));
     QCOMPARE(q(c.routes[0].pool), QStringLiteral("web"));
@@ -329,7 +334,24 @@ void TestConfig::badValue_data() {
         "control.address: missing port; expected host:port\n"
         "control.tokens: a TCP control listener needs at least one token");
     row("control unknown key", R"({"control": {"socket": "/tmp/s"}})",
-        "control.socket: unknown key; expected one of: unix_socket, address, tokens");
+        "control.socket: unknown key; expected one of: unix_socket, address, tokens, tls, stats_interval_ms");
+    row("control tls without address", R"({"control": {"unix_socket": "/tmp/s", "tls": {"certificate": "c.pem", "private_key": "k.pem"}}})",
+        "control.tls: needs control.address (the Unix socket speaks no TLS)");
+    row("control tls without key",
+        R"({"control": {"address": "127.0.0.1:9090", "tls": {"certificate": "c.pem"}, "tokens": [{"name": "c", "role": "admin", "sha256": "bc7c55a37ffb99fb9cd1c82be1e6198a0b5b26998bd0e53d88ad34d7b80d1c02"}]}})",
+        "control.tls.private_key: required");
+    static const std::string long_socket = R"({"control": {"unix_socket": "/)" + std::string(107, 'a') + R"("}})";
+    row("control socket path too long", long_socket.c_str(),
+        "control.unix_socket: must be at most 107 bytes (a Unix socket path limit), got 108");
+    row("control socket path a folder", R"({"control": {"unix_socket": "/run/dlb/"}})",
+        "control.unix_socket: must name a file, not a folder, got \"/run/dlb/\"");
+    row("stats interval not whole seconds", R"({"control": {"unix_socket": "/tmp/s", "stats_interval_ms": 1500}})",
+        "control.stats_interval_ms: must be a whole number of seconds (a multiple of 1000: stats are sampled once a "
+        "second), got 1500");
+    row("stats interval too short", R"({"control": {"unix_socket": "/tmp/s", "stats_interval_ms": 500}})",
+        "control.stats_interval_ms: must be in [1000,60000], got 500");
+    row("stats interval too long", R"({"control": {"unix_socket": "/tmp/s", "stats_interval_ms": 61000}})",
+        "control.stats_interval_ms: must be in [1000,60000], got 61000");
     row("token role",
         R"({"control": {"tokens": [{"name": "c", "role": "root", "sha256": "bc7c55a37ffb99fb9cd1c82be1e6198a0b5b26998bd0e53d88ad34d7b80d1c02"}]}})",
         "control.tokens[0].role: must be \"admin\" or \"viewer\", got \"root\"");
@@ -590,6 +612,17 @@ void TestConfig::unreadableFile() {
     QCOMPARE(result.errors.size(), size_t(1));
     QCOMPARE(q(result.errors[0].path), QString());
     QTEST(q(result.errors[0].reason), "reason");
+}
+
+// Two sockets on port 0 get two different ports: a control address on port 0 beside a listener
+// on port 0 (as tests run them) is no clash.
+void TestConfig::controlOnPortZeroBesideListenerOnPortZero() {
+    const ConfigResult result = parseConfigText(R"({
+        "listeners": [{"address": "127.0.0.1:0"}],
+        "control": {"address": "127.0.0.1:0", "tokens": [{"name": "c", "role": "admin",
+                    "sha256": "bc7c55a37ffb99fb9cd1c82be1e6198a0b5b26998bd0e53d88ad34d7b80d1c02"}]},
+        "pools": [{"name": "web", "replicas": [{"url": "http://127.0.0.1:9001"}]}]})");
+    QCOMPARE(errorsOf(result), QString());
 }
 
 void TestConfig::roundTrip_data() {
