@@ -139,8 +139,8 @@ public:
     double probeCost() const;
     // Probes per request right now: probe_rate, or less where probes are dear.
     double effectiveProbeRate() const;
-    // Whether the probe cost holds the rate below probe_rate (then each answer serves one pick
-    // and idle probing waits for a pool without requests).
+    // Whether the probe cost holds the rate below one probe per request (and below probe_rate):
+    // then each answer serves one pick and idle probing waits for a pool without requests.
     bool probeCostLimited() const;
     // Picks made by HCL from the pool, and by the fallback (fewer than 2 probes in the pool).
     uint64_t poolPicks() const { return pool_picks_; }
