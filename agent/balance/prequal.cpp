@@ -86,6 +86,7 @@ Prequal::Prequal(const PrequalParams& params, const BalancerDeps& deps)
     pool_.reserve(params_.pool_size);
     usable_.reserve(replicas_.size());
     probe_tat_.assign(replicas_.size(), 0);
+    last_sent_ns_.assign(replicas_.size(), 0);
     if (params_.max_probes_per_replica_s > 0) {
         const double rate = params_.max_probes_per_replica_s;
         probe_interval_ns_ = intervalNs(rate);
@@ -177,10 +178,11 @@ std::string Prequal::stopSummary() const
 {
     char line[160];
     std::snprintf(line, sizeof line,
-                  "prequal: %llu picks by HCL, %llu by fallback; probe cost %.3f requests' worth, "
-                  "rate %.3f per request",
+                  "prequal: %llu picks by HCL, %llu by fallback, %llu exploring; probe cost %.3f "
+                  "requests' worth, rate %.3f per request",
                   static_cast<unsigned long long>(pool_picks_),
-                  static_cast<unsigned long long>(fallback_picks_), probeCost(),
+                  static_cast<unsigned long long>(fallback_picks_),
+                  static_cast<unsigned long long>(explore_picks_), probeCost(),
                   effectiveProbeRate());
     return line;
 }
@@ -512,6 +514,27 @@ int Prequal::fallbackPick(const PickContext& ctx)
     return chosen;
 }
 
+int Prequal::exploreIndex(const PickContext& ctx) const
+{
+    // HCL trusts a cold probe's latency, and a replica's latency comes from the requests it
+    // served. One that was slow and then got nothing keeps answering with its slow past (a
+    // replica's estimator has nothing newer; dlb-replica reports its last samples however old),
+    // so HCL never picks it and it never gets the requests that would correct it: in D30-2x-90
+    // three replicas slow in the first half got 3, 47 and 87 requests of 12,000 once fast again,
+    // and the others ran above capacity. So a cold answer from a replica this worker has sent
+    // nothing for max_age (the age past which no answer is trusted) gets one request. A replica
+    // that is really slow pays one request per max_age per worker for it.
+    for (std::size_t i = 0; i < pool_.size(); ++i) {
+        const ProbeEntry& e = pool_[i];
+        if (e.replica == ctx.exclude || isHot(e))
+            continue;
+        const uint64_t last = last_sent_ns_[static_cast<std::size_t>(e.replica)];
+        if (ctx.now_ns > last && ctx.now_ns - last > params_.max_age_ns)
+            return static_cast<int>(i);
+    }
+    return -1;
+}
+
 int Prequal::pick(const PickContext& ctx)
 {
     last_pick_ns_ = ctx.now_ns;
@@ -524,8 +547,15 @@ int Prequal::pick(const PickContext& ctx)
         removeOne();
 
     int chosen = kNoReplica;
-    if (const int index = selectHcl(ctx.exclude); index >= 0) {
-        ++pool_picks_;
+    int index = exploreIndex(ctx);
+    if (index >= 0) {
+        ++explore_picks_;
+    } else {
+        index = selectHcl(ctx.exclude);
+        if (index >= 0)
+            ++pool_picks_;
+    }
+    if (index >= 0) {
         ProbeEntry& e = pool_[static_cast<std::size_t>(index)];
         chosen = e.replica;
         // The paper: a request sent on a probe increments that probe's RIF (latency unchanged),
@@ -541,6 +571,8 @@ int Prequal::pick(const PickContext& ctx)
                 ++e.rif;
         }
     }
+    if (chosen != kNoReplica)
+        last_sent_ns_[static_cast<std::size_t>(chosen)] = ctx.now_ns;
 
     // Probing is asynchronous: this request's probes only help later requests. Sent last, so a
     // sink that answered synchronously could not disturb the choice above.

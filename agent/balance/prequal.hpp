@@ -4,13 +4,15 @@
 // this follows; the comments in prequal.cpp name the paper's rule each step implements.
 //
 // What pick() does, in order: drop probes older than max_age and probes of unusable replicas;
-// remove ⌊r_remove⌋ or ⌈r_remove⌉ probes, alternating oldest and worst; with fewer than 2
-// probes left (ctx.exclude's not counted) fall back to the usable replica with the fewest of this
-// worker's requests in flight (see below), else pick by HCL (some cold → the cold one of lowest latency, all hot → the lowest RIF); add 1 to the
-// chosen probe's RIF and uses (it leaves at its b_reuse); last, ask for this request's
-// ⌊r⌋ or ⌈r⌉ probes, to distinct random usable replicas under a per-replica ceiling, skipping
-// (and counting as sent) a target whose pool entry is younger than probe_fresh_ms: the probe rate
-// follows what the pool lacks. r is r_probe, or less where probes are dear (below).
+// remove ⌊r_remove⌋ or ⌈r_remove⌉ probes, alternating oldest and worst; a cold probe of a replica
+// this worker has sent nothing for max_age goes first (exploreIndex(): a stale slow latency must
+// not starve a replica that has become fast); else, with fewer than 2 probes left (ctx.exclude's
+// not counted), the fallback on this worker's own counts (below); else HCL (some cold → the cold
+// one of lowest latency, all hot → the lowest RIF). A chosen probe's RIF and uses rise by 1 (it
+// leaves at its b_reuse). Last, ask for this request's ⌊r⌋ or ⌈r⌉ probes, to distinct random
+// usable replicas under a per-replica ceiling, skipping (and counting as sent) a target whose pool
+// entry is younger than probe_fresh_ms: the probe rate follows what the pool lacks. r is r_probe,
+// or less where probes are dear (below).
 //
 // Probe cost (issue 7): the paper's replicas answer a probe from a counter, for nothing. Many
 // servers answer it on their serving path, where it waits for a slot like a request: at 90% load
@@ -145,6 +147,8 @@ public:
     // Picks made by HCL from the pool, and by the fallback (fewer than 2 probes in the pool).
     uint64_t poolPicks() const { return pool_picks_; }
     uint64_t fallbackPicks() const { return fallback_picks_; }
+    // Picks that went to a cold probe of a replica this worker had sent nothing for max_age.
+    uint64_t explorePicks() const { return explore_picks_; }
     // Answers the hot threshold is taken from right now (at most kRifWindow, none older than
     // max_age).
     std::size_t rifWindowCount() const { return rif_window_.size(); }
@@ -159,6 +163,7 @@ public:
 private:
     void rebuildUsable();
     int fallbackPick(const PickContext& ctx);
+    int exploreIndex(const PickContext& ctx) const; // pool index, or -1
     bool probeAllowed(int replica, uint64_t now_ns);
     void sendProbes(std::size_t count, uint64_t now_ns);
     void recordRif(uint32_t rif, uint64_t now_ns);
@@ -204,6 +209,9 @@ private:
     double cost_ewma_ = -1;
     uint64_t pool_picks_ = 0;
     uint64_t fallback_picks_ = 0;
+    uint64_t explore_picks_ = 0;
+    // Per replica: when this worker last sent it a request (exploreIndex()).
+    std::vector<uint64_t> last_sent_ns_;
 
     RifWindow rif_window_;
     double hot_threshold_;

@@ -188,6 +188,7 @@ private slots:
     void fallbackAvoidsFailingReplica();
     void fallbackLeastInFlightTimesLatency();
     void fallbackKeepsSlowReplicaForOverflow();
+    void staleSlowReplicaExplored();
 
     // The seed's table 2 (probing module) and table 3 (Prequal module).
     void seedTable2ProbeStored();
@@ -1154,6 +1155,37 @@ void TestPrequal::fallbackKeepsSlowReplicaForOverflow()
         to_slow += r == 3 ? 1 : 0;
     }
     QVERIFY(to_slow >= 1); // past 8 each, the slow replica's 160 wins
+}
+
+// A replica whose answers keep a slow past (it got no request since) is not starved for good:
+// a cold answer of a replica this worker sent nothing for max_age gets one request (D30-2x-90:
+// replicas slow in the first half got 3-87 requests of 12,000 in the second). A hot one is not.
+void TestPrequal::staleSlowReplicaExplored()
+{
+    PrequalParams p = quiet();
+    p.max_age_ns = 1000 * kMs;
+    Harness h(3, p);
+    const uint64_t t0 = 5000 * kMs;
+    for (int i = 0; i < 64; ++i) // hot above RIF 20 (answers of now: the window ages too)
+        h.answer(2, 20, 1, t0);
+    h.answer(0, 0, 1, t0);   // fast
+    h.answer(1, 0, 50, t0);  // slow, from its past
+    h.answer(2, 30, 1, t0);  // hot: not explored
+    QCOMPARE(h.pick(t0), 0); // never sent: explored, in pool order
+    QCOMPARE(h.pick(t0), 1);
+    for (int i = 0; i < 10; ++i) // then HCL: the lowest latency
+        QCOMPARE(h.pick(t0 + static_cast<uint64_t>(i) * 50 * kMs), 0);
+    QCOMPARE(h.lb->explorePicks(), uint64_t{2});
+    const uint64_t t1 = t0 + 1001 * kMs; // max_age since replica 1's last request
+    for (int i = 0; i < 64; ++i)
+        h.answer(2, 20, 1, t1);
+    h.answer(2, 30, 1, t1);
+    h.answer(0, 0, 1, t1);
+    h.answer(1, 0, 50, t1);
+    QCOMPARE(h.pick(t1), 1);
+    QCOMPARE(h.pick(t1), 0);
+    QCOMPARE(h.lb->explorePicks(), uint64_t{3});
+    QVERIFY(h.entryOf(2) == nullptr || h.entryOf(2)->uses == 0);
 }
 
 // ---------------------------------------------------------------------------------------------
