@@ -44,6 +44,9 @@ options:
 environment:
   BIN_DIR   directory of dlb-agent, dlb-replica and dlb-loadgen (default build/bin)
   KEEP_TMP  1 keeps the scratch directory (nginx prefixes)
+  MATRIX_PARAMS_<CASE>  JSON object merged into that dlb case's "algorithm" config, e.g.
+            MATRIX_PARAMS_PREQUAL='{"probe_cost_budget": 0}' (experiments; the docs' tables
+            are written with agent defaults)
 
 Output: bench/out/matrix-<date>/ (per cell and case: every config, log and loadgen JSON;
 cells.json, table.md, matrix.dat, bench-matrix.png) and, unless --no-docs, the "Scenario

@@ -34,6 +34,10 @@ constexpr std::array kPrequal{
               "a probe is skipped when the pool holds an answer for its replica younger than "
               "this (0: never skip)",
               false},
+    ParamSpec{"probe_cost_budget", 0, 16, 0.02, false, false,
+              "replica time, in requests' worth, the probes of one request may cost; the probe "
+              "rate is cut to this over a probe's measured cost (0: fixed probe_rate)",
+              false},
 };
 
 constexpr std::array kLeastRequest{

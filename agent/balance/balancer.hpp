@@ -76,8 +76,17 @@ public:
     // Probe answers (Prequal); other algorithms ignore them.
     virtual void onProbeResult(int /*replica*/, const ProbeResult& /*result*/, uint64_t /*now_ns*/) {}
     virtual void onProbeFailed(int /*replica*/, uint64_t /*now_ns*/) {}
+    // How long a probe to `replica` took, from sending it to its answer, or to its timeout
+    // (`timed_out`: then a lower bound). Load reports and the worker's own measurements are not
+    // probes and do not come here. Prequal reads what a probe costs the replicas from it.
+    virtual void onProbeRoundTrip(int /*replica*/, double /*round_trip_ms*/, bool /*timed_out*/,
+                                  uint64_t /*now_ns*/)
+    {
+    }
     // Called by the worker's timer (about every 10 ms) for idle-time work such as idle probing.
     virtual void onTick(uint64_t /*now_ns*/) {}
+    // One line on what the algorithm did, for the worker's stop report ("" when nothing to say).
+    virtual std::string stopSummary() const { return {}; }
 
     std::span<const ReplicaState> replicas() const { return replicas_; }
 

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
 #include <limits>
 #include <string_view>
 
@@ -70,6 +71,8 @@ PrequalParams PrequalParams::fromConfig(const common::AlgorithmConfig& config)
     const double fresh_ms =
         std::clamp(paramValue(config, "probe_fresh_ms", default_fresh_ms), 0.0, 1e9);
     p.probe_fresh_ns = static_cast<uint64_t>(fresh_ms * 1e6);
+    p.probe_cost_budget =
+        std::clamp(paramValue(config, "probe_cost_budget", d.probe_cost_budget), 0.0, 1e6);
     return p;
 }
 
@@ -83,6 +86,7 @@ Prequal::Prequal(const PrequalParams& params, const BalancerDeps& deps)
     pool_.reserve(params_.pool_size);
     usable_.reserve(replicas_.size());
     probe_tat_.assign(replicas_.size(), 0);
+    last_sent_ns_.assign(replicas_.size(), 0);
     if (params_.max_probes_per_replica_s > 0) {
         const double rate = params_.max_probes_per_replica_s;
         probe_interval_ns_ = intervalNs(rate);
@@ -119,6 +123,68 @@ double Prequal::reuseBudget() const
 double Prequal::hotThreshold() const
 {
     return hot_threshold_;
+}
+
+double Prequal::probeCost() const
+{
+    return cost_ewma_;
+}
+
+bool Prequal::probeCostLimited() const
+{
+    // The paper finds its pool insensitive to the probe rate down to about one probe per
+    // request: a cut that stays above (probes from a counter on a busy box measure ~0.01, rate
+    // 2) leaves the paper's pool rules alone.
+    return effectiveProbeRate() < std::min(1.0, params_.probe_rate);
+}
+
+double Prequal::effectiveProbeRate() const
+{
+    const double cost = probeCost();
+    if (params_.probe_cost_budget <= 0 || cost <= 0)
+        return params_.probe_rate; // unknown cost: the paper's rate until the first answers
+    return std::min(params_.probe_rate, params_.probe_cost_budget / cost);
+}
+
+void Prequal::onProbeRoundTrip(int /*replica*/, double round_trip_ms, bool timed_out,
+                               uint64_t /*now_ns*/)
+{
+    // Pool-wide, not per replica: a replica's probes and requests are served by the same code
+    // as its neighbours', and a per-replica average would starve on the replicas probed least.
+    // Each probe is weighed against the request latency of its time; averaging round trips and
+    // latencies apart made the timeout's cut of the round trips (requests have no such cut)
+    // read a probe that waits like a request as a quarter of one.
+    if (latency_ewma_ms_ <= 0 || !std::isfinite(round_trip_ms) || round_trip_ms < 0)
+        return;
+    double sample = round_trip_ms / latency_ewma_ms_;
+    // A probe still unanswered at the timeout waited in a queue, or the replica is overloaded:
+    // either way probing it costs at least a request's worth.
+    if (timed_out)
+        sample = std::max(sample, 1.0);
+    cost_ewma_ = cost_ewma_ < 0 ? sample : cost_ewma_ + kCostEwmaAlpha * (sample - cost_ewma_);
+}
+
+void Prequal::onComplete(int /*replica*/, bool ok, double latency_ms, uint64_t /*now_ns*/)
+{
+    // A failed request's latency says how fast it failed, not what a request costs.
+    if (!ok || !std::isfinite(latency_ms) || latency_ms <= 0)
+        return;
+    latency_ewma_ms_ = latency_ewma_ms_ <= 0
+                           ? latency_ms
+                           : latency_ewma_ms_ + kCostEwmaAlpha * (latency_ms - latency_ewma_ms_);
+}
+
+std::string Prequal::stopSummary() const
+{
+    char line[160];
+    std::snprintf(line, sizeof line,
+                  "prequal: %llu picks by HCL, %llu by fallback, %llu exploring; probe cost %.3f "
+                  "requests' worth, rate %.3f per request",
+                  static_cast<unsigned long long>(pool_picks_),
+                  static_cast<unsigned long long>(fallback_picks_),
+                  static_cast<unsigned long long>(explore_picks_), probeCost(),
+                  effectiveProbeRate());
+    return line;
 }
 
 double Prequal::effectiveRif(const ProbeEntry& entry) const
@@ -227,6 +293,13 @@ void Prequal::onTick(uint64_t now_ns)
     }
     if (now_ns < last_probe_ns_ + idle_interval_ns_)
         return;
+    // Where probes are dear and requests flow, their rate is the one chosen for what probes
+    // cost; idle probes on top (the floor of 10/s per worker) were most of the probes the asyncio
+    // replicas of the matrix served at 90% load. Idle probing is for a pool without requests.
+    if (probeCostLimited() && now_ns < last_pick_ns_ + idle_interval_ns_) {
+        last_probe_ns_ = now_ns;
+        return;
+    }
     // The worker ticks about every 10 ms; a rate above 100/s owes several probes per tick.
     const uint64_t due = (now_ns - last_probe_ns_) / idle_interval_ns_;
     const std::size_t count = static_cast<std::size_t>(std::min<uint64_t>(due, kMaxIdleProbesPerTick));
@@ -290,6 +363,13 @@ void Prequal::onProbeFailed(int replica, uint64_t /*now_ns*/)
 
 uint32_t Prequal::drawReuseBudget()
 {
+    // A probe bought at a request's price arrives once every tens of requests, and the pool then
+    // holds few, old answers: reused up to kReuseBudgetCap times, the lowest-latency one drew
+    // bursts of requests onto one replica while its RIF climbed to hot (the asyncio cells of the
+    // matrix: p50 51 ms against 31 ms with no probes at all). Where the cost cuts the probe rate,
+    // each answer steers one request; the fallback, on what this worker sees, takes the rest.
+    if (probeCostLimited())
+        return 1;
     // The paper: a fractional b_reuse is rounded up or down at random, keeping its expectation.
     const double budget = reuse_budget_;
     const double whole = std::floor(budget);
@@ -394,25 +474,70 @@ int Prequal::selectHcl(int exclude) const
     return best_cold >= 0 ? best_cold : best_hot;
 }
 
-int Prequal::randomFallback(const PickContext& ctx)
+int Prequal::fallbackPick(const PickContext& ctx)
 {
-    // The paper's rule is a uniform pick. A replica that is failing requests must not get its
-    // share through this door either (sinkholing): draw among the replicas without recent
-    // errors, and among all only when every one has them.
+    // The paper's rule is a uniform pick, which sends each slow replica 1/n of these requests
+    // whatever it can serve; with probes cut to a few percent of requests (probe cost) this is
+    // most picks, and it overloaded the 8x replica of the issue 7 matrix. What this client knows
+    // for free and now: its own requests in flight per replica and the latency it measured. The
+    // pick is the replica where a request should finish first, (in flight + 1) x latency (the
+    // cost of Finagle's and Linkerd's peak-EWMA balancers): least-connection among equally fast
+    // replicas, and a replica k times slower only once the others have about k times its queue.
+    // A replica never measured scores 0, so it gets tried; ties go at random, so the workers
+    // (and agents) do not move in lock step. A replica that is failing requests must not get
+    // its share through this door (sinkholing): only replicas without recent errors, all only
+    // when every one has them.
     int chosen = kNoReplica;
-    uint32_t seen = 0;
-    for (std::size_t i = 0; i < replicas_.size(); ++i) {
-        const auto& r = replicas_[i];
-        if (!r.usable || static_cast<int>(i) == ctx.exclude || r.recent_errors >= kErrorFreeBelow)
-            continue;
-        if (rng_.below(++seen) == 0)
+    double best_score = 0;
+    uint32_t ties = 0;
+    for (int pass = 0; pass < 2 && chosen == kNoReplica; ++pass) {
+        for (std::size_t i = 0; i < replicas_.size(); ++i) {
+            const auto& r = replicas_[i];
+            if (!r.usable || static_cast<int>(i) == ctx.exclude
+                || (pass == 0 && r.recent_errors >= kErrorFreeBelow))
+                continue;
+            const double score = (r.in_flight + 1.0) * r.ewma_latency_ms;
+            if (chosen != kNoReplica) {
+                if (score > best_score)
+                    continue;
+                if (score == best_score) {
+                    if (rng_.below(++ties) == 0)
+                        chosen = static_cast<int>(i);
+                    continue;
+                }
+            }
             chosen = static_cast<int>(i);
+            best_score = score;
+            ties = 1;
+        }
     }
-    return chosen != kNoReplica ? chosen : randomUsable(ctx);
+    return chosen;
+}
+
+int Prequal::exploreIndex(const PickContext& ctx) const
+{
+    // HCL trusts a cold probe's latency, and a replica's latency comes from the requests it
+    // served. One that was slow and then got nothing keeps answering with its slow past (a
+    // replica's estimator has nothing newer; dlb-replica reports its last samples however old),
+    // so HCL never picks it and it never gets the requests that would correct it: in D30-2x-90
+    // three replicas slow in the first half got 3, 47 and 87 requests of 12,000 once fast again,
+    // and the others ran above capacity. So a cold answer from a replica this worker has sent
+    // nothing for max_age (the age past which no answer is trusted) gets one request. A replica
+    // that is really slow pays one request per max_age per worker for it.
+    for (std::size_t i = 0; i < pool_.size(); ++i) {
+        const ProbeEntry& e = pool_[i];
+        if (e.replica == ctx.exclude || isHot(e))
+            continue;
+        const uint64_t last = last_sent_ns_[static_cast<std::size_t>(e.replica)];
+        if (ctx.now_ns > last && ctx.now_ns - last > params_.max_age_ns)
+            return static_cast<int>(i);
+    }
+    return -1;
 }
 
 int Prequal::pick(const PickContext& ctx)
 {
+    last_pick_ns_ = ctx.now_ns;
     purge(ctx.now_ns);
     const std::size_t removals = takeWhole(remove_accumulator_, params_.remove_rate);
     // Removal keeps the pool from drifting towards busy replicas; taking it below two probes
@@ -422,7 +547,15 @@ int Prequal::pick(const PickContext& ctx)
         removeOne();
 
     int chosen = kNoReplica;
-    if (const int index = selectHcl(ctx.exclude); index >= 0) {
+    int index = exploreIndex(ctx);
+    if (index >= 0) {
+        ++explore_picks_;
+    } else {
+        index = selectHcl(ctx.exclude);
+        if (index >= 0)
+            ++pool_picks_;
+    }
+    if (index >= 0) {
         ProbeEntry& e = pool_[static_cast<std::size_t>(index)];
         chosen = e.replica;
         // The paper: a request sent on a probe increments that probe's RIF (latency unchanged),
@@ -431,16 +564,19 @@ int Prequal::pick(const PickContext& ctx)
         if (++e.uses >= e.reuse_budget)
             pool_.erase(pool_.begin() + index);
     } else {
-        chosen = randomFallback(ctx);
+        ++fallback_picks_;
+        chosen = fallbackPick(ctx);
         for (ProbeEntry& e : pool_) {
             if (e.replica == chosen)
                 ++e.rif;
         }
     }
+    if (chosen != kNoReplica)
+        last_sent_ns_[static_cast<std::size_t>(chosen)] = ctx.now_ns;
 
     // Probing is asynchronous: this request's probes only help later requests. Sent last, so a
     // sink that answered synchronously could not disturb the choice above.
-    sendProbes(takeWhole(probe_accumulator_, params_.probe_rate), ctx.now_ns);
+    sendProbes(takeWhole(probe_accumulator_, effectiveProbeRate()), ctx.now_ns);
     return chosen;
 }
 

@@ -4,13 +4,26 @@
 // this follows; the comments in prequal.cpp name the paper's rule each step implements.
 //
 // What pick() does, in order: drop probes older than max_age and probes of unusable replicas;
-// remove ⌊r_remove⌋ or ⌈r_remove⌉ probes, alternating oldest and worst; with fewer than 2
-// probes left (ctx.exclude's not counted) pick a usable replica uniformly at random, else by
-// HCL (some cold → the cold one of lowest latency, all hot → the lowest RIF); add 1 to the
-// chosen probe's RIF and uses (it leaves at its b_reuse); last, ask for this request's
-// ⌊r_probe⌋ or ⌈r_probe⌉ probes, to distinct random usable replicas under a per-replica ceiling,
-// skipping (and counting as sent) a target whose pool entry is younger than probe_fresh_ms: the
-// probe rate follows what the pool lacks, with r_probe as its ceiling.
+// remove ⌊r_remove⌋ or ⌈r_remove⌉ probes, alternating oldest and worst; a cold probe of a replica
+// this worker has sent nothing for max_age goes first (exploreIndex(): a stale slow latency must
+// not starve a replica that has become fast); else, with fewer than 2 probes left (ctx.exclude's
+// not counted), the fallback on this worker's own counts (below); else HCL (some cold → the cold
+// one of lowest latency, all hot → the lowest RIF). A chosen probe's RIF and uses rise by 1 (it
+// leaves at its b_reuse). Last, ask for this request's ⌊r⌋ or ⌈r⌉ probes, to distinct random
+// usable replicas under a per-replica ceiling, skipping (and counting as sent) a target whose pool
+// entry is younger than probe_fresh_ms: the probe rate follows what the pool lacks. r is r_probe,
+// or less where probes are dear (below).
+//
+// Probe cost (issue 7): the paper's replicas answer a probe from a counter, for nothing. Many
+// servers answer it on their serving path, where it waits for a slot like a request: at 90% load
+// r_probe = 3 (or the 0.2 probes per request that fresh-answer skipping left) was then load the
+// replicas could not carry, and their queues grew until requests timed out. So the rate is cut to
+// probe_cost_budget over the measured cost of one probe (the mean probe round trip over the mean
+// request latency: about 1 for a probe that waits like a request, near 0 for one answered from a
+// counter). With so few probes most picks find fewer than 2 probes in the pool; the fallback
+// then is not the paper's uniform draw, which sends a slow replica 1/n of those requests, but
+// what this client knows for free: the usable replica with the fewest of its requests in flight,
+// ties to the lower latency it measured (least-connection, as the peers balance).
 //
 // Threading: one Prequal per worker (each worker is one Prequal client, as each client is in the
 // paper). It is a pure algorithm: no lock, no I/O, no clock of its own. Time comes from
@@ -56,6 +69,10 @@ struct PrequalParams {
     double error_penalty = 4;       // RIF one unit of ReplicaState::recent_errors counts as
     // A probe to a replica whose pool entry is younger than this is skipped (0: never skip).
     uint64_t probe_fresh_ns = 20'000'000;
+    // Replica time, in requests' worth, that the probes of one request may cost: the probe rate
+    // is cut to this over the measured cost of a probe (its round trip over a request's
+    // latency), never above probe_rate. 0: the cost is not looked at (the paper's fixed rate).
+    double probe_cost_budget = 0.02;
 
     // Values absent from the config take the spec default of common::algorithms(), or the
     // defaults above for parameters the spec table does not list. Out-of-range values (configs
@@ -86,12 +103,15 @@ public:
     static constexpr double kProbeBurstSeconds = 0.05;
     // Per-request removals stop at this many probes (see pick()).
     static constexpr std::size_t kMinPoolAfterRemoval = 2;
-    // A replica whose decaying error count is below this counts as error-free in the random
+    // A replica whose decaying error count is below this counts as error-free in the
     // fallback (one failure decays below it within a couple of seconds).
     static constexpr double kErrorFreeBelow = 0.5;
     // Most idle probes one onTick() sends: a tick that came late (a busy loop) must not turn
     // into a burst of probes.
     static constexpr std::size_t kMaxIdleProbesPerTick = 64;
+    // Weight of the newest sample in the averages of request latencies and of probe costs: about the last 20 samples count, so the rate follows a change
+    // within a fraction of a second at the rates that matter.
+    static constexpr double kCostEwmaAlpha = 0.05;
 
     Prequal(const PrequalParams& params, const BalancerDeps& deps);
 
@@ -99,7 +119,10 @@ public:
     void onUsableChanged(int replica) override;
     void onProbeResult(int replica, const ProbeResult& result, uint64_t now_ns) override;
     void onProbeFailed(int replica, uint64_t now_ns) override;
+    void onProbeRoundTrip(int replica, double round_trip_ms, bool timed_out, uint64_t now_ns) override;
+    void onComplete(int replica, bool ok, double latency_ms, uint64_t now_ns) override;
     void onTick(uint64_t now_ns) override;
+    std::string stopSummary() const override;
 
     // b_reuse = max(1, (1 + δ) / ((1 − m/n)·r_probe − r_remove)), capped at kReuseBudgetCap,
     // which is also the value when n <= m or the denominator is <= 0.
@@ -112,6 +135,20 @@ public:
     std::size_t usableCount() const { return usable_.size(); }
     // Probes skipped because the pool held a fresh answer for their target.
     uint64_t probesSkippedFresh() const { return skipped_fresh_; }
+    // What one probe costs the replicas, in requests' worth: the mean over probes of their round
+    // trip over the mean request latency (a timed-out probe counts at least 1); -1 until a probe
+    // came back after a request did.
+    double probeCost() const;
+    // Probes per request right now: probe_rate, or less where probes are dear.
+    double effectiveProbeRate() const;
+    // Whether the probe cost holds the rate below one probe per request (and below probe_rate):
+    // then each answer serves one pick and idle probing waits for a pool without requests.
+    bool probeCostLimited() const;
+    // Picks made by HCL from the pool, and by the fallback (fewer than 2 probes in the pool).
+    uint64_t poolPicks() const { return pool_picks_; }
+    uint64_t fallbackPicks() const { return fallback_picks_; }
+    // Picks that went to a cold probe of a replica this worker had sent nothing for max_age.
+    uint64_t explorePicks() const { return explore_picks_; }
     // Answers the hot threshold is taken from right now (at most kRifWindow, none older than
     // max_age).
     std::size_t rifWindowCount() const { return rif_window_.size(); }
@@ -125,7 +162,8 @@ public:
 
 private:
     void rebuildUsable();
-    int randomFallback(const PickContext& ctx);
+    int fallbackPick(const PickContext& ctx);
+    int exploreIndex(const PickContext& ctx) const; // pool index, or -1
     bool probeAllowed(int replica, uint64_t now_ns);
     void sendProbes(std::size_t count, uint64_t now_ns);
     void recordRif(uint32_t rif, uint64_t now_ns);
@@ -156,6 +194,7 @@ private:
     double remove_accumulator_ = 0;
     bool remove_worst_next_ = false; // r_remove alternates oldest, worst, oldest, ...
     uint64_t last_probe_ns_ = 0;
+    uint64_t last_pick_ns_ = 0;
     bool probed_yet_ = false;
     uint64_t idle_interval_ns_ = 0; // 0: no idle probing
     uint64_t skipped_fresh_ = 0;
@@ -163,6 +202,16 @@ private:
     // flip a usable flag under it. The rebuild then waits until the draw is over.
     bool sending_ = false;
     bool usable_stale_ = false;
+
+    // Behind probeCost(): the mean request latency, and the mean of probe round trips over it at
+    // the time (negative / 0: no sample yet).
+    double latency_ewma_ms_ = 0;
+    double cost_ewma_ = -1;
+    uint64_t pool_picks_ = 0;
+    uint64_t fallback_picks_ = 0;
+    uint64_t explore_picks_ = 0;
+    // Per replica: when this worker last sent it a request (exploreIndex()).
+    std::vector<uint64_t> last_sent_ns_;
 
     RifWindow rif_window_;
     double hot_threshold_;

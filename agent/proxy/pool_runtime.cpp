@@ -378,6 +378,8 @@ void PoolRuntime::retire()
         logLine("worker " + std::to_string(worker_.index()) + ", pool " + spec_->config.name + ": " +
                 std::to_string(requests_) + " requests, " + std::to_string(probes_sent_) + " probes sent (" + ratio +
                 " per request), " + std::to_string(load_reports_) + " load reports");
+        if (const std::string summary = balancer_->stopSummary(); !summary.empty())
+            logLine("worker " + std::to_string(worker_.index()) + ", pool " + spec_->config.name + ": " + summary);
     }
     retired_ = true;
     for (auto& list : idle_) {

@@ -198,6 +198,8 @@ void Prober::finished(Conn* c, Outcome outcome, const balance::ProbeResult& resu
         no_probe_endpoint_until_ns_[i] = 0;
         pool_.reportedRif(replica, result.rif, now);
         pool_.probeAnswered(replica, result.rif, now);
+        if (now > c->sent_ns)
+            pool_.balancer().onProbeRoundTrip(replica, static_cast<double>(now - c->sent_ns) / 1e6, false, now);
         pool_.balancer().onProbeResult(replica, result, now);
         return;
     case Outcome::NoEndpoint:
@@ -241,6 +243,10 @@ void Prober::tick(uint64_t now_ns)
             // than now_ns: unsigned, `now_ns - sent_ns` then wrapped and timed every idle probe
             // out at once (and, before issue 7, three of them benched a healthy replica).
             if (c->busy && now_ns > c->sent_ns && now_ns - c->sent_ns > timeout_ns) {
+                // Closing does not take the probe back: a replica that queues probes like
+                // requests serves it all the same. Its cost is at least this long.
+                pool_.balancer().onProbeRoundTrip(c->replica, static_cast<double>(now_ns - c->sent_ns) / 1e6, true,
+                                                 now_ns);
                 c->done(Outcome::Failed);
                 c->tcp.close(); // a late answer must not be read as the next probe's
             }

@@ -298,7 +298,8 @@ def start_fronts(case, plan, d, bin_dir, tmp):
         else:
             conf = os.path.join(d, "agent-%d.json" % k)
             cfg = {"workers": workers, "listeners": [{"address": "127.0.0.1:%d" % port}],
-                   "pools": [{"name": "web", "algorithm": {"name": case},
+                   "pools": [{"name": "web", "algorithm": dict({"name": case}, **json.loads(
+                       os.environ.get("MATRIX_PARAMS_" + case.upper(), "{}"))),
                               "replicas": [{"url": "http://127.0.0.1:%d" % r.port, "id": r.name} for r in reps]}]}
             with open(conf, "w") as f:
                 json.dump(cfg, f, indent=2)

@@ -140,6 +140,13 @@ private slots:
     void freshAnswerSkipsProbe();
     void synchronousProbeFailureDuringDraw();
     void noSinkNoProbes();
+    // Probe cost (issue 7: probes that wait for a slot like a request).
+    void probeRateFollowsProbeCost_data();
+    void probeRateFollowsProbeCost();
+    void timedOutProbeCostsAtLeastARequest();
+    void dearProbeAnswersSteerOnePick();
+    void idleProbingWaitsWhileRequestsFlowWhenProbesDear();
+    void stopSummaryCountsPicks();
 
     // The reuse budget.
     void reuseBudgetFormula_data();
@@ -179,6 +186,9 @@ private slots:
     void errorPenaltyDemotesFastFailingReplica();
     void errorPenaltyAppliesWhenAllHot();
     void fallbackAvoidsFailingReplica();
+    void fallbackLeastInFlightTimesLatency();
+    void fallbackKeepsSlowReplicaForOverflow();
+    void staleSlowReplicaExplored();
 
     // The seed's table 2 (probing module) and table 3 (Prequal module).
     void seedTable2ProbeStored();
@@ -464,6 +474,122 @@ void TestPrequal::synchronousProbeFailureDuringDraw()
         QVERIFY2(!probed.contains(failed), qPrintable(QStringLiteral("seed %1").arg(seed)));
         QVERIFY2(probed.size() == 9, qPrintable(QStringLiteral("seed %1: %2 replicas probed").arg(seed).arg(probed.size())));
     }
+}
+
+// The probe rate is probe_rate, or probe_cost_budget over a probe's cost where that is less:
+// a probe that waits like a request (round trip = request latency) on a replica is paid for at a
+// request's price, and at r_probe = 3 the asyncio replicas of the matrix were overloaded at 90%.
+void TestPrequal::probeRateFollowsProbeCost_data()
+{
+    QTest::addColumn<double>("budget");
+    QTest::addColumn<double>("round_trip_ms");
+    QTest::addColumn<double>("cost");
+    QTest::addColumn<int>("probes"); // over 1000 requests
+    QTest::newRow("probe costs a request") << 0.02 << 20.0 << 1.0 << 20;
+    QTest::newRow("probe costs half a request") << 0.02 << 10.0 << 0.5 << 40;
+    QTest::newRow("probe nearly free: probe_rate") << 0.02 << 0.1 << 0.005 << 3000;
+    QTest::newRow("budget 0: the paper's fixed rate") << 0.0 << 20.0 << 1.0 << 3000;
+}
+
+void TestPrequal::probeRateFollowsProbeCost()
+{
+    QFETCH(double, budget);
+    QFETCH(double, round_trip_ms);
+    QFETCH(double, cost);
+    QFETCH(int, probes);
+    PrequalParams p = quiet();
+    p.probe_rate = 3;
+    p.probe_fresh_ns = 0;
+    p.probe_cost_budget = budget;
+    Harness h(2000, p);
+    QCOMPARE(h.lb->probeCost(), -1.0);
+    QCOMPARE(h.lb->effectiveProbeRate(), 3.0); // unknown cost: the paper's rate
+    h.lb->onComplete(0, true, 20, 0);
+    h.lb->onProbeRoundTrip(0, round_trip_ms, false, 0);
+    QCOMPARE(h.lb->probeCost(), cost);
+    QCOMPARE(h.lb->probeCostLimited(), probes < 1000); // below 1 per request
+    for (int i = 0; i < 1000; ++i)
+        h.pick(kMs);
+    QCOMPARE(static_cast<int>(h.sink.sent.size()), probes);
+    if (round_trip_ms == 0.1) { // cost 0.01 on a busy box: rate 2, the paper's pool rules stay
+        h.lb->onProbeRoundTrip(0, 2.1, false, 0); // 0.005 + 0.05 x (2.1 / 20 - 0.005) = 0.01
+        QCOMPARE(h.lb->effectiveProbeRate(), 2.0);
+        QVERIFY(!h.lb->probeCostLimited());
+    }
+}
+
+// A probe still unanswered at its timeout is censored: its round trip is a lower bound. It
+// counts at least a request's worth, or a 50 ms timeout would read a probe queued behind 100 ms
+// requests as half of one (the agent measured 0.23-0.49 on replicas where it is 1).
+void TestPrequal::timedOutProbeCostsAtLeastARequest()
+{
+    Harness h(3, quiet());
+    h.lb->onComplete(0, true, 100, 0);
+    h.lb->onComplete(1, false, 1, 0); // a failure's latency is not a request's cost
+    h.lb->onProbeRoundTrip(1, 50, true, 0);
+    QCOMPARE(h.lb->probeCost(), 1.0);
+    h.lb->onProbeRoundTrip(1, 300, true, 0);
+    QCOMPARE(h.lb->probeCost(), 1.0 + Prequal::kCostEwmaAlpha * (3.0 - 1.0));
+}
+
+// Where the cost cuts the rate, an answer steers one pick (b_reuse = 1), not up to
+// kReuseBudgetCap: a scarce, old answer reused 16 times drew bursts onto one replica.
+void TestPrequal::dearProbeAnswersSteerOnePick()
+{
+    Harness h(4, quiet()); // n <= m: b_reuse is the cap, 16
+    QCOMPARE(h.lb->reuseBudget(), Prequal::kReuseBudgetCap);
+    h.answer(0, 0, 1, 0);
+    QCOMPARE(h.entryOf(0)->reuse_budget, 16U);
+    h.lb->onComplete(0, true, 20, 0);
+    h.lb->onProbeRoundTrip(0, 20, false, 0); // cost 1: quiet()'s r_probe = 0 is not above it...
+    QVERIFY(!h.lb->probeCostLimited());
+    PrequalParams p = quiet();
+    p.probe_rate = 1;
+    Harness d(4, p);
+    d.lb->onComplete(0, true, 20, 0);
+    d.lb->onProbeRoundTrip(0, 20, false, 0); // ...but r_probe = 1 is cut to 0.02
+    QVERIFY(d.lb->probeCostLimited());
+    d.answer(0, 0, 1, 0);
+    d.answer(1, 0, 5, 0);
+    QCOMPARE(d.entryOf(0)->reuse_budget, 1U);
+    QCOMPARE(d.pick(kMs), 0);
+    QVERIFY(d.entryOf(0) == nullptr); // used once: gone
+}
+
+// Idle probing is for a pool without requests. Where probes are dear and requests flow, the
+// cost-cut rate is the probe rate (the 10/s idle floor was most of the asyncio pings at 90%).
+void TestPrequal::idleProbingWaitsWhileRequestsFlowWhenProbesDear()
+{
+    PrequalParams p = quiet();
+    p.idle_probe_rate = 10;
+    p.probe_rate = 1;
+    Harness h(4, p);
+    h.lb->onComplete(0, true, 20, 0);
+    h.lb->onProbeRoundTrip(0, 20, false, 0); // cost 1: 0.02 probes per request
+    for (int i = 0; i < 100; ++i) { // one second, a request every 10 ms
+        const uint64_t now = 1000 * kMs + static_cast<uint64_t>(i) * 10 * kMs;
+        h.pick(now);
+        h.lb->onTick(now);
+    }
+    QCOMPARE(h.sink.sent.size(), std::size_t{2}); // 100 requests x 0.02
+    for (int i = 1; i <= 100; ++i) // then a second without requests: idle probing resumes
+        h.lb->onTick(1990 * kMs + static_cast<uint64_t>(i) * 10 * kMs);
+    QCOMPARE(h.sink.sent.size(), std::size_t{2 + 10});
+}
+
+// The worker's stop report says how the picks were made and what a probe cost.
+void TestPrequal::stopSummaryCountsPicks()
+{
+    Harness h(3, quiet());
+    h.answer(0, 0, 1, 0);
+    h.answer(1, 0, 2, 0);
+    h.pick(kMs);
+    h.pick(kMs);
+    h.pick(kMs);
+    QCOMPARE(h.lb->poolPicks() + h.lb->fallbackPicks(), uint64_t{3});
+    const std::string line = h.lb->stopSummary();
+    QVERIFY2(line.find("picks by HCL") != std::string::npos, line.c_str());
+    QVERIFY2(line.find("probe cost") != std::string::npos, line.c_str());
 }
 
 // Without a probe sink, picks still work (on the random fallback) and nothing is sent.
@@ -815,7 +941,7 @@ void TestPrequal::rifIncrementOnRandomFallback()
 
 // ---------------------------------------------------------------------------------------------
 
-// An empty pool: a replica uniformly at random.
+// An empty pool and nothing measured by this worker (every score 0): uniformly at random.
 void TestPrequal::fallbackRandomWithZeroProbes()
 {
     Harness h(4, quiet());
@@ -829,7 +955,8 @@ void TestPrequal::fallbackRandomWithZeroProbes()
         QVERIFY2(c > 850 && c < 1150, qPrintable(QString::number(c))); // mean 1000, sd 27
 }
 
-// One probe in the pool is not enough for HCL: still uniformly at random, not the probed one.
+// One probe in the pool is not enough for HCL: the fallback, uniform when nothing is measured,
+// not the probed one.
 void TestPrequal::fallbackRandomWithOneProbe()
 {
     Harness h(4, quiet());
@@ -985,6 +1112,82 @@ void TestPrequal::fallbackAvoidsFailingReplica()
         QVERIFY2(c > 800, "every replica gets a share when all have errors");
 }
 
+// With fewer than 2 probes the pick is the replica where a request should finish first by this
+// worker's own counts: (in flight + 1) x measured latency (issue 7; the paper's uniform draw sent
+// the 8x replica of the matrix 1/8 of the requests). Never measured counts as 0: tried first.
+void TestPrequal::fallbackLeastInFlightTimesLatency()
+{
+    Harness h(4, quiet());
+    h.replicas[0].in_flight = 0; // 1 x 160 = 160
+    h.replicas[0].ewma_latency_ms = 160;
+    h.replicas[1].in_flight = 2; // 3 x 20 = 60
+    h.replicas[1].ewma_latency_ms = 20;
+    h.replicas[2].in_flight = 5; // 6 x 20 = 120
+    h.replicas[2].ewma_latency_ms = 20;
+    h.replicas[3].in_flight = 1; // 2 x 40 = 80
+    h.replicas[3].ewma_latency_ms = 40;
+    for (int i = 0; i < 50; ++i)
+        QCOMPARE(h.pick(kMs), 1);
+    QCOMPARE(h.pick(kMs, 1), 3); // a retry moves to the next best
+    h.replicas[2].ewma_latency_ms = 0; // not measured yet: gets tried
+    QCOMPARE(h.pick(kMs), 2);
+    QCOMPARE(h.lb->fallbackPicks(), uint64_t{52});
+}
+
+// A worker's requests completing as they would on four replicas, one of them 8x slower: the
+// slow one gets a request only when the fast ones have a queue about 8x its own.
+void TestPrequal::fallbackKeepsSlowReplicaForOverflow()
+{
+    Harness h(4, quiet());
+    for (int r = 0; r < 3; ++r)
+        h.replicas[static_cast<std::size_t>(r)].ewma_latency_ms = 20;
+    h.replicas[3].ewma_latency_ms = 160;
+    int to_slow = 0;
+    for (int i = 0; i < 21; ++i) { // 21 requests in flight at once, none completes
+        const int r = h.pick(kMs);
+        ++h.replicas[static_cast<std::size_t>(r)].in_flight;
+        to_slow += r == 3 ? 1 : 0;
+    }
+    QCOMPARE(to_slow, 0); // 7 each on the fast ones: (7 + 1) x 20 = 160, a tie at most
+    for (int i = 0; i < 3; ++i) {
+        const int r = h.pick(kMs);
+        ++h.replicas[static_cast<std::size_t>(r)].in_flight;
+        to_slow += r == 3 ? 1 : 0;
+    }
+    QVERIFY(to_slow >= 1); // past 8 each, the slow replica's 160 wins
+}
+
+// A replica whose answers keep a slow past (it got no request since) is not starved for good:
+// a cold answer of a replica this worker sent nothing for max_age gets one request (D30-2x-90:
+// replicas slow in the first half got 3-87 requests of 12,000 in the second). A hot one is not.
+void TestPrequal::staleSlowReplicaExplored()
+{
+    PrequalParams p = quiet();
+    p.max_age_ns = 1000 * kMs;
+    Harness h(3, p);
+    const uint64_t t0 = 5000 * kMs;
+    for (int i = 0; i < 64; ++i) // hot above RIF 20 (answers of now: the window ages too)
+        h.answer(2, 20, 1, t0);
+    h.answer(0, 0, 1, t0);   // fast
+    h.answer(1, 0, 50, t0);  // slow, from its past
+    h.answer(2, 30, 1, t0);  // hot: not explored
+    QCOMPARE(h.pick(t0), 0); // never sent: explored, in pool order
+    QCOMPARE(h.pick(t0), 1);
+    for (int i = 0; i < 10; ++i) // then HCL: the lowest latency
+        QCOMPARE(h.pick(t0 + static_cast<uint64_t>(i) * 50 * kMs), 0);
+    QCOMPARE(h.lb->explorePicks(), uint64_t{2});
+    const uint64_t t1 = t0 + 1001 * kMs; // max_age since replica 1's last request
+    for (int i = 0; i < 64; ++i)
+        h.answer(2, 20, 1, t1);
+    h.answer(2, 30, 1, t1);
+    h.answer(0, 0, 1, t1);
+    h.answer(1, 0, 50, t1);
+    QCOMPARE(h.pick(t1), 1);
+    QCOMPARE(h.pick(t1), 0);
+    QCOMPARE(h.lb->explorePicks(), uint64_t{3});
+    QVERIFY(h.entryOf(2) == nullptr || h.entryOf(2)->uses == 0);
+}
+
 // ---------------------------------------------------------------------------------------------
 
 // Seed table 2, case 1: a probe answer is stored in the pool with its receipt time.
@@ -1117,6 +1320,10 @@ void TestPrequal::factoryReadsConfig()
     QCOMPARE(prequal->params().idle_probe_rate, 10.0);
     QCOMPARE(prequal->params().max_probes_per_replica_s, 1000.0);
     QCOMPARE(prequal->params().error_penalty, 4.0);
+    QCOMPARE(prequal->params().probe_cost_budget, 0.02);
+    config.params["probe_cost_budget"] = 0;
+    const auto fixed = makePrequal(config, BalancerDeps{replicas, 1, nullptr});
+    QCOMPARE(dynamic_cast<const Prequal*>(fixed.get())->params().probe_cost_budget, 0.0);
 }
 
 // Once constructed, pick(), onProbeResult() and onTick() allocate nothing.
