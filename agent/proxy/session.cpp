@@ -490,7 +490,12 @@ void Session::onUpstreamFailed(UpstreamFailure failure, int uv_status)
     const char* what = failure == UpstreamFailure::Connect ? "could not be reached"
                        : failure == UpstreamFailure::Malformed ? "sent a malformed response"
                                                                : "closed the connection before answering";
-    upstreamGaveUp("replica " + id + " " + what + " (" + uv_err_name(uv_status) + ")", 502);
+    // Only a real error code is named: uv_err_name() of anything else (a malformed answer has
+    // none) is "Unknown system error 0", allocated anew on every call and never freed.
+    std::string why = "replica " + id + " " + what;
+    if (uv_status < 0)
+        why += std::string(" (") + uv_err_name(uv_status) + ")";
+    upstreamGaveUp(why, 502);
 }
 
 void Session::upstreamGaveUp(std::string_view why, int status)
