@@ -144,6 +144,59 @@ std::string_view originForm(std::string_view target)
     return slash == std::string_view::npos ? std::string_view("/") : target.substr(slash);
 }
 
+std::optional<std::string_view> targetAuthority(std::string_view target)
+{
+    size_t skip = 0;
+    if (target.size() > 7 && iequals(target.substr(0, 7), "http://"))
+        skip = 7;
+    else if (target.size() > 8 && iequals(target.substr(0, 8), "https://"))
+        skip = 8;
+    if (skip == 0)
+        return std::nullopt;
+    const size_t end = target.find_first_of("/?#", skip);
+    return target.substr(skip, end == std::string_view::npos ? std::string_view::npos : end - skip);
+}
+
+bool validHost(std::string_view value)
+{
+    const auto unreservedOrSubDelim = [](char c) {
+        return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+               std::string_view("-._~!$&'()*+,;=").find(c) != std::string_view::npos;
+    };
+    const auto hex = [](char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F'); };
+    std::string_view port;
+    if (!value.empty() && value.front() == '[') {
+        // IP-literal: an IPv6 address (a zone as %25...) or IPvFuture; their characters only.
+        const size_t close = value.find(']');
+        if (close == std::string_view::npos || close == 1)
+            return false;
+        for (const char c : value.substr(1, close - 1))
+            if (!unreservedOrSubDelim(c) && c != ':' && c != '%')
+                return false;
+        const std::string_view rest = value.substr(close + 1);
+        if (!rest.empty() && rest.front() != ':')
+            return false;
+        port = rest.empty() ? rest : rest.substr(1);
+    } else {
+        const size_t colon = value.find(':');
+        const std::string_view host = value.substr(0, colon);
+        port = colon == std::string_view::npos ? std::string_view() : value.substr(colon + 1);
+        for (size_t i = 0; i < host.size(); ++i) {
+            if (host[i] == '%') {
+                if (i + 2 >= host.size() || !hex(host[i + 1]) || !hex(host[i + 2]))
+                    return false;
+                i += 2;
+            } else if (!unreservedOrSubDelim(host[i])) {
+                return false;
+            }
+        }
+    }
+    for (const char c : port)
+        if (c < '0' || c > '9')
+            return false;
+    return true;
+}
+
 bool isHopByHop(std::string_view name, std::string_view connection_value)
 {
     for (auto h : kHopByHop)
@@ -181,7 +234,13 @@ void appendUpstreamRequestHead(std::string& out, const Message& req, BodyFraming
     out.append(fwd.target.empty() ? req.url() : fwd.target);
     out.append(" HTTP/1.1\r\n");
     // The client's own X-Forwarded-Proto is not trusted: a plain-http client could claim https.
-    appendEndToEnd(out, req, true, {"x-forwarded-for", "x-forwarded-proto"});
+    // For an absolute-form target the Host is its authority, not the client's field (RFC 9112
+    // 3.2.2): the replica must serve the site the request line names, as routing saw it.
+    const std::optional<std::string_view> authority = targetAuthority(req.url());
+    if (authority)
+        appendEndToEnd(out, req, true, {"x-forwarded-for", "x-forwarded-proto", "host"});
+    else
+        appendEndToEnd(out, req, true, {"x-forwarded-for", "x-forwarded-proto"});
     // X-Forwarded-For: keep what earlier proxies wrote and add this client.
     out.append("X-Forwarded-For: ");
     for (size_t i = 0; i < req.headerCount(); ++i) {
@@ -200,7 +259,9 @@ void appendUpstreamRequestHead(std::string& out, const Message& req, BodyFraming
         out.append("Transfer-Encoding: chunked\r\n");
     else if (framing == BodyFraming::ContentLength)
         appendContentLength(out, req.contentLength());
-    if (req.versionMajor() == 1 && req.versionMinor() == 0 && !req.hasHeader("host"))
+    if (authority)
+        appendHeader(out, "Host", *authority);
+    else if (req.versionMajor() == 1 && req.versionMinor() == 0 && !req.hasHeader("host"))
         out.append("Host: \r\n"); // HTTP/1.1 requires the field; an HTTP/1.0 client may omit it
     out.append("\r\n");
 }
@@ -226,8 +287,10 @@ void appendClientResponseHead(std::string& out, const Message& resp, BodyFraming
     out.append(resp.reason().empty() ? statusReason(resp.status()) : resp.reason());
     out.append("\r\n");
     // HEAD responses and 304 keep the Content-Length the origin sent: it describes the entity.
-    // A replica's load report is for the agent (docs/load-reports.md), not for clients.
-    appendEndToEnd(out, resp, framing != BodyFraming::None, {"endpoint-load-metrics", "x-load"});
+    // A 204 never carries one (RFC 9110 8.6): a client in front that honoured it would take
+    // the next answer's bytes as this body. A replica's load report is for the agent
+    // (docs/load-reports.md), not for clients.
+    appendEndToEnd(out, resp, framing != BodyFraming::None || resp.status() == 204, {"endpoint-load-metrics", "x-load"});
     appendVia(out, resp);
     if (framing == BodyFraming::Chunked)
         appendChunkedFraming(out, resp);
@@ -247,7 +310,7 @@ void appendInterimResponseHead(std::string& out, const Message& resp)
     out.push_back(' ');
     out.append(resp.reason().empty() ? statusReason(resp.status()) : resp.reason());
     out.append("\r\n");
-    appendEndToEnd(out, resp, false);
+    appendEndToEnd(out, resp, true); // a 1xx has no body and never a Content-Length (RFC 9110 8.6)
     out.append("\r\n");
 }
 

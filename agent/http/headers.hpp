@@ -4,6 +4,7 @@
 
 #include "agent/http/parser.hpp"
 
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -35,12 +36,20 @@ struct ForwardInfo {
 // ("http://host/path", RFC 9112 §3.2.2) loses its scheme and authority; "*" and origin forms
 // are returned as they are.
 std::string_view originForm(std::string_view target);
+// The authority of an absolute-form target ("http://a.example:8080/x" gives "a.example:8080");
+// nullopt for the origin and asterisk forms.
+std::optional<std::string_view> targetAuthority(std::string_view target);
+// Whether `value` is a valid Host (RFC 9110 7.2: uri-host [":" port] of RFC 3986 3.2.2): a
+// name, an IPv4 address or a bracketed IP literal, and digits after a colon; never user
+// information, a path, spaces or a malformed %-escape. Empty is valid (a target without one).
+bool validHost(std::string_view value);
 
 // Does this request carry a body, and how is it framed to the upstream?
 BodyFraming requestFraming(const Message& req);
 
 // Appends the request head the proxy sends upstream: the request line (HTTP/1.1), the
-// end-to-end headers (Host kept), X-Forwarded-For / X-Forwarded-Proto, Via, and the framing
+// end-to-end headers (Host kept, or for an absolute-form target its authority, RFC 9112
+// 3.2.2), X-Forwarded-For / X-Forwarded-Proto, Via, and the framing
 // header written from the parser's decision (the client's Content-Length and
 // Transfer-Encoding fields are never copied).
 // The upstream connection is always kept alive from our side.

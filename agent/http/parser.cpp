@@ -1,5 +1,7 @@
 #include "agent/http/parser.hpp"
 
+#include "agent/http/headers.hpp"
+
 #include <algorithm>
 #include <cstring>
 
@@ -220,6 +222,11 @@ int Parser::onHeadersComplete(llhttp_t* p)
     m.major_ = p->http_major;
     m.minor_ = p->http_minor;
     m.keep_alive_ = llhttp_should_keep_alive(p) != 0;
+    // RFC 9112 6.1: an HTTP/1.0 message with Transfer-Encoding is framed in a way an HTTP/1.0
+    // hop may not know (one in front would read its chunked body as the next request), so the
+    // connection closes after it, whatever Connection says.
+    if ((p->flags & F_TRANSFER_ENCODING) != 0 && m.major_ == 1 && m.minor_ == 0)
+        m.keep_alive_ = false;
     m.chunked_ = (p->flags & F_CHUNKED) != 0;
     m.has_content_length_ = (p->flags & F_CONTENT_LENGTH) != 0;
     m.content_length_ = m.has_content_length_ ? p->content_length : 0;
@@ -227,6 +234,8 @@ int Parser::onHeadersComplete(llhttp_t* p)
     if (s->kind_ == Kind::Request) {
         if (const int rc = s->checkRequestHead(); rc != 0)
             return rc;
+    } else if (const int rc = s->checkResponseHead(p->flags); rc != 0) {
+        return rc;
     }
     // RFC 9112 6.3: 1xx, 204 and 304 end at the blank line whatever their fields say.
     const bool no_body = s->kind_ == Kind::Response && (m.status_ / 100 == 1 || m.status_ == 204 || m.status_ == 304);
@@ -268,6 +277,14 @@ int Parser::checkRequestHead()
         return fail(ParseError::Malformed, "more than one Host header");
     if (hosts == 0 && m.minor_ == 1)
         return fail(ParseError::Malformed, "HTTP/1.1 request without a Host header");
+    // RFC 9112 3.2: a Host that is not a host is 400, as nginx refuses one with a path in it;
+    // a replica that builds links from Host is never handed "a.example/admin" or user@.
+    if (hosts == 1 && !validHost(m.header("host")))
+        return fail(ParseError::Malformed, "the Host header is not a host name or address with an optional port");
+    // An absolute-form target's authority becomes the Host sent upstream (headers.hpp): the
+    // same rules, and no user information (RFC 9110 4.2.4).
+    if (const auto authority = targetAuthority(m.url()); authority && (authority->empty() || !validHost(*authority)))
+        return fail(ParseError::Malformed, "the request target's authority is not a host name or address with an optional port");
     if (m.method_ == HTTP_CONNECT)
         return fail(ParseError::MethodNotAllowed, "CONNECT is not supported: this proxy does not tunnel");
     // llhttp lets "gzip, chunked" through as chunked; only a bare `chunked` is forwarded (as
@@ -284,6 +301,20 @@ int Parser::checkRequestHead()
         if (!iequals(te, "chunked"))
             return fail(ParseError::NotImplemented, "a Transfer-Encoding other than chunked is not supported");
     }
+    return 0;
+}
+
+int Parser::checkResponseHead(unsigned flags)
+{
+    // RFC 9110 15: every valid status is in 100-599. "000" would reach the client as "0", a
+    // status line no client parses (and count as a success here).
+    if (msg_.status_ < 100 || msg_.status_ > 599)
+        return fail(ParseError::Malformed, "a status code outside 100-599");
+    // A coding that does not end in chunked is delimited by the close and would be re-chunked
+    // under the replica's own name ("gzip"), desynchronising the client. We never send TE, so
+    // a replica may not apply such a coding (RFC 9112 7.4); nginx answers 502 to it too.
+    if ((flags & F_TRANSFER_ENCODING) != 0 && (flags & F_CHUNKED) == 0)
+        return fail(ParseError::Malformed, "a Transfer-Encoding that does not end in chunked");
     return 0;
 }
 

@@ -112,8 +112,10 @@ public:
         size_t consumed; // bytes of `data` processed (up to the pause or the error)
     };
     // Request heads are checked as strictly as nginx does before onHeaders() sees them:
-    // HTTP/1.1 needs exactly one Host (HTTP/1.0 at most one), versions other than 1.0/1.1 are
-    // 505, obs-fold is 400, CONNECT is 405, a Transfer-Encoding other than one `chunked` is 501.
+    // HTTP/1.1 needs exactly one Host (HTTP/1.0 at most one) whose value is a host (an
+    // absolute-form target's authority too), versions other than 1.0/1.1 are 505, obs-fold is
+    // 400, CONNECT is 405, a Transfer-Encoding other than one `chunked` is 501. Responses: a
+    // status outside 100-599 or a Transfer-Encoding not ending in chunked is Malformed.
     Result execute(const char* data, size_t len);
     // Continue after a pause; feed the remaining bytes with execute().
     void resume();
@@ -142,6 +144,7 @@ private:
 
     int fail(ParseError error, const char* reason);
     int checkRequestHead();
+    int checkResponseHead(unsigned llhttp_flags);
     bool appendHeadBytes(const char* at, size_t len);
 
     llhttp_t parser_;

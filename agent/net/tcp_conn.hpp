@@ -30,6 +30,9 @@ class Engine;
 
 namespace dlb::agent::net {
 
+// Write-buffer capacity an idle connection may keep (releaseWriteBuffers() frees the rest).
+inline constexpr size_t kKeptWriteBytes = 4096;
+
 class TcpConn {
 public:
     class Handler {
@@ -88,6 +91,9 @@ public:
         return plain_.size() + pending_.size() + (writing_ ? inflight_.size() - inflight_off_ : 0);
     }
     bool writing() const { return writing_; }
+    // Frees what the empty write buffers grew to beyond kKeptWriteBytes: a keep-alive
+    // connection between exchanges keeps nothing of the largest answer it once queued.
+    void releaseWriteBuffers();
 
     // Closes after everything pending is written (FIN first, so a final answer is not lost to
     // a reset).

@@ -252,6 +252,8 @@ void Session::onDrained()
         armExchangeTimer();
     } else if (phase_ == Phase::Send && !in_exchange_) {
         scheduleNext(); // the client took its answers: the next pipelined request may go
+    } else if (!in_exchange_) {
+        client_.releaseWriteBuffers(); // the last answer is out: keep nothing of it
     }
 }
 

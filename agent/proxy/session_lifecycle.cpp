@@ -102,6 +102,7 @@ void Session::scheduleNext()
         return;
     }
     releaseReadAhead();
+    client_.releaseWriteBuffers(); // what is still being written stays until onDrained()
     armTimer(Phase::Idle, worker_.snapshot().config.timeouts.idle_ms);
     client_.startReading();
 }

@@ -45,6 +45,7 @@ void UpstreamConn::detach()
 void UpstreamConn::markIdle(uint64_t now_ns)
 {
     idle_since_ns_ = now_ns;
+    conn_.releaseWriteBuffers(); // a large request body sent on it is not kept while idle
     // Keep reading while idle: a replica closing the connection is noticed at once.
     conn_.startReading();
 }
