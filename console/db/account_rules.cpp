@@ -32,10 +32,10 @@ QString checkUsername(const QString& username)
     if (!allowed.match(username).hasMatch())
         problems << QStringLiteral("only a-z, 0-9 and _");
     if (username.startsWith(QLatin1String("pg_")) || username.startsWith(QLatin1String("dlb_")))
-        problems << QStringLiteral("pg_ and dlb_ prefixes are reserved");
+        problems << QStringLiteral("no pg_ or dlb_ prefix (reserved)");
     if (problems.isEmpty())
         return {};
-    return QStringLiteral("Username: ") + joined(problems) + QLatin1Char('.');
+    return QStringLiteral("Use ") + joined(problems) + QLatin1Char('.');
 }
 
 QString checkEmail(const QString& email)
@@ -74,7 +74,7 @@ QString checkPassword(const QString& password)
         problems << QStringLiteral("no control characters");
     if (problems.isEmpty())
         return {};
-    return QStringLiteral("Password needs: ") + joined(problems) + QLatin1Char('.');
+    return QStringLiteral("Needs ") + joined(problems) + QLatin1Char('.');
 }
 
 QString checkRole(const QString& role)

@@ -1,11 +1,14 @@
 #include "db/database.hpp"
 
+#include "db/migrations.hpp"
+
 #include <cmath>
 
 namespace dlb::console {
 
 Database::Database(QObject* parent) : QObject(parent), worker_(new DbWorker)
 {
+    registerBundledResources();
     qRegisterMetaType<LoginResult>();
     qRegisterMetaType<ChangeResult>();
     qRegisterMetaType<QList<Account>>();

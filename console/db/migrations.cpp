@@ -27,9 +27,15 @@ bool exec(QSqlQuery& q, const QString& sql, QString* error)
 
 } // namespace
 
+void registerBundledResources()
+{
+    static const bool once = (initConsoleResources(), true);
+    Q_UNUSED(once);
+}
+
 QList<Migration> bundledMigrations(QString* error)
 {
-    initConsoleResources();
+    registerBundledResources();
     static const QRegularExpression nameRe(QStringLiteral("^([0-9]{4})_[a-z0-9_]+\\.sql$"));
     QList<Migration> out;
     const QDir dir(QStringLiteral(":/sql"));

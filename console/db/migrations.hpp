@@ -21,6 +21,9 @@ struct MigrationResult {
     QString error; // empty on success; names the migration that failed
 };
 
+// Registers the compiled-in resources (migrations and icons) of this static library; idempotent.
+void registerBundledResources();
+
 // The bundled migrations in version order. A file name that is not NNNN_words.sql, or a version
 // that repeats, is a build defect and is reported as an error.
 QList<Migration> bundledMigrations(QString* error);

@@ -1,0 +1,244 @@
+// The console's dialogs and pages driven with QTest (offscreen) against a real PostgreSQL: the
+// login flow, every broken register rule shown at once beside its field, the database's refusals
+// beside theirs, and the accounts and audit pages. Saves screenshots of each.
+#include "db/database.hpp"
+#include "models/accounts_model.hpp"
+#include "pg_env.hpp"
+#include "ui/audit_page.hpp"
+#include "ui/login_dialog.hpp"
+#include "ui/main_window.hpp"
+#include "ui/register_dialog.hpp"
+
+#include <QAbstractItemModel>
+#include <QApplication>
+#include <QDir>
+#include <QLabel>
+#include <QLineEdit>
+#include <QProgressBar>
+#include <QPushButton>
+#include <QSettings>
+#include <QSignalSpy>
+#include <QTableView>
+#include <QTemporaryDir>
+#include <QTest>
+
+using namespace dlb::console;
+using dlb::console::test::PgEnv;
+
+namespace {
+
+const QString kDb = QStringLiteral("dlb_gui_test");
+const QString kAdmin = QStringLiteral("gui_admin");
+const QString kAdminPw = QStringLiteral("Gui-admin1");
+constexpr int kDbTimeoutMs = 20000;
+
+template <typename T> T* child(QWidget* w, const char* name)
+{
+    T* c = w->findChild<T*>(QString::fromLatin1(name));
+    if (!c)
+        qFatal("no child %s", name);
+    return c;
+}
+
+} // namespace
+
+class TstConsoleGui : public QObject {
+    Q_OBJECT
+private slots:
+    void initTestCase();
+    void registerDialogShowsEveryBrokenRuleAtOnce();
+    void loginFailuresShowOneMessageAndSlowDown();
+    void loginSucceeds();
+    void registerDialogShowsDatabaseRefusalsBesideFields();
+    void accountsAndAuditPages();
+
+private:
+    void screenshot(QWidget* w, const QString& name);
+    void fill(QWidget* w, const char* name, const QString& text);
+
+    PgEnv env_;
+    QTemporaryDir dir_;
+    std::unique_ptr<QSettings> settings_;
+    std::unique_ptr<Database> db_;
+    QString shots_;
+};
+
+void TstConsoleGui::screenshot(QWidget* w, const QString& name)
+{
+    QApplication::processEvents();
+    const QString path = QDir(shots_).filePath(name + QStringLiteral(".png"));
+    QVERIFY2(w->grab().save(path), qPrintable(path));
+}
+
+void TstConsoleGui::fill(QWidget* w, const char* name, const QString& text)
+{
+    auto* edit = child<QLineEdit>(w, name);
+    edit->clear();
+    QTest::keyClicks(edit, text);
+}
+
+void TstConsoleGui::initTestCase()
+{
+    QVERIFY2(env_.problem().isEmpty(), qPrintable(env_.problem()));
+    shots_ = qEnvironmentVariable("DLB_SCREENSHOT_DIR", QStringLiteral(DLB_SCREENSHOT_DEFAULT_DIR));
+    QVERIFY(QDir().mkpath(shots_));
+    {
+        QSqlDatabase postgres = env_.open("setup", "postgres", env_.superuser, env_.password);
+        QVERIFY(postgres.isOpen());
+        QSqlQuery q(postgres);
+        QVERIFY2(q.exec("CREATE DATABASE " + kDb), qPrintable(q.lastError().text()));
+    }
+    QSqlDatabase::removeDatabase("setup");
+    settings_ = std::make_unique<QSettings>(dir_.filePath("console.ini"), QSettings::IniFormat);
+    env_.settings(kDb).save(*settings_);
+    db_ = std::make_unique<Database>();
+    QSignalSpy done(db_.get(), &Database::bootstrapFinished);
+    db_->bootstrap({env_.settings(kDb), env_.superuser, env_.password, {kAdmin, "gui.admin@example.org", kAdminPw, kAdminPw, "admin"}});
+    QVERIFY(done.wait(kDbTimeoutMs));
+    const auto r = done.at(0).at(0).value<ChangeResult>();
+    QVERIFY2(r.ok, qPrintable(r.message));
+}
+
+void TstConsoleGui::registerDialogShowsEveryBrokenRuleAtOnce()
+{
+    RegisterDialog dialog(*db_);
+    dialog.show();
+    QVERIFY(QTest::qWaitForWindowExposed(&dialog));
+    for (const char* name : {"usernameError", "emailError", "passwordError", "confirmError"})
+        QVERIFY(!child<QLabel>(&dialog, name)->isVisible());
+    fill(&dialog, "username", "Al");
+    fill(&dialog, "email", "al@example");
+    fill(&dialog, "password", "short");
+    fill(&dialog, "confirm", "shorter");
+    QTest::mouseClick(child<QPushButton>(&dialog, "register"), Qt::LeftButton);
+    // All at once, after one click, and nothing was sent to the database.
+    for (const char* name : {"usernameError", "emailError", "passwordError", "confirmError"}) {
+        auto* label = child<QLabel>(&dialog, name);
+        QVERIFY2(label->isVisible() && !label->text().isEmpty(), name);
+    }
+    const QString pw = child<QLabel>(&dialog, "passwordError")->text();
+    QVERIFY2(pw.contains("8 to 32") && pw.contains("capital") && pw.contains("symbol"), qPrintable(pw));
+    QVERIFY(!db_->busy());
+    dialog.adjustSize();
+    screenshot(&dialog, "register-errors");
+
+    // Fixing a field clears its error at once, the others stay.
+    fill(&dialog, "username", "alice_ops");
+    QVERIFY(!child<QLabel>(&dialog, "usernameError")->isVisible());
+    QVERIFY(child<QLabel>(&dialog, "emailError")->isVisible());
+}
+
+void TstConsoleGui::loginFailuresShowOneMessageAndSlowDown()
+{
+    LoginDialog dialog(*db_, *settings_);
+    dialog.show();
+    QVERIFY(QTest::qWaitForWindowExposed(&dialog));
+    auto* error = child<QLabel>(&dialog, "error");
+    auto* login = child<QPushButton>(&dialog, "login");
+    auto* busy = child<QProgressBar>(&dialog, "busy");
+    QCOMPARE(child<QLabel>(&dialog, "server")->text(), env_.settings(kDb).summary());
+
+    fill(&dialog, "username", kAdmin);
+    fill(&dialog, "password", "Wrong-passw0rd");
+    QTest::mouseClick(login, Qt::LeftButton);
+    QVERIFY(busy->isVisible()); // the work runs in the worker thread; the dialog stays live
+    QVERIFY(!login->isEnabled());
+    QTRY_VERIFY_WITH_TIMEOUT(error->isVisible(), kDbTimeoutMs);
+    QCOMPARE(error->text(), QStringLiteral("Invalid credentials"));
+    QVERIFY(!busy->isVisible());
+    // Slowed down: the button counts down before it can be used again.
+    QVERIFY(!login->isEnabled());
+    QVERIFY2(login->text().contains(" s)"), qPrintable(login->text()));
+    dialog.adjustSize();
+    screenshot(&dialog, "login-invalid");
+
+    QTRY_VERIFY_WITH_TIMEOUT(login->isEnabled(), 2 * kLoginFirstDelay.count() + 1000);
+    fill(&dialog, "username", "no_such_user");
+    fill(&dialog, "password", kAdminPw);
+    QTest::mouseClick(login, Qt::LeftButton);
+    QTRY_VERIFY_WITH_TIMEOUT(!db_->busy() && !login->text().isEmpty(), kDbTimeoutMs);
+    QTRY_COMPARE_WITH_TIMEOUT(error->text(), QStringLiteral("Invalid credentials"), kDbTimeoutMs);
+    // The second failure waits longer than the first.
+    QVERIFY(db_->loginWait() > kLoginFirstDelay);
+}
+
+void TstConsoleGui::loginSucceeds()
+{
+    LoginDialog dialog(*db_, *settings_);
+    dialog.show();
+    QVERIFY(QTest::qWaitForWindowExposed(&dialog));
+    auto* login = child<QPushButton>(&dialog, "login");
+    QTRY_VERIFY_WITH_TIMEOUT(login->isEnabled(), 4 * kLoginFirstDelay.count() + 1000);
+    fill(&dialog, "username", kAdmin);
+    fill(&dialog, "password", kAdminPw);
+    dialog.adjustSize();
+    screenshot(&dialog, "login");
+    QTest::mouseClick(login, Qt::LeftButton);
+    QTRY_COMPARE_WITH_TIMEOUT(dialog.result(), int(QDialog::Accepted), kDbTimeoutMs);
+    QCOMPARE(db_->session().username, kAdmin);
+    QCOMPARE(db_->session().role, QStringLiteral("admin"));
+    QCOMPARE(db_->loginWait().count(), 0);
+}
+
+void TstConsoleGui::registerDialogShowsDatabaseRefusalsBesideFields()
+{
+    RegisterDialog dialog(*db_);
+    dialog.show();
+    QVERIFY(QTest::qWaitForWindowExposed(&dialog));
+    fill(&dialog, "username", kAdmin);
+    fill(&dialog, "email", "GUI.Admin@example.org");
+    fill(&dialog, "password", "Fine-pass1");
+    fill(&dialog, "confirm", "Fine-pass1");
+    QTest::mouseClick(child<QPushButton>(&dialog, "register"), Qt::LeftButton);
+    auto* user = child<QLabel>(&dialog, "usernameError");
+    auto* email = child<QLabel>(&dialog, "emailError");
+    QTRY_VERIFY_WITH_TIMEOUT(user->isVisible() && email->isVisible(), kDbTimeoutMs);
+    QVERIFY2(user->text().contains("is taken"), qPrintable(user->text()));
+    QVERIFY2(email->text().contains("already registered"), qPrintable(email->text()));
+    QVERIFY(dialog.isVisible());
+    dialog.adjustSize();
+    screenshot(&dialog, "register-taken");
+
+    fill(&dialog, "username", "ops_anna");
+    fill(&dialog, "email", "anna@example.org");
+    fill(&dialog, "password", "Anna-pass1");
+    fill(&dialog, "confirm", "Anna-pass1");
+    QTest::mouseClick(child<QPushButton>(&dialog, "register"), Qt::LeftButton);
+    QTRY_COMPARE_WITH_TIMEOUT(dialog.result(), int(QDialog::Accepted), kDbTimeoutMs);
+}
+
+void TstConsoleGui::accountsAndAuditPages()
+{
+    MainWindow window(*db_);
+    window.resize(1000, 560);
+    window.show();
+    QVERIFY(QTest::qWaitForWindowExposed(&window));
+    auto* accounts = child<QTableView>(&window, "accounts");
+    QTRY_COMPARE_WITH_TIMEOUT(accounts->model()->rowCount(), 2, kDbTimeoutMs);
+    QCOMPARE(accounts->model()->index(1, AccountsModel::Username).data().toString(), QStringLiteral("ops_anna"));
+    // The admin cannot disable their own account: the button says so by being disabled.
+    accounts->selectRow(0);
+    QCOMPARE(accounts->model()->index(0, AccountsModel::Username).data().toString(), kAdmin);
+    QVERIFY(!child<QPushButton>(&window, "disable")->isEnabled());
+    accounts->selectRow(1);
+    QVERIFY(child<QPushButton>(&window, "disable")->isEnabled());
+    QTRY_VERIFY_WITH_TIMEOUT(!db_->busy(), kDbTimeoutMs);
+    screenshot(&window, "accounts");
+
+    db_->setRole("ops_anna", "operator");
+    QTRY_COMPARE_WITH_TIMEOUT(accounts->model()->index(1, AccountsModel::Role).data().toString(),
+                              QStringLiteral("operator"), kDbTimeoutMs);
+
+    window.showPage("Audit log");
+    auto* audit = child<QTableView>(&window, "audit");
+    QTRY_COMPARE_WITH_TIMEOUT(audit->model()->rowCount(), 3, kDbTimeoutMs); // bootstrap, register, role
+    fill(&window, "filter", "account.role");
+    QCOMPARE(audit->model()->rowCount(), 1);
+    QVERIFY(child<QLabel>(&window, "count")->text().startsWith("1 of 3"));
+    child<QLineEdit>(&window, "filter")->clear();
+    QTRY_VERIFY_WITH_TIMEOUT(!db_->busy(), kDbTimeoutMs);
+    screenshot(&window, "audit");
+}
+
+QTEST_MAIN(TstConsoleGui)
+#include "tst_console_gui.moc"
