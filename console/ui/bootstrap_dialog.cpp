@@ -9,7 +9,6 @@
 #include <QGroupBox>
 #include <QLabel>
 #include <QLineEdit>
-#include <QMessageBox>
 #include <QPushButton>
 #include <QVBoxLayout>
 
@@ -89,7 +88,7 @@ void BootstrapDialog::finished(const ChangeResult& r)
         setError(error_, r.message);
         return;
     }
-    QMessageBox::information(this, windowTitle(), r.message);
+    result_ = r.message;
     accept();
 }
 

@@ -21,6 +21,8 @@ class BootstrapDialog : public QDialog {
 public:
     BootstrapDialog(Database& db, const ConnectionSettings& settings, QWidget* parent = nullptr);
     QString adminUsername() const;
+    // What the bootstrap did, for the login dialog to show once this one closes.
+    const QString& resultMessage() const { return result_; }
 
 private:
     void run();
@@ -33,6 +35,7 @@ private:
     AccountForm* admin_;
     QLabel* error_;
     QPushButton* run_;
+    QString result_;
     bool waiting_ = false;
 };
 

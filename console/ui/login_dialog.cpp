@@ -59,6 +59,11 @@ LoginDialog::LoginDialog(Database& db, QSettings& settings, QWidget* parent)
     form->addRow(tr("&Password"), password_);
 
     error_ = makeErrorLabel(QStringLiteral("error"), this);
+    notice_ = new QLabel(this);
+    notice_->setObjectName(QStringLiteral("notice"));
+    notice_->setWordWrap(true);
+    notice_->setTextFormat(Qt::PlainText);
+    notice_->hide();
     auto* busy = new BusyIndicator(db_, this);
 
     auto* buttons = new QDialogButtonBox(this);
@@ -74,6 +79,7 @@ LoginDialog::LoginDialog(Database& db, QSettings& settings, QWidget* parent)
     layout->addLayout(header);
     layout->addLayout(form);
     layout->addWidget(error_);
+    layout->addWidget(notice_);
     layout->addWidget(busy);
     layout->addWidget(buttons);
 
@@ -98,6 +104,7 @@ LoginDialog::LoginDialog(Database& db, QSettings& settings, QWidget* parent)
 void LoginDialog::logIn()
 {
     setError(error_, {});
+    notice_->hide();
     waiting_ = true;
     db_.login(connection_, username_->text().trimmed(), password_->text());
     updateState();
@@ -115,11 +122,11 @@ void LoginDialog::finished(const LoginResult& r)
         return;
     }
     setError(error_, r.message);
+    updateState(); // re-enables the widgets, which must happen before one can take the focus
     if (r.status == LoginResult::Status::SchemaMissing || r.status == LoginResult::Status::SchemaMismatch)
         setup_->setFocus();
     else
         password_->setFocus();
-    updateState();
 }
 
 void LoginDialog::updateState()
@@ -159,6 +166,8 @@ void LoginDialog::openBootstrap()
     BootstrapDialog dialog(db_, connection_, this);
     if (dialog.exec() == QDialog::Accepted) {
         setError(error_, {});
+        notice_->setText(dialog.resultMessage());
+        notice_->show();
         username_->setText(dialog.adminUsername());
         password_->setFocus();
     }

@@ -35,6 +35,7 @@ private:
     QLineEdit* username_;
     QLineEdit* password_;
     QLabel* error_;
+    QLabel* notice_;
     QPushButton* login_;
     QPushButton* setup_;
     QPushButton* change_;
