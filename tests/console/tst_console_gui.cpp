@@ -15,6 +15,7 @@
 #include <QDir>
 #include <QLabel>
 #include <QLineEdit>
+#include <QListWidget>
 #include <QProgressBar>
 #include <QPushButton>
 #include <QSettings>
@@ -54,6 +55,7 @@ private slots:
     void loginSucceeds();
     void registerDialogShowsDatabaseRefusalsBesideFields();
     void accountsAndAuditPages();
+    void viewerSeesAuditButNotAccounts();
 
 private:
     void screenshot(QWidget* w, const QString& name);
@@ -276,6 +278,33 @@ void TstConsoleGui::accountsAndAuditPages()
     child<QLineEdit>(&window, "filter")->clear();
     QTRY_VERIFY_WITH_TIMEOUT(!db_->busy(), kDbTimeoutMs);
     screenshot(&window, "audit");
+}
+
+// A viewer's window: Accounts is in the sidebar but disabled, saying why; the audit log opens.
+void TstConsoleGui::viewerSeesAuditButNotAccounts()
+{
+    QSignalSpy registered(db_.get(), &Database::registerFinished);
+    db_->registerAccount({"watcher", "watcher@example.org", "Watch-me1", "Watch-me1", "viewer"});
+    QVERIFY(registered.wait(kDbTimeoutMs));
+    QVERIFY(registered.at(0).at(0).value<ChangeResult>().ok);
+
+    Database viewerDb;
+    QSignalSpy loggedIn(&viewerDb, &Database::loginFinished);
+    viewerDb.login(env_.settings(kDb), "watcher", "Watch-me1");
+    QVERIFY(loggedIn.wait(kDbTimeoutMs));
+    QCOMPARE(loggedIn.at(0).at(0).value<LoginResult>().status, LoginResult::Status::Ok);
+
+    MainWindow window(viewerDb);
+    window.show();
+    QVERIFY(QTest::qWaitForWindowExposed(&window));
+    auto* sidebar = child<QListWidget>(&window, "sidebar");
+    QListWidgetItem* accounts = sidebar->item(0);
+    QCOMPARE(accounts->text(), QStringLiteral("Accounts"));
+    QVERIFY(!(accounts->flags() & Qt::ItemIsEnabled));
+    QVERIFY(accounts->toolTip().contains("Only admins"));
+    QCOMPARE(sidebar->currentRow(), 1);
+    auto* audit = child<QTableView>(&window, "audit");
+    QTRY_VERIFY_WITH_TIMEOUT(audit->model()->rowCount() >= 4, kDbTimeoutMs);
 }
 
 QTEST_MAIN(TstConsoleGui)
