@@ -5,7 +5,7 @@ set -euo pipefail
 
 PACKAGES=(
   build-essential cmake pkg-config git
-  qt6-base-dev qt6-base-dev-tools qt6-charts-dev libqt6sql6-psql libqt6opengl6-dev libgl-dev
+  qt6-base-dev qt6-base-dev-tools qt6-charts-dev libqt6sql6-psql libqt6svg6 libqt6opengl6-dev libgl-dev
   libuv1-dev node-llhttp nlohmann-json3-dev libssl-dev libpq-dev
   postgresql postgresql-common
   wrk nginx-light haproxy apache2-utils curl python3 gnuplot-nox xvfb

@@ -1,0 +1,58 @@
+#pragma once
+// The GUI thread's handle on the database. It owns a QThread running one DbWorker and forwards
+// each request to it; results come back as signals in the GUI thread. Views call only this class,
+// never SQL. busyChanged() drives the progress indicators.
+
+#include "db/db_worker.hpp"
+#include "db/login_throttle.hpp"
+
+#include <QObject>
+#include <QThread>
+
+namespace dlb::console {
+
+class Database : public QObject {
+    Q_OBJECT
+public:
+    explicit Database(QObject* parent = nullptr);
+    ~Database() override;
+    Q_DISABLE_COPY_MOVE(Database)
+
+    bool busy() const { return pending_ > 0; }
+    const Session& session() const { return session_; }
+    const ConnectionSettings& settings() const { return settings_; }
+    // How long the next login must wait after failures; zero when it may go now.
+    std::chrono::milliseconds loginWait() const { return throttle_.wait(); }
+
+    void login(const ConnectionSettings& settings, const QString& user, const QString& password);
+    void logout();
+    void bootstrap(const BootstrapRequest& request);
+    void registerAccount(const NewAccount& account);
+    void loadAccounts();
+    void loadAudit();
+    void setRole(const QString& username, const QString& role);
+    void setDisabled(const QString& username, bool disabled);
+    void resetPassword(const QString& username, const QString& password, const QString& confirm);
+
+signals:
+    void busyChanged(bool busy);
+    void loginFinished(const dlb::console::LoginResult& result);
+    void bootstrapFinished(const dlb::console::ChangeResult& result);
+    void registerFinished(const dlb::console::ChangeResult& result);
+    void changeFinished(const dlb::console::ChangeResult& result);
+    void accountsLoaded(const QList<dlb::console::Account>& accounts, const QString& error);
+    void auditLoaded(const QList<dlb::console::AuditEntry>& entries, const QString& error);
+
+private:
+    template <typename F> void post(F&& job);
+    void done();
+
+    QThread thread_;
+    DbWorker* worker_; // lives in thread_; deleted there when it finishes
+    int pending_ = 0;
+    LoginThrottle throttle_;
+    Session session_;
+    ConnectionSettings settings_;
+};
+
+} // namespace dlb::console

@@ -1,0 +1,417 @@
+#include "db/db_worker.hpp"
+
+#include "db/migrations.hpp"
+#include "db/scram.hpp"
+
+#include <QSqlDatabase>
+#include <QSqlDriver>
+#include <QSqlError>
+#include <QSqlQuery>
+#include <QVariant>
+
+#include <libpq-fe.h>
+
+#include <cstring>
+
+namespace dlb::console {
+
+namespace {
+
+// The server's own sentence: libpq's message is "SEVERITY:  text", and QPSQL appends the
+// SQLSTATE; with terse verbosity (set in openConnection) there is no DETAIL or CONTEXT.
+QString serverMessage(const QSqlError& e)
+{
+    QString text = e.databaseText().section(QLatin1Char('\n'), 0, 0).trimmed();
+    const auto sep = text.indexOf(QLatin1String(":  "));
+    if (sep >= 0)
+        text = text.mid(sep + 3);
+    if (text.isEmpty())
+        text = e.text();
+    return text;
+}
+
+QString connectOptions(const ConnectionSettings& s)
+{
+    return QStringLiteral("sslmode=%1;connect_timeout=%2;application_name=dlb-console")
+        .arg(s.sslmode)
+        .arg(kConnectTimeoutSeconds);
+}
+
+// Whether a PostgreSQL server answers at all, without credentials, so an unreachable server is
+// reported as such and every other refusal can be the one "Invalid credentials".
+QString unreachable(const ConnectionSettings& s)
+{
+    const QByteArray host = s.host.toUtf8();
+    const QByteArray port = QByteArray::number(s.port);
+    const QByteArray db = s.database.toUtf8();
+    const QByteArray ssl = s.sslmode.toUtf8();
+    const QByteArray timeout = QByteArray::number(kConnectTimeoutSeconds);
+    const char* keys[] = {"host", "port", "dbname", "sslmode", "connect_timeout", nullptr};
+    const char* values[] = {host.constData(), port.constData(), db.constData(), ssl.constData(),
+                            timeout.constData(), nullptr};
+    switch (PQpingParams(keys, values, 0)) {
+    case PQPING_OK:
+        return {};
+    case PQPING_REJECT:
+        return QStringLiteral("PostgreSQL at %1 is not accepting connections (starting up or shutting down); try again shortly.")
+            .arg(s.summary());
+    case PQPING_NO_ATTEMPT:
+        return QStringLiteral("The connection settings %1 are not valid; check them in Connection settings.")
+            .arg(s.summary());
+    case PQPING_NO_RESPONSE:
+        break;
+    }
+    return QStringLiteral("Cannot reach PostgreSQL at %1: check host, port and that the server offers the chosen TLS mode.")
+        .arg(s.summary());
+}
+
+bool openConnection(const QString& name, const ConnectionSettings& s, const QString& user,
+                    const QString& password, QString* error)
+{
+    QSqlDatabase db = QSqlDatabase::addDatabase(QStringLiteral("QPSQL"), name);
+    db.setHostName(s.host);
+    db.setPort(s.port);
+    db.setDatabaseName(s.database);
+    db.setUserName(user);
+    db.setPassword(password);
+    db.setConnectOptions(connectOptions(s));
+    if (!db.open()) {
+        *error = serverMessage(db.lastError());
+        return false;
+    }
+    // The QSqlDatabase keeps the password for reconnects; the console does not reconnect.
+    db.setPassword(QString());
+    if (PGconn* conn = pgConnection(db)) {
+        PQsetErrorVerbosity(conn, PQERRORS_TERSE);
+        PQsetErrorContextVisibility(conn, PQSHOW_CONTEXT_NEVER);
+    }
+    return true;
+}
+
+void closeConnection(QString& name)
+{
+    if (name.isEmpty())
+        return;
+    {
+        QSqlDatabase db = QSqlDatabase::database(name, false);
+        db.close();
+    }
+    QSqlDatabase::removeDatabase(name);
+    name.clear();
+}
+
+// Runs a query with positional parameters; false and *error on failure.
+bool run(QSqlQuery& q, const QString& sql, const QVariantList& args, QString* error)
+{
+    if (args.isEmpty()) {
+        if (q.exec(sql))
+            return true;
+        *error = serverMessage(q.lastError());
+        return false;
+    }
+    if (!q.prepare(sql)) {
+        *error = serverMessage(q.lastError());
+        return false;
+    }
+    for (const QVariant& a : args)
+        q.addBindValue(a);
+    if (!q.exec()) {
+        *error = serverMessage(q.lastError());
+        return false;
+    }
+    return true;
+}
+
+// Username and e-mail already in use, beside their fields. Any PostgreSQL role counts as taken,
+// since the account is a role of the same name.
+void addConflicts(QSqlDatabase& db, const NewAccount& a, FieldErrors& fields, QString* error)
+{
+    QSqlQuery q(db);
+    if (!run(q,
+             QStringLiteral("SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = ?),"
+                            " EXISTS (SELECT 1 FROM dlb.accounts WHERE lower(email) = lower(?))"),
+             {a.username, a.email}, error)
+        || !q.next())
+        return;
+    if (fields.username.isEmpty() && q.value(0).toBool())
+        fields.username = QStringLiteral("Username %1 is taken.").arg(a.username);
+    if (fields.email.isEmpty() && q.value(1).toBool())
+        fields.email = QStringLiteral("E-mail %1 is already registered.").arg(a.email);
+}
+
+ChangeResult registerWith(QSqlDatabase& db, const NewAccount& a)
+{
+    ChangeResult r;
+    r.fields = checkNewAccount(a);
+    QString error;
+    addConflicts(db, a, r.fields, &error);
+    if (!error.isEmpty()) {
+        r.message = error;
+        return r;
+    }
+    if (!r.fields.empty()) {
+        r.message = QStringLiteral("Fix the fields marked in red.");
+        return r;
+    }
+    const Verifier v = scramVerifier(db, a.username, a.password);
+    if (v.value.isEmpty()) {
+        r.message = v.error;
+        return r;
+    }
+    QSqlQuery q(db);
+    if (!run(q, QStringLiteral("SELECT dlb.register_account(?, ?, ?, ?)"),
+             {a.username, a.email, QString::fromLatin1(v.value), a.role}, &error)) {
+        r.message = error;
+        return r;
+    }
+    r.ok = true;
+    r.message = QStringLiteral("Account %1 registered as %2.").arg(a.username, a.role);
+    return r;
+}
+
+// Who the open session is, and whether the schema matches this console. The queries' objects
+// live only in here, so the caller may close the connection afterwards.
+LoginResult identify(const QString& connection, const ConnectionSettings& settings)
+{
+    LoginResult r;
+    QSqlDatabase db = QSqlDatabase::database(connection, false);
+    QSqlQuery q(db);
+    QString error;
+    if (!run(q, QStringLiteral("SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_namespace WHERE nspname = 'dlb')"), {}, &error)
+        || !q.next()) {
+        r.message = error;
+        return r;
+    }
+    if (!q.value(0).toBool()) {
+        r.status = LoginResult::Status::SchemaMissing;
+        r.message = QStringLiteral("Database %1 has no dlb schema yet. Set it up with the database owner's credentials.")
+                        .arg(settings.database);
+        return r;
+    }
+    // A role that is no enabled dlb account (or may not even call this) gets the same answer as a
+    // wrong password.
+    if (!run(q, QStringLiteral("SELECT username, email, role FROM dlb.current_account()"), {}, &error)
+        || !q.next() || q.value(0).isNull()) {
+        r.status = LoginResult::Status::InvalidCredentials;
+        r.message = invalidCredentialsMessage();
+        return r;
+    }
+    r.session = {q.value(0).toString(), q.value(1).toString(), q.value(2).toString()};
+    q.finish();
+    const int applied = appliedMigrationVersion(db, &error);
+    const int latest = latestMigrationVersion();
+    if (applied != latest) {
+        r.status = LoginResult::Status::SchemaMismatch;
+        r.message = applied < 0 ? error
+            : applied < latest
+                ? QStringLiteral("The dlb schema is at version %1; this console needs %2. Upgrade it with "
+                                 "Set up database (the owner's credentials).").arg(applied).arg(latest)
+                : QStringLiteral("The dlb schema is at version %1, newer than this console knows (%2). "
+                                 "Install a newer dlb-console.").arg(applied).arg(latest);
+        return r;
+    }
+    r.status = LoginResult::Status::Ok;
+    r.message = QStringLiteral("Logged in as %1 (%2).").arg(r.session.username, r.session.role);
+    return r;
+}
+
+} // namespace
+
+DbWorker::DbWorker(QObject* parent) : QObject(parent) {}
+
+DbWorker::~DbWorker()
+{
+    closeConnection(session_);
+    closeConnection(bootstrap_);
+}
+
+bool DbWorker::sessionOpen() const { return !session_.isEmpty(); }
+
+void DbWorker::login(const ConnectionSettings& settings, const QString& user, const QString& password)
+{
+    closeConnection(session_);
+    LoginResult r;
+    if (const QString p = settings.problem(); !p.isEmpty()) {
+        r.message = p;
+        emit loginFinished(r);
+        return;
+    }
+    if (const QString p = unreachable(settings); !p.isEmpty()) {
+        r.status = LoginResult::Status::Unreachable;
+        r.message = p;
+        emit loginFinished(r);
+        return;
+    }
+    const QString name = QStringLiteral("dlb-session-%1").arg(reinterpret_cast<quintptr>(this));
+    QString error;
+    // Empty credentials would make libpq fall back to the OS user and ~/.pgpass.
+    if (user.isEmpty() || password.isEmpty() || !openConnection(name, settings, user, password, &error)) {
+        QSqlDatabase::removeDatabase(name);
+        r.status = LoginResult::Status::InvalidCredentials;
+        r.message = invalidCredentialsMessage();
+        emit loginFinished(r);
+        return;
+    }
+    session_ = name;
+    r = identify(session_, settings);
+    if (r.status != LoginResult::Status::Ok)
+        closeConnection(session_);
+    emit loginFinished(r);
+}
+
+void DbWorker::logout() { closeConnection(session_); }
+
+void DbWorker::bootstrap(const BootstrapRequest& req)
+{
+    ChangeResult r;
+    r.fields = checkNewAccount(req.admin);
+    if (req.admin.role != QLatin1String("admin"))
+        r.fields.role = QStringLiteral("The first account must be an admin.");
+    if (!r.fields.empty()) {
+        r.message = QStringLiteral("Fix the fields marked in red.");
+        emit bootstrapFinished(r);
+        return;
+    }
+    if (const QString p = unreachable(req.settings); !p.isEmpty()) {
+        r.message = p;
+        emit bootstrapFinished(r);
+        return;
+    }
+    closeConnection(bootstrap_);
+    const QString name = QStringLiteral("dlb-bootstrap-%1").arg(reinterpret_cast<quintptr>(this));
+    QString error;
+    if (req.ownerUser.isEmpty() || req.ownerPassword.isEmpty()
+        || !openConnection(name, req.settings, req.ownerUser, req.ownerPassword, &error)) {
+        QSqlDatabase::removeDatabase(name);
+        r.message = QStringLiteral("The database owner's credentials were refused: %1").arg(invalidCredentialsMessage());
+        emit bootstrapFinished(r);
+        return;
+    }
+    bootstrap_ = name;
+    QSqlDatabase db = QSqlDatabase::database(bootstrap_, false);
+    const MigrationResult m = applyMigrations(db);
+    if (!m.error.isEmpty()) {
+        r.message = m.error + QStringLiteral(" (the owner needs CREATEROLE and the right to create schemas)");
+    } else {
+        QSqlQuery q(db);
+        if (!run(q, QStringLiteral("SELECT EXISTS (SELECT 1 FROM dlb.accounts WHERE role = 'admin')"), {}, &error)
+            || !q.next()) {
+            r.message = error;
+        } else if (q.value(0).toBool()) {
+            r.ok = true;
+            r.message = QStringLiteral("Applied %1 migration(s). An admin exists already, so none was created: log in.")
+                            .arg(m.applied);
+        } else {
+            q.finish();
+            r = registerWith(db, req.admin);
+            if (r.ok)
+                r.message = QStringLiteral("Applied %1 migration(s) and created admin %2: log in.")
+                                .arg(m.applied)
+                                .arg(req.admin.username);
+        }
+    }
+    db = QSqlDatabase();
+    closeConnection(bootstrap_);
+    emit bootstrapFinished(r);
+}
+
+void DbWorker::registerAccount(const NewAccount& account)
+{
+    if (!sessionOpen()) {
+        emit registerFinished({false, {}, QStringLiteral("Not logged in.")});
+        return;
+    }
+    QSqlDatabase db = QSqlDatabase::database(session_, false);
+    emit registerFinished(registerWith(db, account));
+}
+
+void DbWorker::loadAccounts()
+{
+    QList<Account> out;
+    QString error = QStringLiteral("Not logged in.");
+    if (sessionOpen()) {
+        error.clear();
+        QSqlQuery q(QSqlDatabase::database(session_, false));
+        q.setForwardOnly(true);
+        if (run(q, QStringLiteral("SELECT username, email, role, created_at, created_by, disabled"
+                                  " FROM dlb.accounts ORDER BY username"),
+                {}, &error)) {
+            while (q.next())
+                out.push_back({q.value(0).toString(), q.value(1).toString(), q.value(2).toString(),
+                               q.value(3).toDateTime(), q.value(4).toString(), q.value(5).toBool()});
+        }
+    }
+    emit accountsLoaded(out, error);
+}
+
+void DbWorker::loadAudit()
+{
+    QList<AuditEntry> out;
+    QString error = QStringLiteral("Not logged in.");
+    if (sessionOpen()) {
+        error.clear();
+        QSqlQuery q(QSqlDatabase::database(session_, false));
+        q.setForwardOnly(true);
+        if (run(q, QStringLiteral("SELECT id, at, who, coalesce(agent, ''), action, detail"
+                                  " FROM dlb.audit_log ORDER BY id DESC LIMIT ?"),
+                {kAuditRowsShown}, &error)) {
+            while (q.next())
+                out.push_back({q.value(0).toLongLong(), q.value(1).toDateTime(), q.value(2).toString(),
+                               q.value(3).toString(), q.value(4).toString(), q.value(5).toString()});
+        }
+    }
+    emit auditLoaded(out, error);
+}
+
+ChangeResult DbWorker::callAccountFunction(const QString& sql, const QVariantList& args, const QString& done)
+{
+    ChangeResult r;
+    if (!sessionOpen()) {
+        r.message = QStringLiteral("Not logged in.");
+        return r;
+    }
+    QSqlQuery q(QSqlDatabase::database(session_, false));
+    QString error;
+    if (!run(q, sql, args, &error)) {
+        r.message = error;
+        return r;
+    }
+    r.ok = true;
+    r.message = done;
+    return r;
+}
+
+void DbWorker::setRole(const QString& username, const QString& role)
+{
+    emit changeFinished(callAccountFunction(QStringLiteral("SELECT dlb.set_account_role(?, ?)"), {username, role},
+                                            QStringLiteral("%1 is now %2.").arg(username, role)));
+}
+
+void DbWorker::setDisabled(const QString& username, bool disabled)
+{
+    emit changeFinished(callAccountFunction(
+        QStringLiteral("SELECT dlb.set_account_disabled(?, ?)"), {username, disabled},
+        QStringLiteral("%1 is %2.").arg(username, disabled ? QStringLiteral("disabled") : QStringLiteral("enabled"))));
+}
+
+void DbWorker::resetPassword(const QString& username, const QString& password, const QString& confirm)
+{
+    ChangeResult r;
+    r.fields = checkNewPassword(password, confirm);
+    if (!r.fields.empty()) {
+        r.message = QStringLiteral("Fix the fields marked in red.");
+    } else if (!sessionOpen()) {
+        r.message = QStringLiteral("Not logged in.");
+    } else {
+        const Verifier v = scramVerifier(QSqlDatabase::database(session_, false), username, password);
+        if (v.value.isEmpty())
+            r.message = v.error;
+        else
+            r = callAccountFunction(QStringLiteral("SELECT dlb.reset_account_password(?, ?)"),
+                                    {username, QString::fromLatin1(v.value)},
+                                    QStringLiteral("Password of %1 reset.").arg(username));
+    }
+    emit changeFinished(r);
+}
+
+} // namespace dlb::console

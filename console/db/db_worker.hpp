@@ -1,0 +1,80 @@
+#pragma once
+// All of the console's database work. Thread rule: a DbWorker lives in its own QThread (see
+// Database) and every method runs there; it owns its QSqlDatabase connections, which Qt allows
+// to be used only from the thread that created them. Each call ends in exactly one signal.
+
+#include "db/account_rules.hpp"
+#include "db/connection_settings.hpp"
+#include "db/records.hpp"
+
+#include <QObject>
+#include <QString>
+
+namespace dlb::console {
+
+// Rows the audit page loads, newest first; older rows stay in the table for SQL queries.
+constexpr int kAuditRowsShown = 5000;
+
+// The one message for every refused login, so it never tells whether the username exists.
+inline const QString& invalidCredentialsMessage()
+{
+    static const QString m = QStringLiteral("Invalid credentials");
+    return m;
+}
+
+struct LoginResult {
+    enum class Status { Ok, Unreachable, InvalidCredentials, Throttled, SchemaMissing, SchemaMismatch, Error };
+    Status status = Status::Error;
+    QString message;
+    Session session;
+};
+
+struct ChangeResult {
+    bool ok = false;
+    FieldErrors fields; // broken rules, beside their fields
+    QString message;    // what happened, or what went wrong
+};
+
+struct BootstrapRequest {
+    ConnectionSettings settings;
+    QString ownerUser;
+    QString ownerPassword;
+    NewAccount admin;
+};
+
+class DbWorker : public QObject {
+    Q_OBJECT
+public:
+    explicit DbWorker(QObject* parent = nullptr);
+    ~DbWorker() override;
+
+    void login(const ConnectionSettings& settings, const QString& user, const QString& password);
+    void logout();
+    void bootstrap(const BootstrapRequest& request);
+    void registerAccount(const NewAccount& account);
+    void loadAccounts();
+    void loadAudit();
+    void setRole(const QString& username, const QString& role);
+    void setDisabled(const QString& username, bool disabled);
+    void resetPassword(const QString& username, const QString& password, const QString& confirm);
+
+signals:
+    void loginFinished(const dlb::console::LoginResult& result);
+    void bootstrapFinished(const dlb::console::ChangeResult& result);
+    void registerFinished(const dlb::console::ChangeResult& result);
+    void changeFinished(const dlb::console::ChangeResult& result);
+    void accountsLoaded(const QList<dlb::console::Account>& accounts, const QString& error);
+    void auditLoaded(const QList<dlb::console::AuditEntry>& entries, const QString& error);
+
+private:
+    bool sessionOpen() const;
+    ChangeResult callAccountFunction(const QString& sql, const QVariantList& args, const QString& done);
+
+    QString session_;   // connection name of the logged-in session, empty when logged out
+    QString bootstrap_; // connection name used only during bootstrap
+};
+
+} // namespace dlb::console
+
+Q_DECLARE_METATYPE(dlb::console::LoginResult)
+Q_DECLARE_METATYPE(dlb::console::ChangeResult)

@@ -1,0 +1,84 @@
+#include "ui/main_window.hpp"
+
+#include "db/database.hpp"
+#include "ui/accounts_page.hpp"
+#include "ui/audit_page.hpp"
+#include "ui/busy_indicator.hpp"
+
+#include <QApplication>
+#include <QHBoxLayout>
+#include <QLabel>
+#include <QListWidget>
+#include <QMenuBar>
+#include <QMessageBox>
+#include <QStackedWidget>
+#include <QStatusBar>
+
+namespace dlb::console {
+
+MainWindow::MainWindow(Database& db, QWidget* parent) : QMainWindow(parent), db_(db)
+{
+    setWindowTitle(tr("dlb console — %1").arg(db.settings().summary()));
+    resize(1000, 640);
+
+    sidebar_ = new QListWidget(this);
+    sidebar_->setObjectName(QStringLiteral("sidebar"));
+    sidebar_->setFixedWidth(170);
+    sidebar_->setSpacing(4);
+    pages_ = new QStackedWidget(this);
+    auto* central = new QWidget(this);
+    auto* layout = new QHBoxLayout(central);
+    layout->addWidget(sidebar_);
+    layout->addWidget(pages_, 1);
+    setCentralWidget(central);
+    connect(sidebar_, &QListWidget::currentRowChanged, pages_, &QStackedWidget::setCurrentIndex);
+
+    // Agents, Dashboard, Replicas and Algorithm come first here once they exist.
+    const bool admin = db.session().isAdmin();
+    accounts_ = new AccountsPage(db, this);
+    addPage(tr("Accounts"), accounts_, admin, tr("Only admins manage accounts."));
+    audit_ = new AuditPage(db, this);
+    addPage(tr("Audit log"), audit_);
+    if (admin)
+        accounts_->reload();
+    audit_->reload();
+    sidebar_->setCurrentRow(admin ? 0 : 1);
+
+    auto* session = new QLabel(tr("%1 (%2) on %3")
+                                   .arg(db.session().username, db.session().role, db.settings().summary()),
+                               this);
+    session->setObjectName(QStringLiteral("session"));
+    auto* busy = new BusyIndicator(db, this);
+    busy->setMaximumWidth(120);
+    statusBar()->addWidget(session, 1);
+    statusBar()->addPermanentWidget(busy);
+
+    auto* menu = menuBar()->addMenu(tr("&Session"));
+    menu->addAction(tr("&Log out"), this, [this] { emit logoutRequested(); });
+    menu->addAction(tr("&Quit"), QKeySequence::Quit, qApp, &QApplication::quit);
+    auto* help = menuBar()->addMenu(tr("&Help"));
+    help->addAction(tr("&About dlb console"), this, [this] {
+        QMessageBox::about(this, tr("About dlb console"),
+                           tr("dlb console %1\nThe desktop console of dlb, the load balancer.").arg(QStringLiteral(DLB_VERSION)));
+    });
+}
+
+void MainWindow::addPage(const QString& title, QWidget* page, bool enabled, const QString& whyDisabled)
+{
+    auto* item = new QListWidgetItem(title, sidebar_);
+    if (!enabled) {
+        item->setFlags(item->flags() & ~(Qt::ItemIsEnabled | Qt::ItemIsSelectable));
+        item->setToolTip(whyDisabled);
+        page->setEnabled(false);
+    }
+    pages_->addWidget(page);
+}
+
+void MainWindow::showPage(const QString& title)
+{
+    const auto items = sidebar_->findItems(title, Qt::MatchExactly);
+    if (!items.isEmpty())
+        sidebar_->setCurrentItem(items.front());
+}
+
+} // namespace dlb::console

@@ -1,0 +1,37 @@
+#pragma once
+// The console's main window: a sidebar of pages beside the page itself, the session in the
+// status bar. The agent pages (Agents, Dashboard, Replicas, Algorithm) are added with addPage()
+// once the control API client exists (issue 9, second half).
+
+#include <QMainWindow>
+
+class QLabel;
+class QListWidget;
+class QStackedWidget;
+
+namespace dlb::console {
+
+class AccountsPage;
+class AuditPage;
+class Database;
+
+class MainWindow : public QMainWindow {
+    Q_OBJECT
+public:
+    MainWindow(Database& db, QWidget* parent = nullptr);
+    // A page in the sidebar; a disabled one says why in its tooltip.
+    void addPage(const QString& title, QWidget* page, bool enabled = true, const QString& whyDisabled = {});
+    void showPage(const QString& title);
+
+signals:
+    void logoutRequested();
+
+private:
+    Database& db_;
+    QListWidget* sidebar_;
+    QStackedWidget* pages_;
+    AccountsPage* accounts_ = nullptr;
+    AuditPage* audit_;
+};
+
+} // namespace dlb::console
