@@ -235,7 +235,10 @@ struct Agent {
         std::string why;
         auto snap = proxy::buildSnapshot(*loaded.config, nullptr, &why);
         auto addr = net::resolve(loaded.config->listeners[0].endpoint, &why);
-        const int fd = addr ? net::openListenSocket(*addr, net::kListenBacklog, &why) : -1;
+        std::vector<int> fds;
+        if (addr)
+            fds = net::openListenGroup(*addr, 1, net::kListenBacklog, &why);
+        const int fd = fds.empty() ? -1 : fds[0];
         if (!snap || fd < 0)
             dlb::fuzz::fatal("cannot start the worker", why);
         port = net::boundPort(fd);

@@ -263,6 +263,9 @@ inline const char* errorName(agent::http::ParseError e)
     case ParseError::HeadersTooLarge: return "HeadersTooLarge";
     case ParseError::TooManyHeaders: return "TooManyHeaders";
     case ParseError::BodyTooLarge: return "BodyTooLarge";
+    case ParseError::NotImplemented: return "NotImplemented";
+    case ParseError::VersionNotSupported: return "VersionNotSupported";
+    case ParseError::MethodNotAllowed: return "MethodNotAllowed";
     case ParseError::Aborted: return "Aborted";
     }
     return "?";

@@ -432,7 +432,7 @@ void TestAttackTls::thousandsOfUnfinishedHandshakes()
         QVERIFY(serves(c.port()));
         qInfo("wave %d: %d unfinished handshakes, agent RSS +%lld KiB over the start (%lld bytes each), %lld ms",
               wave, kUnfinishedHandshakes, growth[wave], growth[wave] * 1024 / kUnfinishedHandshakes, t.elapsed());
-        QVERIFY2(growth[wave] < kUnfinishedHandshakesMaxGrowthKiB, qPrintable(QString::number(growth[wave])));
+        QVERIFY2(!dlb::test::rssMeasuresTheAgent() || growth[wave] < kUnfinishedHandshakesMaxGrowthKiB, qPrintable(QString::number(growth[wave])));
         QTRY_VERIFY2_WITH_TIMEOUT(openFds(pid) <= fds_before + kFdSlack,
                                   qPrintable(QStringLiteral("%1 descriptors, %2 before").arg(openFds(pid)).arg(fds_before)),
                                   kDeadlineMs + kWaitMs);
@@ -622,7 +622,7 @@ void TestAttackTls::clientThatNeverReadsIsBounded()
     QVERIFY(serves(c.port()));
     const qint64 growth = rssKiB(pid) - rss_before;
     qInfo("an unread %lld MiB answer: agent RSS +%lld KiB", kUnreadAnswerBytes >> 20, growth);
-    QVERIFY2(growth < kUnreadAnswerMaxGrowthKiB, qPrintable(QString::number(growth)));
+    QVERIFY2(!dlb::test::rssMeasuresTheAgent() || growth < kUnreadAnswerMaxGrowthKiB, qPrintable(QString::number(growth)));
     QCOMPARE(c.stopAgent(), 0);
 }
 

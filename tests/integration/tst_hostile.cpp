@@ -384,7 +384,7 @@ void TestHostile::unreadAnswersStopThePipeline()
     const qint64 held = rssKiB(pid);
     const qsizetype logged = accessLog().count('\n');
     QVERIFY2(!answeredAll, "the agent answered the whole pipeline of a client that reads nothing");
-    QVERIFY2(held - before < 4 * 1024,
+    QVERIFY2(!dlb::test::rssMeasuresTheAgent() || held - before < 4 * 1024,
              qPrintable(QStringLiteral("grew by %1 KiB after %2 answers").arg(held - before).arg(logged)));
     // The client reads: every answer arrives.
     int answers = 0;

@@ -522,18 +522,17 @@ private slots:
 
     // Re-chunking keeps the replica's codings and ends the list with chunked, from every
     // Transfer-Encoding field (found by fuzz_response: `gzip` alone was passed on over a
-    // chunked body, and the client read chunk sizes as body).
+    // chunked body, and the client read chunk sizes as body). An answer whose codings do not
+    // end in chunked is refused by the parser (502, tst_attack_http).
     void clientHeadChunkedKeepsCodings_data()
     {
         QTest::addColumn<QByteArray>("response");
         QTest::addColumn<QString>("line");
-        QTest::newRow("gzip, close-delimited") << QByteArray("HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\n\r\n")
-                                               << QString("Transfer-Encoding: gzip, chunked");
         QTest::newRow("gzip, chunked") << QByteArray("HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip, chunked\r\n\r\n")
                                        << QString("Transfer-Encoding: gzip, chunked");
         QTest::newRow("two fields") << QByteArray("HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\nTransfer-Encoding:  chunked \r\n\r\n")
                                     << QString("Transfer-Encoding: gzip, chunked");
-        QTest::newRow("two codings") << QByteArray("HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip,br\r\n\r\n")
+        QTest::newRow("two codings") << QByteArray("HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip,br, chunked\r\n\r\n")
                                      << QString("Transfer-Encoding: gzip, br, chunked");
     }
 
