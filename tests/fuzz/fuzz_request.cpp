@@ -10,6 +10,8 @@
 
 #include "fuzz_support.hpp"
 
+#include "agent/http/path.hpp"
+
 using namespace dlb::agent::http;
 using dlb::fuzz::Choices;
 using dlb::fuzz::Recorder;
@@ -25,7 +27,12 @@ constexpr ParserLimits kTightLimits{256, 8, 64};
 void checkForwardedHead(const Message& req)
 {
     const BodyFraming framing = requestFraming(req);
-    const std::string_view target = originForm(req.url());
+    // As the session does (Session::onHeaders): the target is normalised, and one that is not a
+    // path is answered 400 locally, so nothing is forwarded.
+    std::string target;
+    std::string_view why;
+    if (!normalizeTarget(originForm(req.url()), target, &why))
+        return;
     DLB_FUZZ_CHECK(!target.empty(), req.url());
     std::string out;
     appendUpstreamRequestHead(out, req, framing, ForwardInfo{"127.0.0.1", "http", target});

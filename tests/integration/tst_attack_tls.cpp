@@ -441,7 +441,7 @@ void TestAttackTls::thousandsOfUnfinishedHandshakes()
     }
     // The second wave mostly reuses what the first freed (measured: +30% over the first's peak,
     // glibc keeping freed memory fragmented; LeakSanitizer is the leak check).
-    QVERIFY2(growth[1] < growth[0] + growth[0] / 2, qPrintable(QStringLiteral("%1 then %2 KiB").arg(growth[0]).arg(growth[1])));
+    QVERIFY2(!dlb::test::rssMeasuresTheAgent() || growth[1] < growth[0] + growth[0] / 2, qPrintable(QStringLiteral("%1 then %2 KiB").arg(growth[0]).arg(growth[1])));
     QVERIFY(serves(c.port()));
     QCOMPARE(c.stopAgent(), 0);
 }
