@@ -15,11 +15,15 @@
 
 namespace dlb::test {
 
-// Whether the agent's resident memory says what it holds. Under AddressSanitizer (the suite sets
-// ASAN_OPTIONS for every test in that pass) freed blocks stay resident in ASan's quarantine, so
-// a bound on RSS growth measures the allocator, not the agent: tests then still run every step
-// (and ASan checks each for memory errors) but do not assert the bound.
-inline bool rssMeasuresTheAgent() { return qEnvironmentVariableIsEmpty("ASAN_OPTIONS"); }
+// Whether the agent's resident memory says what it holds. Under AddressSanitizer or
+// ThreadSanitizer (the suite sets ASAN_OPTIONS / TSAN_OPTIONS for every test in those passes)
+// freed blocks stay resident in the sanitizer's allocator and shadow memory grows with every
+// touched page, so a bound on RSS growth measures the sanitizer, not the agent: tests then still
+// run every step (and the sanitizer checks each) but do not assert the bound.
+inline bool rssMeasuresTheAgent()
+{
+    return qEnvironmentVariableIsEmpty("ASAN_OPTIONS") && qEnvironmentVariableIsEmpty("TSAN_OPTIONS");
+}
 
 // A port on 127.0.0.1 that refuses connections: bound, read, closed again.
 quint16 refusedPort();

@@ -464,7 +464,7 @@ void TestAttackHttp::idleConnectionsKeepNoWriteBuffer()
     // Every answer is out and each connection is idle: what is left is per-connection state.
     const auto perConnection = [&] { return (rssKiB(pid) - before) / kConns; };
     if (asan) {
-        qInfo("ASan build: %lld KiB per idle connection, not checked", perConnection());
+        qInfo("sanitizer build: %lld KiB per idle connection, not checked", perConnection());
         QVERIFY(fetch(c_->port(), getRequest("/big")));
         for (const int fd : fds)
             ::close(fd);
