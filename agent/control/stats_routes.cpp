@@ -111,6 +111,11 @@ void StatsRoutes::stream(const Request& req, const ReplyPtr& reply)
     }
     reply->beginStream(200, stats::kSseContentType, {});
     reply->write(stats::sseOpening(collector, req.header("last-event-id")));
+    // The client may be gone already (it closed right after asking, or the opening overflowed
+    // what may wait for it): its connection closed inside the calls above, before onClose()
+    // below could see it, and a stream kept now would hold one of the slots for good.
+    if (!reply->open())
+        return;
     streams_.push_back({reply, collector.lastId()});
     Reply* raw = reply.get();
     reply->onClose([this, raw] {
