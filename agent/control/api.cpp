@@ -305,7 +305,8 @@ void Api::addReplica(const Request& req, const ReplyPtr& reply)
         return;
     }
     const auto& cfg = agent_.snapshot()->config;
-    const std::string& pool = cfg.pools[p].name;
+    // A copy: commit() replaces the snapshot `cfg` lives in, which may be freed at once.
+    const std::string pool = cfg.pools[p].name;
     for (const auto& r : cfg.pools[p].replicas)
         if (r.id == replica->id) {
             reply->send(Response::error(409, "replica_exists",
@@ -336,7 +337,8 @@ void Api::addReplica(const Request& req, const ReplyPtr& reply)
                 if (r.id == replica->id)
                     rj = replicaJson(r);
     Response r = Response::json(201, {{"replica", rj}, {"generation", generation}});
-    r.headers.emplace_back("Location", "/v1/pools/" + pool + "/replicas/" + replica->id);
+    // An id is any text but "/": escaped, it cannot end the header line (or the head) early.
+    r.headers.emplace_back("Location", "/v1/pools/" + pool + "/replicas/" + percentEncode(replica->id));
     reply->send(std::move(r));
 }
 

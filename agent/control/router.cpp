@@ -104,6 +104,24 @@ Response Response::error(int status, std::string_view code, std::string_view mes
     return json(status, {{"error", {{"code", code}, {"message", message}, {"path", path}}}});
 }
 
+std::string percentEncode(std::string_view segment)
+{
+    static constexpr char kHex[] = "0123456789ABCDEF";
+    std::string out;
+    for (const char c : segment) {
+        const auto b = static_cast<unsigned char>(c);
+        if ((b >= 'A' && b <= 'Z') || (b >= 'a' && b <= 'z') || (b >= '0' && b <= '9') || b == '-' || b == '.' ||
+            b == '_' || b == '~' || b == ':' || b == '@') {
+            out += c;
+        } else {
+            out += '%';
+            out += kHex[b >> 4];
+            out += kHex[b & 15];
+        }
+    }
+    return out;
+}
+
 bool percentDecode(std::string_view in, std::string* out)
 {
     out->clear();

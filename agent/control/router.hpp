@@ -101,5 +101,8 @@ std::string_view reasonPhrase(int status);
 
 // %XX-decodes one path segment; false when an escape is malformed or decodes to NUL or "/".
 bool percentDecode(std::string_view in, std::string* out);
+// One path segment as a URL carries it: every byte but RFC 3986's unreserved characters and
+// ":" and "@" %XX-escaped (percentDecode() gives it back).
+std::string percentEncode(std::string_view segment);
 
 } // namespace dlb::agent::control
