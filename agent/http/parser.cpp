@@ -217,6 +217,13 @@ int Parser::onHeadersComplete(llhttp_t* p)
     Parser* s = self(p);
     Message& m = s->msg_;
     s->headers_done_ = true;
+    // RFC 9112 5: field-line = field-name ":" OWS field-value OWS. llhttp hands the trailing OWS
+    // over with the value; it is not part of it ("Bearer tok " carries the token "tok").
+    for (auto& h : m.headers_) {
+        const char* v = m.buf_.data() + h.value_off;
+        while (h.value_len > 0 && (v[h.value_len - 1] == ' ' || v[h.value_len - 1] == '\t'))
+            --h.value_len;
+    }
     m.method_ = static_cast<llhttp_method_t>(p->method);
     m.status_ = p->status_code;
     m.major_ = p->http_major;
