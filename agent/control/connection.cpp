@@ -64,7 +64,8 @@ public:
                                  unix_socket ? net::TcpConn::Transport::Pipe : net::TcpConn::Transport::Tcp),
           parser_(http::Kind::Request, *this,
                   http::ParserLimits{config.limits.max_header_bytes, config.limits.max_headers, kMaxRequestBodyBytes}),
-          unix_socket_(unix_socket), header_ms_(config.timeouts.header_ms), idle_ms_(config.timeouts.idle_ms)
+          unix_socket_(unix_socket), header_ms_(config.timeouts.header_ms), idle_ms_(config.timeouts.idle_ms),
+          send_ms_(config.timeouts.send_ms)
     {
         uv_timer_init(server.agent().loop(), &deadline_);
         deadline_.data = this;
@@ -139,17 +140,25 @@ private:
     void onEof() override
     {
         peer_eof_ = true;
-        if (streaming_ || (!busy_ && in_.empty())) {
+        if (streaming_) {
             close();
             return;
         }
+        // A half-close ends the requests, not the answers: what is complete is answered, and
+        // process() closes once the answers are written (never close() here: it would drop
+        // answers still queued for the peer).
         if (!busy_)
             process();
-        if (!busy_ && !closing_)
-            conn_.closeAfterWrite();
     }
     void onReadError(int) override { close(); }
     void onWriteError(int) override { close(); }
+    void onDrained() override
+    {
+        // Called from inside a write too, where nothing may be written: the next request is
+        // taken from the loop (onDelay).
+        if (write_wait_ && !closing_)
+            uv_timer_start(&delay_, &ConnectionImpl::onDelay, 0, 0);
+    }
     void onClosed() override
     {
         close(); // the stream closed itself (TLS failure): the timers go too
@@ -187,7 +196,13 @@ private:
     static void onDeadline(uv_timer_t* t)
     {
         auto* self = static_cast<ConnectionImpl*>(t->data);
-        if (self->closing_ || self->busy_)
+        if (self->closing_)
+            return;
+        if (self->write_wait_) {
+            self->close(); // timeouts.send_ms passed and the peer has not taken its answers
+            return;
+        }
+        if (self->busy_)
             return;
         if (!self->receiving_) {
             self->close(); // idle keep-alive connection
@@ -225,6 +240,21 @@ private:
                 continue;
             }
         }
+        // The peer closed its side and every request it sent is answered: close once the
+        // answers are written.
+        if (peer_eof_ && !busy_ && !closing_) {
+            busy_ = true;
+            closeAfterAnswers();
+        }
+    }
+
+    // The connection ends after what is queued; a peer that does not take it within
+    // timeouts.send_ms is cut off (onDeadline).
+    void closeAfterAnswers()
+    {
+        write_wait_ = true;
+        arm(send_ms_);
+        conn_.closeAfterWrite();
     }
 
     void parseFailed()
@@ -246,6 +276,7 @@ private:
 
     void dispatch();
     void finishRequest();
+    void takeNext();
     void detachReply();
     void hold(Response r, uint64_t delay_ms)
     {
@@ -255,8 +286,13 @@ private:
     static void onDelay(uv_timer_t* t)
     {
         auto* self = static_cast<ConnectionImpl*>(t->data);
-        if (!self->closing_)
-            self->send(std::move(self->held_));
+        if (self->closing_)
+            return;
+        if (self->write_wait_) {
+            self->takeNext(); // the peer took its answers (onDrained)
+            return;
+        }
+        self->send(std::move(self->held_));
     }
 
     static void onHandleClosed(uv_handle_t* h) { static_cast<ConnectionImpl*>(h->data)->handleClosed(); }
@@ -275,6 +311,7 @@ private:
     bool unix_socket_;
     uint64_t header_ms_;
     uint64_t idle_ms_;
+    uint64_t send_ms_;
     std::string peer_;
     std::string in_;
     std::string body_;
@@ -290,6 +327,7 @@ private:
     bool peer_eof_ = false;
     bool streaming_ = false;
     bool expect_failed_ = false;
+    bool write_wait_ = false; // nothing more is taken until the peer has taken the answers queued
 };
 
 class ReplyImpl final : public Reply {
@@ -441,7 +479,8 @@ void ConnectionImpl::send(Response r)
 {
     if (closing_)
         return;
-    const bool close = close_after_ || !keep_alive_ || server_.stopping() || peer_eof_;
+    // After a half-close, the last answer closes: requests still buffered are answered first.
+    const bool close = close_after_ || !keep_alive_ || server_.stopping() || (peer_eof_ && in_.empty());
     std::string& out = conn_.pendingBuffer();
     out.append("HTTP/1.1 ").append(std::to_string(r.status)).append(" ").append(reasonPhrase(r.status));
     out.append("\r\nContent-Type: ").append(r.content_type);
@@ -453,8 +492,8 @@ void ConnectionImpl::send(Response r)
         out.append("Connection: close\r\n");
     out.append("\r\n").append(r.body);
     if (close) {
-        conn_.closeAfterWrite();
         reply_.reset();
+        closeAfterAnswers();
         return;
     }
     conn_.flush();
@@ -466,10 +505,25 @@ void ConnectionImpl::send(Response r)
 void ConnectionImpl::finishRequest()
 {
     reply_.reset();
-    busy_ = false;
     parser_.resume();
+    // A peer that pipelines requests and does not read the answers would have them queued here
+    // without end (an 80-byte request can ask for a 100 KB answer): past this bound nothing
+    // more is read or answered until it has taken them (onDrained), within timeouts.send_ms.
+    if (conn_.pendingBytes() > kMaxQueuedAnswerBytes) {
+        write_wait_ = true;
+        conn_.stopReading();
+        arm(send_ms_);
+        return; // busy_ stays set
+    }
+    takeNext();
+}
+
+void ConnectionImpl::takeNext()
+{
+    write_wait_ = false;
+    busy_ = false;
     arm(idle_ms_);
-    if (!conn_.reading())
+    if (!conn_.reading() && !peer_eof_)
         conn_.startReading();
     if (!dispatching_)
         process();

@@ -31,6 +31,11 @@ inline constexpr int kControlBacklog = 64;
 // (a stream's writer sees pendingBytes() first and skips).
 inline constexpr size_t kMaxPendingWriteBytes = 4 * 1024 * 1024;
 
+// Answers queued for a peer that pipelines requests without reading them: past this many
+// unwritten bytes a connection takes no further request until the peer has read them (and is
+// closed when it has not within timeouts.send_ms), so such a peer costs bounded memory.
+inline constexpr size_t kMaxQueuedAnswerBytes = 64 * 1024;
+
 class Connection;
 class Api;
 
