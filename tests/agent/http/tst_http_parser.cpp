@@ -218,6 +218,17 @@ private slots:
         QCOMPARE(bytes(p.parser.message().headerValue(3)), QByteArray("x"));
     }
 
+    // RFC 9112 5: the whitespace after a value is not part of it (llhttp hands it over).
+    void trailingWhitespaceIsNotPartOfTheValue()
+    {
+        const std::string in = "GET / HTTP/1.1\r\nHost: x \r\nX-A: one two \t \r\nX-B:\tb\t\r\n\r\n";
+        OneShot p(Kind::Request, in);
+        QCOMPARE(p.result.status, Parser::Status::Ok);
+        QCOMPARE(bytes(p.parser.message().headerValue(0)), QByteArray("x"));
+        QCOMPARE(bytes(p.parser.message().headerValue(1)), QByteArray("one two"));
+        QCOMPARE(bytes(p.parser.message().headerValue(2)), QByteArray("b"));
+    }
+
     // ---- request head rules (as strict as nginx) ----------------------------------------------
 
     void requestRules_data()

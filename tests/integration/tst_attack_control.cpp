@@ -1,0 +1,337 @@
+// Hostile clients of the control API over its real Unix socket: peers that leave at once, that
+// pipeline without reading, that half-close; changes whose answers must name what they did; header
+// values with the whitespace HTTP allows around them. Each case failed on the code before its fix
+// (docs/control-api.md says what holds).
+
+#include "control_fixture.hpp"
+
+#include <QElapsedTimer>
+#include <QJsonArray>
+#include <QtTest>
+
+#include <fcntl.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+using namespace dlb::test;
+
+namespace {
+
+// A Unix-socket client that writes bytes exactly as given and reads raw bytes: no HTTP help, so
+// a test can stop reading, half-close or leave at any moment.
+class RawUnix {
+public:
+    explicit RawUnix(const QString& path)
+    {
+        fd_ = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        sockaddr_un addr{};
+        addr.sun_family = AF_UNIX;
+        const QByteArray p = QFile::encodeName(path);
+        std::memcpy(addr.sun_path, p.constData(), std::min<size_t>(p.size(), sizeof addr.sun_path - 1));
+        if (fd_ >= 0 && ::connect(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
+            ::close(fd_);
+            fd_ = -1;
+        }
+    }
+    ~RawUnix()
+    {
+        if (fd_ >= 0)
+            ::close(fd_);
+    }
+    RawUnix(const RawUnix&) = delete;
+    RawUnix& operator=(const RawUnix&) = delete;
+
+    bool ok() const { return fd_ >= 0; }
+    bool sendAll(const QByteArray& bytes)
+    {
+        for (qsizetype done = 0; done < bytes.size();) {
+            const ssize_t n = ::send(fd_, bytes.constData() + done, static_cast<size_t>(bytes.size() - done), MSG_NOSIGNAL);
+            if (n < 0 && errno == EINTR)
+                continue;
+            if (n <= 0)
+                return false;
+            done += n;
+        }
+        return true;
+    }
+    // What one non-blocking write took: 0 when the socket is full, -1 on an error.
+    ssize_t trySend(const char* data, size_t len)
+    {
+        const ssize_t n = ::send(fd_, data, len, MSG_NOSIGNAL | MSG_DONTWAIT);
+        if (n < 0)
+            return errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR ? 0 : -1;
+        return n;
+    }
+    bool waitFor(short events, int ms)
+    {
+        pollfd p{fd_, events, 0};
+        return ::poll(&p, 1, ms) > 0 && (p.revents & events) != 0;
+    }
+    void shutdownWrite() { ::shutdown(fd_, SHUT_WR); }
+    // Reads until `enough` says so, the peer closes, or `ms` pass.
+    QByteArray readUntil(const std::function<bool(const QByteArray&)>& enough, int ms, bool* closed = nullptr)
+    {
+        QByteArray out;
+        QDeadlineTimer deadline(ms);
+        char buf[65536];
+        while (!enough(out) && !deadline.hasExpired()) {
+            if (!waitFor(POLLIN, static_cast<int>(std::max<qint64>(1, deadline.remainingTime()))))
+                continue;
+            const ssize_t n = ::recv(fd_, buf, sizeof buf, 0);
+            if (n <= 0) {
+                if (closed)
+                    *closed = true;
+                break;
+            }
+            out.append(buf, n);
+        }
+        return out;
+    }
+
+private:
+    int fd_ = -1;
+};
+
+// The statuses of the complete answers in `bytes`, in order (bodies skipped by Content-Length,
+// which every control answer but a stream's carries).
+QList<int> answerStatuses(const QByteArray& bytes)
+{
+    QList<int> out;
+    qsizetype at = 0;
+    while (true) {
+        const qsizetype end = bytes.indexOf("\r\n\r\n", at);
+        if (end < 0)
+            break;
+        const QByteArray head = bytes.mid(at, end - at);
+        const qsizetype cl = head.indexOf("Content-Length: ");
+        const qsizetype length = cl < 0 ? 0 : head.mid(cl + 16, head.indexOf("\r\n", cl) - cl - 16).toLongLong();
+        if (end + 4 + length > bytes.size())
+            break;
+        out.append(head.mid(9, 3).toInt());
+        at = end + 4 + length;
+    }
+    return out;
+}
+
+QByteArray controlGet(const QByteArray& path, const QByteArray& token, const QByteArray& extra = {})
+{
+    return "GET " + path + " HTTP/1.1\r\nHost: dlb\r\nAuthorization: Bearer " + token + "\r\n" + extra + "\r\n";
+}
+
+} // namespace
+
+class TestAttackControl : public QObject {
+    Q_OBJECT
+
+private slots:
+    void init();
+    void cleanup();
+
+    void streamSlotsOutliveClientsThatLeaveAtOnce();
+    void pipelinedFloodIsBoundedAndAnsweredInOrder();
+    void peerThatNeverReadsIsClosedAfterSendMs();
+    void halfCloseGetsEveryAnswer();
+    void addAnswersTheReplicaItAdded();
+    void replicaIdCannotSplitTheAnswerHead();
+    void headerValuesLoseTheirTrailingWhitespace();
+
+private:
+    bool start(const QJsonObject& config) { return c_->startAgent(config); }
+    QString sock() const { return controlSocket(*c_); }
+    std::unique_ptr<Cluster> c_;
+};
+
+void TestAttackControl::init()
+{
+    c_ = std::make_unique<Cluster>();
+}
+
+void TestAttackControl::cleanup()
+{
+    const int exitCode = c_->agent().running() ? c_->stopAgent() : 0;
+    if (QTest::currentTestFailed() || exitCode != 0)
+        qWarning().noquote() << "agent stderr:\n" << c_->agentLog();
+    if (!QTest::currentTestFailed())
+        QCOMPARE(exitCode, 0);
+    c_.reset();
+}
+
+// Clients that ask for a stats stream and close at once (the agent reads the request after the
+// close, so the stream's opening fails to be written) must not keep one of the 32 stream slots
+// each: consoles would get 503 too_many_streams until the agent restarts.
+void TestAttackControl::streamSlotsOutliveClientsThatLeaveAtOnce()
+{
+    QVERIFY2(start(controlConfig(*c_, {refusedPort()})), qPrintable(c_->error()));
+    const QByteArray stream = controlGet("/v1/stats/stream", kViewer);
+    for (int i = 0; i < 200; ++i) {
+        RawUnix gone(sock());
+        QVERIFY(gone.ok());
+        QVERIFY(gone.sendAll(stream));
+    }
+    // A connection accepted after all of them: its stream opens, and so do 31 more, not a 33rd.
+    std::vector<std::unique_ptr<RawUnix>> open;
+    const auto head = [](const QByteArray& b) { return b.contains("\r\n\r\n"); };
+    for (int i = 0; i < 32; ++i) {
+        open.push_back(std::make_unique<RawUnix>(sock()));
+        QVERIFY(open.back()->ok());
+        QVERIFY(open.back()->sendAll(stream));
+        const QByteArray answer = open.back()->readUntil(head, kWaitMs);
+        QVERIFY2(answer.startsWith("HTTP/1.1 200 "), qPrintable(QStringLiteral("stream %1: ").arg(i) + answer.left(200)));
+    }
+    const auto more = controlCall(*c_, "GET", "/v1/stats/stream", kViewer);
+    QVERIFY(more);
+    QCOMPARE(more->status, 503);
+    QCOMPARE(jsonBody(*more)["error"].toObject()["code"].toString(), QStringLiteral("too_many_streams"));
+}
+
+// A peer pipelines requests for 1 KB answers and reads none: the agent stops taking requests once
+// answers queue up (its memory stays bounded), and answers every request sent, in order, once the
+// peer reads.
+void TestAttackControl::pipelinedFloodIsBoundedAndAnsweredInOrder()
+{
+    QVERIFY2(start(controlConfig(*c_, {refusedPort()})), qPrintable(c_->error()));
+    const QByteArray one = controlGet("/v1/config", kViewer);
+    const QByteArray batch = one.repeated(512);
+    constexpr qsizetype kCap = 2 * 1024 * 1024;
+    RawUnix flood(sock());
+    QVERIFY(flood.ok());
+    qsizetype sent = 0;
+    qsizetype offset = 0;
+    // Until the agent stops reading: no room for a second (the agent is quick to take bytes it
+    // reads), or the cap.
+    while (sent < kCap) {
+        const ssize_t n = flood.trySend(batch.constData() + offset, static_cast<size_t>(batch.size() - offset));
+        QVERIFY(n >= 0);
+        if (n == 0 && !flood.waitFor(POLLOUT, 1000))
+            break;
+        sent += n;
+        offset = (offset + n) % batch.size();
+    }
+    // Two socket buffers, one read and the bound of queued answers: a few hundred KB. Without the
+    // bound the agent read every byte and queued 1 KB for each 80.
+    QVERIFY2(sent < kCap / 2, qPrintable(QStringLiteral("the agent took %1 bytes of requests it could not answer").arg(sent)));
+    // The peer reads: every complete request is answered 200, in order.
+    const qsizetype requests = sent / one.size();
+    QByteArray answers = flood.readUntil([&](const QByteArray& b) { return answerStatuses(b).size() >= requests; }, 30000);
+    const QList<int> statuses = answerStatuses(answers);
+    QCOMPARE(statuses.size(), requests);
+    QCOMPARE(statuses.count(200), requests);
+    // It still serves others.
+    const auto status = controlCall(*c_, "GET", "/v1/status", kViewer);
+    QVERIFY(status);
+    QCOMPARE(status->status, 200);
+}
+
+// A peer that never reads its answers holds a control connection (one of 256) for no longer
+// than timeouts.send_ms, as on the data plane.
+void TestAttackControl::peerThatNeverReadsIsClosedAfterSendMs()
+{
+    QJsonObject cfg = controlConfig(*c_, {refusedPort()});
+    setJson(cfg, {QStringLiteral("timeouts"), QStringLiteral("send_ms")}, 500);
+    QVERIFY2(start(cfg), qPrintable(c_->error()));
+    RawUnix stuck(sock());
+    QVERIFY(stuck.ok());
+    const QByteArray requests = controlGet("/v1/config", kViewer).repeated(2000);
+    qsizetype done = 0;
+    while (done < requests.size()) {
+        const ssize_t n = stuck.trySend(requests.constData() + done, static_cast<size_t>(requests.size() - done));
+        QVERIFY(n >= 0);
+        if (n == 0 && !stuck.waitFor(POLLOUT, 1000))
+            break; // the agent stopped reading: what was sent is enough
+        done += n;
+    }
+    QElapsedTimer t;
+    t.start();
+    QVERIFY2(stuck.waitFor(POLLRDHUP, 10000), "the agent kept a connection whose peer reads nothing");
+    QVERIFY(t.elapsed() < 5000);
+}
+
+// A peer that sends its requests and half-closes (printf ... | nc -N, socat) gets every answer:
+// the ones queued when its FIN arrives are written before the agent closes.
+void TestAttackControl::halfCloseGetsEveryAnswer()
+{
+    QVERIFY2(start(controlConfig(*c_, {refusedPort()})), qPrintable(c_->error()));
+    constexpr int kRequests = 500; // about 500 KB of answers: more than a socket buffer holds
+    RawUnix peer(sock());
+    QVERIFY(peer.ok());
+    QVERIFY(peer.sendAll(controlGet("/v1/config", kViewer).repeated(kRequests)));
+    peer.shutdownWrite();
+    // An answer on another connection after the FIN: by then the agent has seen the FIN (the
+    // loop read it before it accepted this one).
+    const auto other = controlCall(*c_, "GET", "/healthz", {});
+    QVERIFY(other);
+    QCOMPARE(other->status, 200);
+    bool closed = false;
+    const QByteArray answers = peer.readUntil([](const QByteArray&) { return false; }, 20000, &closed);
+    QVERIFY(closed);
+    const QList<int> statuses = answerStatuses(answers);
+    QCOMPARE(statuses.size(), kRequests);
+    QCOMPARE(statuses.count(200), kRequests);
+}
+
+// POST .../replicas answers with the replica it added, whatever happens to the snapshot that was
+// running when the request came (commit() replaces it; a worker may free it at once). A pool name
+// too long for a string's inline buffer made the dangling name visible: 500s, or "replica": null.
+void TestAttackControl::addAnswersTheReplicaItAdded()
+{
+    const QString pool = QStringLiteral("a-pool-name-longer-than-an-inline-string-buffer");
+    QJsonObject cfg = controlConfig(*c_, {});
+    setJson(cfg, {QStringLiteral("pools"), QStringLiteral("0"), QStringLiteral("name")}, pool);
+    cfg[QStringLiteral("routes")] = QJsonArray{
+        QJsonObject{{QStringLiteral("path_prefix"), QStringLiteral("/")}, {QStringLiteral("pool"), pool}}};
+    QVERIFY2(start(cfg), qPrintable(c_->error()));
+    ControlClient client(sock());
+    QVERIFY(client.connect());
+    const QByteArray path = "/v1/pools/" + pool.toLatin1() + "/replicas";
+    for (int i = 0; i < 60; ++i) {
+        const QByteArray id = "127.0.0.1:" + QByteArray::number(20000 + i);
+        const auto r = client.request("POST", path, kAdmin, R"({"url":"http://)" + id + R"("})");
+        QVERIFY2(r, qPrintable(client.error()));
+        QVERIFY2(r->status == 201, qPrintable(QStringLiteral("add %1: ").arg(i) + r->body));
+        QCOMPARE(jsonBody(*r)["replica"].toObject()["id"].toString(), QString::fromLatin1(id));
+        QCOMPARE(r->header("Location"), path + "/" + id);
+    }
+}
+
+// A replica id may hold any character but "/"; in the Location header it is escaped, so an id
+// with CR LF cannot end the header line (or the head) and inject fields; the Location given
+// names the replica.
+void TestAttackControl::replicaIdCannotSplitTheAnswerHead()
+{
+    QVERIFY2(start(controlConfig(*c_, {})), qPrintable(c_->error()));
+    const QByteArray body = R"({"url":"http://127.0.0.1:)" + QByteArray::number(refusedPort()) +
+                            R"(","id":"y\r\nX-Injected: yes"})";
+    const auto r = controlCall(*c_, "POST", "/v1/pools/web/replicas", kAdmin, body);
+    QVERIFY(r);
+    QVERIFY2(r->status == 201, r->body.constData());
+    QVERIFY2(!r->hasHeader("X-Injected"), "a header field came from the replica's id");
+    const QByteArray location = r->header("Location");
+    QCOMPARE(location, QByteArray("/v1/pools/web/replicas/y%0D%0AX-Injected:%20yes"));
+    QCOMPARE(jsonBody(*r)["replica"].toObject()["id"].toString(), QStringLiteral("y\r\nX-Injected: yes"));
+    const auto removed = controlCall(*c_, "DELETE", location);
+    QVERIFY(removed);
+    QVERIFY2(removed->status == 202, removed->body.constData());
+}
+
+// RFC 9112 5: the whitespace after a field value is not part of it. A token, an If-Match and an
+// Expect sent with trailing spaces or tabs are what they are without them.
+void TestAttackControl::headerValuesLoseTheirTrailingWhitespace()
+{
+    QVERIFY2(start(controlConfig(*c_, {refusedPort()})), qPrintable(c_->error()));
+    auto r = controlCall(*c_, "GET", "/v1/status", {}, {}, "Authorization: Bearer " + kAdmin + " \t\r\n");
+    QVERIFY(r);
+    QVERIFY2(r->status == 200, r->body.constData());
+    r = controlCall(*c_, "PUT", "/v1/pools/web/algorithm", kAdmin, R"({"name":"random"})",
+                    "If-Match: 1 \r\nExpect: 100-continue\t\r\n");
+    QVERIFY(r);
+    QVERIFY2(r->status == 200, r->body.constData());
+    QCOMPARE(jsonBody(*r)["generation"].toInt(), 2);
+}
+
+QTEST_GUILESS_MAIN(TestAttackControl)
+#include "tst_attack_control.moc"
