@@ -6,6 +6,9 @@
 #include "agent/proxy/log.hpp"
 #include "agent/tls/context.hpp"
 
+#include <sys/resource.h>
+
+#include <algorithm>
 #include <cstdio>
 
 namespace dlb::agent::control {
@@ -117,6 +120,20 @@ void Server::onTcpConnection(uv_stream_t* server, int status)
         static_cast<Server*>(server->data)->accept(server, false);
 }
 
+namespace {
+
+// kMaxConnections, or 1/kControlFdShare of the open-file limit when that is less. Read at each
+// accept: prlimit can lower the limit of a running agent.
+size_t connectionCap()
+{
+    rlimit rl{};
+    if (::getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur == RLIM_INFINITY)
+        return kMaxConnections;
+    return std::clamp<size_t>(static_cast<size_t>(rl.rlim_cur) / kControlFdShare, 1, kMaxConnections);
+}
+
+} // namespace
+
 void Server::accept(uv_stream_t* server, bool unix_socket)
 {
     if (stopping_)
@@ -125,10 +142,12 @@ void Server::accept(uv_stream_t* server, bool unix_socket)
     Connection* c = Connection::create(*this, unix_socket, cfg);
     connections_.insert(c);
     const int rc = c->start(server, unix_socket ? nullptr : tls_, cfg.timeouts.tls_handshake_ms);
-    if (rc != 0 || connections_.size() > kMaxConnections) {
-        if (rc == 0 && connections_.size() > kMaxConnections)
-            proxy::logLine("control: more than " + std::to_string(kMaxConnections) +
-                           " control connections; closing a new one");
+    const size_t cap = rc == 0 ? connectionCap() : 0;
+    if (rc != 0 || connections_.size() > cap) {
+        if (rc == 0)
+            proxy::logLine("control: more than " + std::to_string(cap) +
+                           " control connections (at most 256, and a quarter of the open-file limit); closing a new "
+                           "one");
         c->close();
     }
 }

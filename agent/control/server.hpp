@@ -25,6 +25,9 @@ inline constexpr uint64_t kMaxRequestBodyBytes = 64 * 1024;
 // Connections open at once; more are closed as they arrive (the console and a few scripts need
 // a handful; a flood must not take descriptors from the data plane).
 inline constexpr size_t kMaxConnections = 256;
+// ... and at most this fraction (1/N) of the open-file limit, so that a low limit still leaves
+// the data plane its descriptors (holding a control connection needs no token).
+inline constexpr size_t kControlFdShare = 4;
 // Kernel accept queue of the control sockets.
 inline constexpr int kControlBacklog = 64;
 // A connection whose peer does not read its answers is closed once this much waits unwritten
