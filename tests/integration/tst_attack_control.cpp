@@ -5,12 +5,14 @@
 
 #include "control_fixture.hpp"
 
+#include <QDir>
 #include <QElapsedTimer>
 #include <QJsonArray>
 #include <QtTest>
 
 #include <fcntl.h>
 #include <poll.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
@@ -139,6 +141,7 @@ private slots:
     void addAnswersTheReplicaItAdded();
     void replicaIdCannotSplitTheAnswerHead();
     void headerValuesLoseTheirTrailingWhitespace();
+    void controlConnectionsLeaveTheDataPlaneItsDescriptors();
 
 private:
     bool start(const QJsonObject& config) { return c_->startAgent(config); }
@@ -331,6 +334,49 @@ void TestAttackControl::headerValuesLoseTheirTrailingWhitespace()
     QVERIFY(r);
     QVERIFY2(r->status == 200, r->body.constData());
     QCOMPARE(jsonBody(*r)["generation"].toInt(), 2);
+}
+
+// Holding a control connection needs no token. Under a low open-file limit (prlimit on the
+// running agent) a crowd of them must not take every descriptor: the data plane keeps serving.
+void TestAttackControl::controlConnectionsLeaveTheDataPlaneItsDescriptors()
+{
+    const quint16 replica = c_->startReplica(QStringLiteral("r1"));
+    QVERIFY2(replica, qPrintable(c_->error()));
+    QVERIFY2(start(controlConfig(*c_, {replica})), qPrintable(c_->error()));
+    const auto knock = [&] {
+        HttpClient client;
+        if (!client.connectTo(c_->port()) || !client.send(getRequest("/")))
+            return 0;
+        const auto r = client.read();
+        return r ? r->status : 0;
+    };
+    QCOMPARE(knock(), 200);
+    const auto pid = static_cast<pid_t>(c_->agent().process().processId());
+    const auto held = static_cast<rlim_t>(QDir(QStringLiteral("/proc/%1/fd").arg(pid)).entryList(QDir::NoDotAndDotDot | QDir::System).size());
+    QVERIFY(held > 0);
+    const rlimit lim{held + 60, held + 60};
+    QVERIFY2(::prlimit(pid, RLIMIT_NOFILE, &lim, nullptr) == 0, strerror(errno));
+
+    // 200 control connections; each is either served (it answers /healthz and stays open) or
+    // closed by the agent. Once every one has its outcome, the agent has decided on all of them.
+    std::vector<std::unique_ptr<RawUnix>> crowd;
+    const QByteArray healthz = "GET /healthz HTTP/1.1\r\nHost: dlb\r\n\r\n";
+    int served = 0;
+    for (int i = 0; i < 200; ++i) {
+        crowd.push_back(std::make_unique<RawUnix>(sock()));
+        QVERIFY(crowd.back()->ok());
+        if (!crowd.back()->sendAll(healthz))
+            continue;
+        bool closed = false;
+        const QByteArray a = crowd.back()->readUntil([](const QByteArray& b) { return answerStatuses(b).size() == 1; },
+                                                     kWaitMs, &closed);
+        QVERIFY2(closed || answerStatuses(a).size() == 1, "a control connection got neither an answer nor a close");
+        served += closed ? 0 : 1;
+    }
+    QVERIFY(served > 0);
+    // The data plane, with the crowd still connected.
+    for (int i = 0; i < 10; ++i)
+        QCOMPARE(knock(), 200);
 }
 
 QTEST_GUILESS_MAIN(TestAttackControl)
