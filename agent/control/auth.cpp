@@ -61,14 +61,18 @@ TokenAuth::TokenAuth(const std::vector<common::ControlToken>& tokens)
 
 std::optional<Identity> TokenAuth::check(std::string_view authorization) const
 {
-    // RFC 6750: "Bearer" (any case), one space, the token (token68 characters).
+    // RFC 6750 2.1: "Bearer" (any case), 1*SP, the token (token68 characters).
     constexpr std::string_view kScheme = "bearer ";
     if (authorization.size() <= kScheme.size())
         return std::nullopt;
     for (size_t i = 0; i < kScheme.size(); ++i)
         if (static_cast<char>(std::tolower(static_cast<unsigned char>(authorization[i]))) != kScheme[i])
             return std::nullopt;
-    const std::string_view token = authorization.substr(kScheme.size());
+    std::string_view token = authorization.substr(kScheme.size());
+    while (!token.empty() && token.front() == ' ')
+        token.remove_prefix(1);
+    if (token.empty())
+        return std::nullopt;
     const bool token68 = std::all_of(token.begin(), token.end(), [](char c) {
         return std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '.' || c == '_' || c == '~' ||
                c == '+' || c == '/' || c == '=';
