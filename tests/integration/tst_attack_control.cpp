@@ -322,13 +322,21 @@ void TestAttackControl::replicaIdCannotSplitTheAnswerHead()
 }
 
 // RFC 9112 5: the whitespace after a field value is not part of it. A token, an If-Match and an
-// Expect sent with trailing spaces or tabs are what they are without them.
+// Expect sent with trailing spaces or tabs are what they are without them; RFC 6750 2.1 allows
+// more than one space after "Bearer".
 void TestAttackControl::headerValuesLoseTheirTrailingWhitespace()
 {
     QVERIFY2(start(controlConfig(*c_, {refusedPort()})), qPrintable(c_->error()));
     auto r = controlCall(*c_, "GET", "/v1/status", {}, {}, "Authorization: Bearer " + kAdmin + " \t\r\n");
     QVERIFY(r);
     QVERIFY2(r->status == 200, r->body.constData());
+    r = controlCall(*c_, "GET", "/v1/status", {}, {}, "Authorization: bearer   " + kAdmin + "\r\n");
+    QVERIFY(r);
+    QVERIFY2(r->status == 200, r->body.constData());
+    // Spaces alone are no token.
+    r = controlCall(*c_, "GET", "/v1/status", {}, {}, "Authorization: Bearer    \r\n");
+    QVERIFY(r);
+    QCOMPARE(r->status, 401);
     r = controlCall(*c_, "PUT", "/v1/pools/web/algorithm", kAdmin, R"({"name":"random"})",
                     "If-Match: 1 \r\nExpect: 100-continue\t\r\n");
     QVERIFY(r);
