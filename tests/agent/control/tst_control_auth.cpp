@@ -85,7 +85,10 @@ void TestControlAuth::tokenChecks_data()
     QTest::newRow("scheme in any case") << QByteArray("bEARER admin-secret") << "ops";
     QTest::newRow("wrong token") << QByteArray("Bearer admin-secreT") << "";
     QTest::newRow("the hash itself") << QByteArray("Bearer ") + QByteArray::fromStdString(sha256Hex("admin-secret")) << "";
-    QTest::newRow("two spaces") << QByteArray("Bearer  admin-secret") << "";
+    // RFC 6750 2.1: credentials = "Bearer" 1*SP b64token.
+    QTest::newRow("two spaces") << QByteArray("Bearer  admin-secret") << "ops";
+    QTest::newRow("spaces only") << QByteArray("Bearer    ") << "";
+    // The parser strips a field value's trailing whitespace (RFC 9112 5); none reaches here.
     QTest::newRow("trailing space") << QByteArray("Bearer admin-secret ") << "";
     QTest::newRow("Basic") << QByteArray("Basic admin-secret") << "";
     QTest::newRow("no token") << QByteArray("Bearer ") << "";
