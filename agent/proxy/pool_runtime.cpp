@@ -42,7 +42,6 @@ PoolRuntime::PoolRuntime(Worker& worker, std::shared_ptr<const PoolSpec> spec, u
 {
     const size_t n = spec_->replicas.size();
     states_.resize(n);
-    reported_.resize(n);
     down_until_ns_.assign(n, 0);
     idle_.resize(n);
     for (size_t i = 0; i < n; ++i)
@@ -127,7 +126,6 @@ void PoolRuntime::dispatched(int replica, uint64_t now_ns)
 {
     ++requests_;
     replica_stats_[static_cast<size_t>(replica)]->requests.add();
-    ++reported_[static_cast<size_t>(replica)].requests;
     ++states_[static_cast<size_t>(replica)].in_flight;
     balancer_->onDispatch(replica, now_ns);
 }
@@ -141,10 +139,8 @@ void PoolRuntime::completed(int replica, bool ok, double latency_ms, uint64_t no
     if (ok)
         s.ewma_latency_ms = s.ewma_latency_ms == 0 ? latency_ms
                                                    : s.ewma_latency_ms + kLatencyEwmaAlpha * (latency_ms - s.ewma_latency_ms);
-    else {
+    else
         s.recent_errors += 1;
-        ++reported_[static_cast<size_t>(replica)].errors;
-    }
     balancer_->onComplete(replica, ok, latency_ms, now_ns);
 }
 
@@ -321,7 +317,7 @@ void PoolRuntime::tick(uint64_t now_ns)
     for (auto& s : states_)
         s.recent_errors = s.recent_errors < 0.01 ? 0 : s.recent_errors * decay;
     refreshUsable(now_ns);
-    publishLoad();
+    publishLatency();
     if (!retired_) {
         balancer_->onTick(now_ns);
         publishStanding(now_ns);
@@ -341,32 +337,11 @@ void PoolRuntime::tick(uint64_t now_ns)
     }
 }
 
-void PoolRuntime::publishLoad()
+void PoolRuntime::publishLatency()
 {
-    const size_t slot = ReplicaHealth::slot(worker_.index());
-    for (size_t i = 0; i < reported_.size(); ++i) {
-        Reported& r = reported_[i];
-        ReplicaWorkerLoad& load = spec_->replicas[i].health->load[slot];
-        const auto in_flight = static_cast<int64_t>(states_[i].in_flight);
-        if (in_flight != r.published_in_flight) {
-            load.in_flight.fetch_add(in_flight - r.published_in_flight, std::memory_order_relaxed);
-            r.published_in_flight = in_flight;
-        }
-        if (r.requests != r.published_requests) {
-            load.requests.fetch_add(r.requests - r.published_requests, std::memory_order_relaxed);
-            r.published_requests = r.requests;
-        }
-        if (r.errors != r.published_errors) {
-            load.errors.fetch_add(r.errors - r.published_errors, std::memory_order_relaxed);
-            r.published_errors = r.errors;
-        }
+    for (size_t i = 0; i < states_.size(); ++i)
         if (states_[i].ewma_latency_ms > 0)
-            load.latency_ms.store(states_[i].ewma_latency_ms, std::memory_order_relaxed);
-        if (r.probe_at_ns != 0 && r.probe_at_ns != load.probe_at_ns.load(std::memory_order_relaxed)) {
-            load.probe_rif.store(r.probe_rif, std::memory_order_relaxed);
-            load.probe_at_ns.store(r.probe_at_ns, std::memory_order_relaxed);
-        }
-    }
+            replica_stats_[i]->latency_ewma_ms.set(states_[i].ewma_latency_ms);
 }
 
 void PoolRuntime::retire()
