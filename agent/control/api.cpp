@@ -306,7 +306,8 @@ void Api::addReplica(const Request& req, const ReplyPtr& reply)
         return;
     }
     const auto& cfg = agent_.snapshot()->config;
-    const std::string& pool = cfg.pools[p].name;
+    // A copy: commit() below replaces the snapshot, which is freed once the workers let go of it.
+    const std::string pool = cfg.pools[p].name;
     for (const auto& r : cfg.pools[p].replicas)
         if (r.id == replica->id) {
             reply->send(Response::error(409, "replica_exists",
