@@ -156,32 +156,14 @@ void PoolRuntime::connectFailed(int replica, int uv_status, uint64_t now_ns)
         sitOut(replica, now_ns);
 }
 
-namespace {
-// The value of the one field named `name` in `head`; empty when absent or repeated. Repeated
-// fields combine into one list (RFC 9110 5.3), and two reports combined give every key twice,
-// which no report grammar allows: reading the first alone would pick one claim at random.
-std::string_view soleField(const http::Message& head, std::string_view name)
-{
-    std::string_view found;
-    bool seen = false;
-    for (size_t i = 0; i < head.headerCount(); ++i) {
-        if (!http::iequals(head.headerName(i), name))
-            continue;
-        if (seen)
-            return {};
-        seen = true;
-        found = head.headerValue(i);
-    }
-    return found;
-}
-} // namespace
-
 void PoolRuntime::responseHead(int replica, const http::Message& head, uint64_t now_ns)
 {
+    // A report repeated (two combined give every key twice, which no report grammar allows)
+    // is read as none: reading the first alone would pick one claim at random.
     balance::ProbeResult r;
-    const std::string_view orca = soleField(head, balance::kOrcaHeader);
+    const std::string_view orca = head.soleHeader(balance::kOrcaHeader);
     const bool ok = (!orca.empty() && balance::parseOrcaLoadMetrics(orca, &r)) ||
-                    balance::parseXLoad(soleField(head, balance::kXLoadHeader), &r);
+                    balance::parseXLoad(head.soleHeader(balance::kXLoadHeader), &r);
     if (!ok)
         return;
     ++load_reports_;
