@@ -69,7 +69,8 @@ struct Snapshot {
     std::vector<std::shared_ptr<const tls::ServerContext>> listener_tls;
     uint64_t generation = 0;
     // Worker blocks in every stats object: the worker count at start (a restart-only key), so a
-    // reload that changes `workers` in the file does not resize them.
+    // reload that changes `workers` in the file does not resize them. Also the running worker
+    // count, for whoever needs it on the data path.
     std::size_t stats_slots = 1;
 
     // Longest-prefix match; nullptr when no route matches.
