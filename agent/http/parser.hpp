@@ -132,7 +132,6 @@ public:
     std::string_view errorReason() const { return error_reason_; }
     // True between the first byte of a message and its completion.
     bool inMessage() const { return in_message_; }
-    void setLimits(const ParserLimits& limits) { limits_ = limits; }
 
 private:
     static int onMessageBegin(llhttp_t* p);

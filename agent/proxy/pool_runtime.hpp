@@ -40,7 +40,6 @@ public:
     void start();
 
     const PoolSpec& spec() const { return *spec_; }
-    const std::shared_ptr<const PoolSpec>& specPtr() const { return spec_; }
     balance::Balancer& balancer() { return *balancer_; }
     std::vector<balance::ReplicaState>& states() { return states_; }
     const sockaddr* replicaAddr(int replica) const { return spec_->replicas[static_cast<size_t>(replica)].addr.get(); }
@@ -84,8 +83,6 @@ public:
     void countProbeFailed(int replica);
     // A probe answer or a load report: the RIF the replica says it has.
     void reportedRif(int replica, uint32_t rif, uint64_t now_ns);
-    // Whether the pool is below its panic threshold and balances over every replica.
-    bool panicking() const { return panic_; }
 
     void tick(uint64_t now_ns);
     void retire();
