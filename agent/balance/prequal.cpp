@@ -125,53 +125,14 @@ double Prequal::hotThreshold() const
     return hot_threshold_;
 }
 
-double Prequal::probeCost() const
+void Prequal::onProbeRoundTrip(int /*replica*/, double round_trip_ms, bool timed_out, uint64_t /*now_ns*/)
 {
-    return cost_ewma_;
-}
-
-bool Prequal::probeCostLimited() const
-{
-    // The paper finds its pool insensitive to the probe rate down to about one probe per
-    // request: a cut that stays above (probes from a counter on a busy box measure ~0.01, rate
-    // 2) leaves the paper's pool rules alone.
-    return effectiveProbeRate() < std::min(1.0, params_.probe_rate);
-}
-
-double Prequal::effectiveProbeRate() const
-{
-    const double cost = probeCost();
-    if (params_.probe_cost_budget <= 0 || cost <= 0)
-        return params_.probe_rate; // unknown cost: the paper's rate until the first answers
-    return std::min(params_.probe_rate, params_.probe_cost_budget / cost);
-}
-
-void Prequal::onProbeRoundTrip(int /*replica*/, double round_trip_ms, bool timed_out,
-                               uint64_t /*now_ns*/)
-{
-    // Pool-wide, not per replica: a replica's probes and requests are served by the same code
-    // as its neighbours', and a per-replica average would starve on the replicas probed least.
-    // Each probe is weighed against the request latency of its time; averaging round trips and
-    // latencies apart made the timeout's cut of the round trips (requests have no such cut)
-    // read a probe that waits like a request as a quarter of one.
-    if (latency_ewma_ms_ <= 0 || !std::isfinite(round_trip_ms) || round_trip_ms < 0)
-        return;
-    double sample = round_trip_ms / latency_ewma_ms_;
-    // A probe still unanswered at the timeout waited in a queue, or the replica is overloaded:
-    // either way probing it costs at least a request's worth.
-    if (timed_out)
-        sample = std::max(sample, 1.0);
-    cost_ewma_ = cost_ewma_ < 0 ? sample : cost_ewma_ + kCostEwmaAlpha * (sample - cost_ewma_);
+    cost_.onRoundTrip(round_trip_ms, timed_out);
 }
 
 void Prequal::onComplete(int /*replica*/, bool ok, double latency_ms, uint64_t /*now_ns*/)
 {
-    // A failed request's latency says how fast it failed, not what a request costs.
-    if (!ok || !std::isfinite(latency_ms) || latency_ms <= 0)
-        return;
-    latency_ewma_ms_ = latency_ewma_ms_ <= 0
-                           ? latency_ms
-                           : latency_ewma_ms_ + kCostEwmaAlpha * (latency_ms - latency_ewma_ms_);
+    cost_.onRequest(ok, latency_ms);
 }
 
 std::string Prequal::stopSummary() const
@@ -472,67 +433,6 @@ int Prequal::selectHcl(int exclude) const
     if (candidates < 2)
         return -1;
     return best_cold >= 0 ? best_cold : best_hot;
-}
-
-int Prequal::fallbackPick(const PickContext& ctx)
-{
-    // The paper's rule is a uniform pick, which sends each slow replica 1/n of these requests
-    // whatever it can serve; with probes cut to a few percent of requests (probe cost) this is
-    // most picks, and it overloaded the 8x replica of the issue 7 matrix. What this client knows
-    // for free and now: its own requests in flight per replica and the latency it measured. The
-    // pick is the replica where a request should finish first, (in flight + 1) x latency (the
-    // cost of Finagle's and Linkerd's peak-EWMA balancers): least-connection among equally fast
-    // replicas, and a replica k times slower only once the others have about k times its queue.
-    // A replica never measured scores 0, so it gets tried; ties go at random, so the workers
-    // (and agents) do not move in lock step. A replica that is failing requests must not get
-    // its share through this door (sinkholing): only replicas without recent errors, all only
-    // when every one has them.
-    int chosen = kNoReplica;
-    double best_score = 0;
-    uint32_t ties = 0;
-    for (int pass = 0; pass < 2 && chosen == kNoReplica; ++pass) {
-        for (std::size_t i = 0; i < replicas_.size(); ++i) {
-            const auto& r = replicas_[i];
-            if (!r.usable || static_cast<int>(i) == ctx.exclude
-                || (pass == 0 && r.recent_errors >= kErrorFreeBelow))
-                continue;
-            const double score = (r.in_flight + 1.0) * r.ewma_latency_ms;
-            if (chosen != kNoReplica) {
-                if (score > best_score)
-                    continue;
-                if (score == best_score) {
-                    if (rng_.below(++ties) == 0)
-                        chosen = static_cast<int>(i);
-                    continue;
-                }
-            }
-            chosen = static_cast<int>(i);
-            best_score = score;
-            ties = 1;
-        }
-    }
-    return chosen;
-}
-
-int Prequal::exploreIndex(const PickContext& ctx) const
-{
-    // HCL trusts a cold probe's latency, and a replica's latency comes from the requests it
-    // served. One that was slow and then got nothing keeps answering with its slow past (a
-    // replica's estimator has nothing newer; dlb-replica reports its last samples however old),
-    // so HCL never picks it and it never gets the requests that would correct it: in D30-2x-90
-    // three replicas slow in the first half got 3, 47 and 87 requests of 12,000 once fast again,
-    // and the others ran above capacity. So a cold answer from a replica this worker has sent
-    // nothing for max_age (the age past which no answer is trusted) gets one request. A replica
-    // that is really slow pays one request per max_age per worker for it.
-    for (std::size_t i = 0; i < pool_.size(); ++i) {
-        const ProbeEntry& e = pool_[i];
-        if (e.replica == ctx.exclude || isHot(e))
-            continue;
-        const uint64_t last = last_sent_ns_[static_cast<std::size_t>(e.replica)];
-        if (ctx.now_ns > last && ctx.now_ns - last > params_.max_age_ns)
-            return static_cast<int>(i);
-    }
-    return -1;
 }
 
 int Prequal::pick(const PickContext& ctx)

@@ -45,6 +45,7 @@
 // list (the replicas probes are drawn from) is rebuilt on that event, not polled.
 
 #include "balancer.hpp"
+#include "probe_cost.hpp"
 #include "rif_window.hpp"
 
 #include <array>
@@ -109,9 +110,8 @@ public:
     // Most idle probes one onTick() sends: a tick that came late (a busy loop) must not turn
     // into a burst of probes.
     static constexpr std::size_t kMaxIdleProbesPerTick = 64;
-    // Weight of the newest sample in the averages of request latencies and of probe costs: about the last 20 samples count, so the rate follows a change
-    // within a fraction of a second at the rates that matter.
-    static constexpr double kCostEwmaAlpha = 0.05;
+    // Weight of the newest sample in the probe cost's averages (probe_cost.hpp).
+    static constexpr double kCostEwmaAlpha = ProbeCost::kEwmaAlpha;
 
     Prequal(const PrequalParams& params, const BalancerDeps& deps);
 
@@ -138,12 +138,12 @@ public:
     // What one probe costs the replicas, in requests' worth: the mean over probes of their round
     // trip over the mean request latency (a timed-out probe counts at least 1); -1 until a probe
     // came back after a request did.
-    double probeCost() const;
+    double probeCost() const { return cost_.cost(); }
     // Probes per request right now: probe_rate, or less where probes are dear.
-    double effectiveProbeRate() const;
+    double effectiveProbeRate() const { return cost_.rate(params_.probe_rate, params_.probe_cost_budget); }
     // Whether the probe cost holds the rate below one probe per request (and below probe_rate):
     // then each answer serves one pick and idle probing waits for a pool without requests.
-    bool probeCostLimited() const;
+    bool probeCostLimited() const { return cost_.limits(params_.probe_rate, params_.probe_cost_budget); }
     // Picks made by HCL from the pool, and by the fallback (fewer than 2 probes in the pool).
     uint64_t poolPicks() const { return pool_picks_; }
     uint64_t fallbackPicks() const { return fallback_picks_; }
@@ -162,6 +162,8 @@ public:
 
 private:
     void rebuildUsable();
+    // Where too few probes are in the pool, and a cold replica this worker has left alone
+    // (prequal_fallback.cpp).
     int fallbackPick(const PickContext& ctx);
     int exploreIndex(const PickContext& ctx) const; // pool index, or -1
     bool probeAllowed(int replica, uint64_t now_ns);
@@ -203,10 +205,7 @@ private:
     bool sending_ = false;
     bool usable_stale_ = false;
 
-    // Behind probeCost(): the mean request latency, and the mean of probe round trips over it at
-    // the time (negative / 0: no sample yet).
-    double latency_ewma_ms_ = 0;
-    double cost_ewma_ = -1;
+    ProbeCost cost_; // behind probeCost() and the probe rate
     uint64_t pool_picks_ = 0;
     uint64_t fallback_picks_ = 0;
     uint64_t explore_picks_ = 0;

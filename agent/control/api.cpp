@@ -126,18 +126,18 @@ json Api::replicaJson(const proxy::ReplicaSpec& r) const
 {
     const proxy::ReplicaHealth& h = *r.health;
     const char* state = h.pending.load() ? "pending" : h.healthy.load() ? "healthy" : "unhealthy";
-    uint32_t rif = 0;
+    const stats::ReplicaSummary s = r.stats ? stats::summarize(*r.stats) : stats::ReplicaSummary{};
     // Microseconds are all a moving average of response times can tell.
-    const double latency = std::round(h.latencyMs() * 1000.0) / 1000.0;
+    const double latency = std::round(s.latency_ms * 1000.0) / 1000.0;
     return {{"id", r.id},
             {"url", r.url},
             {"weight", r.weight},
             {"state", state},
-            {"rif", h.probeRif(&rif) ? json(rif) : json(nullptr)},
+            {"rif", s.has_rif ? json(s.rif) : json(nullptr)},
             {"latency_ms", latency > 0 ? json(latency) : json(nullptr)},
-            {"requests", h.requests()},
-            {"errors", h.errors()},
-            {"in_flight", std::max<int64_t>(0, h.inFlight())}};
+            {"requests", s.requests},
+            {"errors", s.errors},
+            {"in_flight", s.in_flight}};
 }
 
 json Api::poolJson(const proxy::PoolSpec& pool) const
@@ -153,6 +153,7 @@ json Api::poolJson(const proxy::PoolSpec& pool) const
         r.url = d.url;
         r.weight = d.weight;
         r.health = d.health;
+        r.stats = d.stats;
         json j = replicaJson(r);
         j["state"] = "draining";
         replicas.push_back(std::move(j));
@@ -349,7 +350,8 @@ void Api::removeReplica(const Request& req, const ReplyPtr& reply)
         return;
     const auto snap = agent_.snapshot(); // the one with the replica: its ReplicaHealth is kept
     const auto& rc = snap->config.pools[p].replicas[i];
-    Draining d{snap->config.pools[p].name, rc.id, rc.url, rc.weight, snap->pools[p]->replicas[i].health, 0};
+    const proxy::ReplicaSpec& rs = snap->pools[p]->replicas[i];
+    Draining d{snap->config.pools[p].name, rc.id, rc.url, rc.weight, rs.health, rs.stats, 0};
     json doc = common::toJson(snap->config);
     doc["pools"][p]["replicas"].erase(i);
     uint64_t generation = 0;
@@ -363,6 +365,7 @@ void Api::removeReplica(const Request& req, const ReplyPtr& reply)
     spec.url = d.url;
     spec.weight = d.weight;
     spec.health = d.health;
+    spec.stats = d.stats;
     json rj = replicaJson(spec);
     rj["state"] = "draining";
     watchDrain(std::move(d));
@@ -484,11 +487,12 @@ void Api::watchDrain(Draining d)
 void Api::onDrainPoll(uv_timer_t* t)
 {
     auto* self = static_cast<Api*>(t->data);
-    // Counts are final for generation G once every worker has ticked on G or later: runtimes of
-    // older snapshots report on the same tick.
+    // Once every worker has ticked on generation G or later, new requests take G's runtimes and
+    // none reaches a replica G removed; its counters (written as requests start and end) then
+    // say when the last one ended.
     const uint64_t ticked = self->agent_.workersTickedGeneration();
     std::erase_if(self->draining_, [&](const Draining& d) {
-        if (ticked < d.generation || d.health->inFlight() > 0)
+        if (ticked < d.generation || stats::summarize(*d.stats).in_flight > 0)
             return false;
         proxy::logLine("control: pool " + d.pool + ": replica " + d.id + " drained (its last request ended) and removed");
         return true;

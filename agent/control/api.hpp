@@ -68,6 +68,7 @@ private:
         std::string url;
         unsigned weight = 1;
         std::shared_ptr<proxy::ReplicaHealth> health;
+        std::shared_ptr<stats::ReplicaStats> stats; // its in_flight says when it has drained
         uint64_t generation = 0; // the first without it
     };
     void watchDrain(Draining d);

@@ -1,5 +1,8 @@
 #include "agent/control/auth.hpp"
 
+#include "agent/http/parser.hpp"
+#include "agent/http/path.hpp"
+
 #include <openssl/crypto.h>
 #include <openssl/sha.h>
 
@@ -15,20 +18,11 @@ bool fromHex(std::string_view hex, unsigned char out[32])
     if (hex.size() != 64)
         return false;
     for (size_t i = 0; i < 32; ++i) {
-        unsigned v = 0;
-        for (size_t k = 0; k < 2; ++k) {
-            const char c = hex[2 * i + k];
-            v <<= 4;
-            if (c >= '0' && c <= '9')
-                v |= static_cast<unsigned>(c - '0');
-            else if (c >= 'a' && c <= 'f')
-                v |= static_cast<unsigned>(c - 'a' + 10);
-            else if (c >= 'A' && c <= 'F')
-                v |= static_cast<unsigned>(c - 'A' + 10);
-            else
-                return false;
-        }
-        out[i] = static_cast<unsigned char>(v);
+        const int hi = http::hexDigitValue(hex[2 * i]);
+        const int lo = http::hexDigitValue(hex[2 * i + 1]);
+        if (hi < 0 || lo < 0)
+            return false;
+        out[i] = static_cast<unsigned char>(hi * 16 + lo);
     }
     return true;
 }
@@ -63,11 +57,8 @@ std::optional<Identity> TokenAuth::check(std::string_view authorization) const
 {
     // RFC 6750 2.1: "Bearer" (any case), 1*SP, the token (token68 characters).
     constexpr std::string_view kScheme = "bearer ";
-    if (authorization.size() <= kScheme.size())
+    if (authorization.size() <= kScheme.size() || !http::iequals(authorization.substr(0, kScheme.size()), kScheme))
         return std::nullopt;
-    for (size_t i = 0; i < kScheme.size(); ++i)
-        if (static_cast<char>(std::tolower(static_cast<unsigned char>(authorization[i]))) != kScheme[i])
-            return std::nullopt;
     std::string_view token = authorization.substr(kScheme.size());
     while (!token.empty() && token.front() == ' ')
         token.remove_prefix(1);

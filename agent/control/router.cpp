@@ -1,5 +1,7 @@
 #include "agent/control/router.hpp"
 
+#include "agent/http/path.hpp"
+
 #include <nlohmann/json.hpp>
 
 namespace dlb::agent::control {
@@ -19,17 +21,6 @@ std::vector<std::string_view> segments(std::string_view path)
         path.remove_prefix(slash + 1);
     }
     return out;
-}
-
-int hexValue(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
 }
 
 const char* statusReason(int status)
@@ -128,8 +119,8 @@ bool percentDecode(std::string_view in, std::string* out)
     for (size_t i = 0; i < in.size(); ++i) {
         char c = in[i];
         if (c == '%') {
-            const int hi = i + 1 < in.size() ? hexValue(in[i + 1]) : -1;
-            const int lo = i + 2 < in.size() ? hexValue(in[i + 2]) : -1;
+            const int hi = i + 1 < in.size() ? http::hexDigitValue(in[i + 1]) : -1;
+            const int lo = i + 2 < in.size() ? http::hexDigitValue(in[i + 2]) : -1;
             if (hi < 0 || lo < 0)
                 return false;
             c = static_cast<char>(hi * 16 + lo);

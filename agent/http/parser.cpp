@@ -47,6 +47,21 @@ size_t Message::countHeader(std::string_view name) const
     return n;
 }
 
+std::string_view Message::soleHeader(std::string_view name) const
+{
+    std::string_view found;
+    bool seen = false;
+    for (const auto& h : headers_) {
+        if (!iequals(view(h.name_off, h.name_len), name))
+            continue;
+        if (seen)
+            return {};
+        seen = true;
+        found = view(h.value_off, h.value_len);
+    }
+    return found;
+}
+
 int requestErrorStatus(ParseError error)
 {
     switch (error) {

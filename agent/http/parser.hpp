@@ -52,6 +52,9 @@ public:
     std::string_view header(std::string_view name) const;
     bool hasHeader(std::string_view name) const;
     size_t countHeader(std::string_view name) const;
+    // The value of the one header with this name; empty when absent or repeated (repeated
+    // fields combine into one list, RFC 9110 5.3, which a single-valued field must not be).
+    std::string_view soleHeader(std::string_view name) const;
 
 private:
     friend class Parser;
@@ -129,7 +132,6 @@ public:
     std::string_view errorReason() const { return error_reason_; }
     // True between the first byte of a message and its completion.
     bool inMessage() const { return in_message_; }
-    void setLimits(const ParserLimits& limits) { limits_ = limits; }
 
 private:
     static int onMessageBegin(llhttp_t* p);

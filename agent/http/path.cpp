@@ -2,9 +2,7 @@
 
 namespace dlb::agent::http {
 
-namespace {
-
-int hexValue(char c)
+int hexDigitValue(char c)
 {
     if (c >= '0' && c <= '9')
         return c - '0';
@@ -14,6 +12,8 @@ int hexValue(char c)
         return c - 'A' + 10;
     return -1;
 }
+
+namespace {
 
 bool unreserved(char c)
 {
@@ -64,8 +64,8 @@ bool normalizeTarget(std::string_view target, std::string& out, std::string_view
                 *why = "a truncated percent-encoding in the path";
                 return false;
             }
-            const int hi = hexValue(path[i + 1]);
-            const int lo = hexValue(path[i + 2]);
+            const int hi = hexDigitValue(path[i + 1]);
+            const int lo = hexDigitValue(path[i + 2]);
             if (hi < 0 || lo < 0) {
                 *why = "a malformed percent-encoding in the path";
                 return false;

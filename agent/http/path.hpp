@@ -19,4 +19,8 @@ namespace dlb::agent::http {
 // is kept as it is. Returns false, with `why` set, when the path cannot be normalised safely.
 bool normalizeTarget(std::string_view target, std::string& out, std::string_view* why);
 
+// The value of a hex digit (either case), -1 when `c` is none: for percent-encodings and hex
+// digests.
+int hexDigitValue(char c);
+
 } // namespace dlb::agent::http

@@ -60,7 +60,6 @@ public:
     // Speaks TLS through `engine` from now on; the handshake must end within `handshake_ms`.
     void enableTls(std::unique_ptr<tls::Engine> engine, uint64_t handshake_ms);
     bool tls() const { return tls_ != nullptr; }
-    tls::Engine* tlsEngine() { return tls_.get(); }
     std::string tlsError() const;
 
     int accept(uv_stream_t* server);

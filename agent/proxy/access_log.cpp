@@ -30,7 +30,8 @@ bool AccessLog::open(const std::string& path, std::string* why)
     const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
     if (fd < 0) {
         if (why)
-            *why = "cannot open access log " + path + ": " + std::strerror(errno);
+            *why = "cannot open access log " + path + ": " + std::strerror(errno) +
+                   "; make sure its folder exists and the agent's user may write there, or change access_log.path";
         return false;
     }
     fd_ = fd;
@@ -45,7 +46,9 @@ bool AccessLog::reopen(std::string* why)
     const int fresh = ::open(path_.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
     if (fresh < 0) {
         if (why)
-            *why = "cannot reopen access log " + path_ + ": " + std::strerror(errno);
+            *why = "cannot reopen access log " + path_ + ": " + std::strerror(errno) +
+                   "; lines still go to the file open before (under its rotated name): fix the folder or its "
+                   "permissions and send SIGHUP again";
         return false;
     }
     ::dup2(fresh, fd_.load());

@@ -8,7 +8,6 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
-#include <thread>
 
 namespace dlb::agent::proxy {
 
@@ -42,7 +41,6 @@ PoolRuntime::PoolRuntime(Worker& worker, std::shared_ptr<const PoolSpec> spec, u
 {
     const size_t n = spec_->replicas.size();
     states_.resize(n);
-    reported_.resize(n);
     down_until_ns_.assign(n, 0);
     idle_.resize(n);
     for (size_t i = 0; i < n; ++i)
@@ -127,7 +125,6 @@ void PoolRuntime::dispatched(int replica, uint64_t now_ns)
 {
     ++requests_;
     replica_stats_[static_cast<size_t>(replica)]->requests.add();
-    ++reported_[static_cast<size_t>(replica)].requests;
     ++states_[static_cast<size_t>(replica)].in_flight;
     balancer_->onDispatch(replica, now_ns);
 }
@@ -141,10 +138,8 @@ void PoolRuntime::completed(int replica, bool ok, double latency_ms, uint64_t no
     if (ok)
         s.ewma_latency_ms = s.ewma_latency_ms == 0 ? latency_ms
                                                    : s.ewma_latency_ms + kLatencyEwmaAlpha * (latency_ms - s.ewma_latency_ms);
-    else {
+    else
         s.recent_errors += 1;
-        ++reported_[static_cast<size_t>(replica)].errors;
-    }
     balancer_->onComplete(replica, ok, latency_ms, now_ns);
 }
 
@@ -160,32 +155,14 @@ void PoolRuntime::connectFailed(int replica, int uv_status, uint64_t now_ns)
         sitOut(replica, now_ns);
 }
 
-namespace {
-// The value of the one field named `name` in `head`; empty when absent or repeated. Repeated
-// fields combine into one list (RFC 9110 5.3), and two reports combined give every key twice,
-// which no report grammar allows: reading the first alone would pick one claim at random.
-std::string_view soleField(const http::Message& head, std::string_view name)
-{
-    std::string_view found;
-    bool seen = false;
-    for (size_t i = 0; i < head.headerCount(); ++i) {
-        if (!http::iequals(head.headerName(i), name))
-            continue;
-        if (seen)
-            return {};
-        seen = true;
-        found = head.headerValue(i);
-    }
-    return found;
-}
-} // namespace
-
 void PoolRuntime::responseHead(int replica, const http::Message& head, uint64_t now_ns)
 {
+    // A report repeated (two combined give every key twice, which no report grammar allows)
+    // is read as none: reading the first alone would pick one claim at random.
     balance::ProbeResult r;
-    const std::string_view orca = soleField(head, balance::kOrcaHeader);
+    const std::string_view orca = head.soleHeader(balance::kOrcaHeader);
     const bool ok = (!orca.empty() && balance::parseOrcaLoadMetrics(orca, &r)) ||
-                    balance::parseXLoad(soleField(head, balance::kXLoadHeader), &r);
+                    balance::parseXLoad(head.soleHeader(balance::kXLoadHeader), &r);
     if (!ok)
         return;
     ++load_reports_;
@@ -253,9 +230,10 @@ bool PoolRuntime::ownMeasurement(int replica, balance::ProbeResult* out) const
         return false;
     // A probe answer's RIF counts the replica's requests from every client; this worker sees
     // only its own share. The other workers of this agent send it about as many (they balance
-    // the same replicas on the same rule), so the share is scaled by the worker count.
-    const unsigned configured = worker_.snapshot().config.workers; // 0: one per core, as agent.cpp does
-    const double workers = std::max(1U, configured != 0 ? configured : std::thread::hardware_concurrency());
+    // the same replicas on the same rule), so the share is scaled by the worker count: the
+    // running one (`workers` is restart-only), read from the snapshot, as asking the system
+    // for its cores costs three syscalls (openat/read/close, ~8 µs) and this runs per probe.
+    const auto workers = static_cast<double>(worker_.snapshot().stats_slots);
     out->rif = static_cast<uint32_t>(std::min<double>(s.in_flight * workers, balance::kMaxReportedRif));
     out->latency_ms = s.ewma_latency_ms;
     return true;
@@ -321,7 +299,7 @@ void PoolRuntime::tick(uint64_t now_ns)
     for (auto& s : states_)
         s.recent_errors = s.recent_errors < 0.01 ? 0 : s.recent_errors * decay;
     refreshUsable(now_ns);
-    publishLoad();
+    publishLatency();
     if (!retired_) {
         balancer_->onTick(now_ns);
         publishStanding(now_ns);
@@ -341,32 +319,11 @@ void PoolRuntime::tick(uint64_t now_ns)
     }
 }
 
-void PoolRuntime::publishLoad()
+void PoolRuntime::publishLatency()
 {
-    const size_t slot = ReplicaHealth::slot(worker_.index());
-    for (size_t i = 0; i < reported_.size(); ++i) {
-        Reported& r = reported_[i];
-        ReplicaWorkerLoad& load = spec_->replicas[i].health->load[slot];
-        const auto in_flight = static_cast<int64_t>(states_[i].in_flight);
-        if (in_flight != r.published_in_flight) {
-            load.in_flight.fetch_add(in_flight - r.published_in_flight, std::memory_order_relaxed);
-            r.published_in_flight = in_flight;
-        }
-        if (r.requests != r.published_requests) {
-            load.requests.fetch_add(r.requests - r.published_requests, std::memory_order_relaxed);
-            r.published_requests = r.requests;
-        }
-        if (r.errors != r.published_errors) {
-            load.errors.fetch_add(r.errors - r.published_errors, std::memory_order_relaxed);
-            r.published_errors = r.errors;
-        }
+    for (size_t i = 0; i < states_.size(); ++i)
         if (states_[i].ewma_latency_ms > 0)
-            load.latency_ms.store(states_[i].ewma_latency_ms, std::memory_order_relaxed);
-        if (r.probe_at_ns != 0 && r.probe_at_ns != load.probe_at_ns.load(std::memory_order_relaxed)) {
-            load.probe_rif.store(r.probe_rif, std::memory_order_relaxed);
-            load.probe_at_ns.store(r.probe_at_ns, std::memory_order_relaxed);
-        }
-    }
+            replica_stats_[i]->latency_ewma_ms.set(states_[i].ewma_latency_ms);
 }
 
 void PoolRuntime::retire()

@@ -40,7 +40,6 @@ public:
     void start();
 
     const PoolSpec& spec() const { return *spec_; }
-    const std::shared_ptr<const PoolSpec>& specPtr() const { return spec_; }
     balance::Balancer& balancer() { return *balancer_; }
     std::vector<balance::ReplicaState>& states() { return states_; }
     const sockaddr* replicaAddr(int replica) const { return spec_->replicas[static_cast<size_t>(replica)].addr.get(); }
@@ -84,15 +83,6 @@ public:
     void countProbeFailed(int replica);
     // A probe answer or a load report: the RIF the replica says it has.
     void reportedRif(int replica, uint32_t rif, uint64_t now_ns);
-    // A probe answered with `rif` (reported to the control API on the next tick).
-    void probeAnswered(int replica, uint32_t rif, uint64_t now_ns)
-    {
-        auto& r = reported_[static_cast<size_t>(replica)];
-        r.probe_rif = rif;
-        r.probe_at_ns = now_ns;
-    }
-    // Whether the pool is below its panic threshold and balances over every replica.
-    bool panicking() const { return panic_; }
 
     void tick(uint64_t now_ns);
     void retire();
@@ -103,18 +93,8 @@ public:
 private:
     void refreshUsable(uint64_t now_ns);
     void publishStanding(uint64_t now_ns);
-    // Hands this worker's per-replica counts to the replicas' ReplicaWorkerLoad slots.
-    void publishLoad();
-
-    // Per replica: what this runtime counted, and how much of it publishLoad() has handed over.
-    struct Reported {
-        uint64_t requests = 0, errors = 0;
-        uint64_t published_requests = 0, published_errors = 0;
-        int64_t published_in_flight = 0;
-        uint32_t probe_rif = 0;
-        uint64_t probe_at_ns = 0;
-    };
-    std::vector<Reported> reported_;
+    // Hands the balancer's per-replica latency averages to this worker's stats blocks.
+    void publishLatency();
 
     Worker& worker_;
     std::shared_ptr<const PoolSpec> spec_;

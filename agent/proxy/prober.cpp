@@ -197,7 +197,6 @@ void Prober::finished(Conn* c, Outcome outcome, const balance::ProbeResult& resu
     case Outcome::Answered:
         no_probe_endpoint_until_ns_[i] = 0;
         pool_.reportedRif(replica, result.rif, now);
-        pool_.probeAnswered(replica, result.rif, now);
         if (now > c->sent_ns)
             pool_.balancer().onProbeRoundTrip(replica, static_cast<double>(now - c->sent_ns) / 1e6, false, now);
         pool_.balancer().onProbeResult(replica, result, now);

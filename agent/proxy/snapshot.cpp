@@ -9,53 +9,6 @@
 
 namespace dlb::agent::proxy {
 
-int64_t ReplicaHealth::inFlight() const
-{
-    int64_t n = 0;
-    for (const auto& l : load)
-        n += l.in_flight.load(std::memory_order_relaxed);
-    return n;
-}
-
-uint64_t ReplicaHealth::requests() const
-{
-    uint64_t n = 0;
-    for (const auto& l : load)
-        n += l.requests.load(std::memory_order_relaxed);
-    return n;
-}
-
-uint64_t ReplicaHealth::errors() const
-{
-    uint64_t n = 0;
-    for (const auto& l : load)
-        n += l.errors.load(std::memory_order_relaxed);
-    return n;
-}
-
-double ReplicaHealth::latencyMs() const
-{
-    double sum = 0;
-    unsigned n = 0;
-    for (const auto& l : load)
-        if (const double v = l.latency_ms.load(std::memory_order_relaxed); v > 0) {
-            sum += v;
-            ++n;
-        }
-    return n == 0 ? 0 : sum / n;
-}
-
-bool ReplicaHealth::probeRif(uint32_t* rif) const
-{
-    uint64_t newest = 0;
-    for (const auto& l : load)
-        if (const uint64_t at = l.probe_at_ns.load(std::memory_order_relaxed); at > newest) {
-            newest = at;
-            *rif = l.probe_rif.load(std::memory_order_relaxed);
-        }
-    return newest != 0;
-}
-
 bool PoolSpec::sameRuntimeAs(const PoolSpec& other) const
 {
     if (config.name != other.config.name || replicas.size() != other.replicas.size())

@@ -9,26 +9,12 @@
 #include "agent/tls/context.hpp"
 #include "common/config.hpp"
 
-#include <array>
 #include <atomic>
 #include <memory>
 #include <string>
 #include <vector>
 
 namespace dlb::agent::proxy {
-
-// What one worker reports of one replica, for the control API (GET /v1/pools) and for draining:
-// written by that worker on its tick (every kTickMs), never on the request path; read by the main
-// thread. Counts are added as deltas, so two workers sharing a slot (more than kMaxWorkers) stay
-// correct. One cache line each, so workers do not contend.
-struct alignas(64) ReplicaWorkerLoad {
-    std::atomic<int64_t> in_flight{0};
-    std::atomic<uint64_t> requests{0};
-    std::atomic<uint64_t> errors{0};
-    std::atomic<double> latency_ms{0}; // the worker's moving average; 0: no answer yet
-    std::atomic<uint32_t> probe_rif{0};
-    std::atomic<uint64_t> probe_at_ns{0}; // when probe_rif was reported; 0: never
-};
 
 // Written by the health checker (control thread), read by workers: one relaxed atomic, no lock.
 // Kept across reloads for a replica that stays (same pool, same id), so a reload does not
@@ -41,17 +27,6 @@ struct ReplicaHealth {
     std::atomic<uint32_t> successes{0};
     std::atomic<uint32_t> failures{0};
     std::atomic<int> last_status{0};
-    std::array<ReplicaWorkerLoad, common::kMaxWorkers> load;
-
-    static size_t slot(unsigned worker) { return worker % common::kMaxWorkers; }
-    // Sums over the workers (main thread, any time; a tick old at most).
-    int64_t inFlight() const;
-    uint64_t requests() const;
-    uint64_t errors() const;
-    // Mean of the workers' averages that have one; 0 when none has.
-    double latencyMs() const;
-    // The newest RIF a probe reported; false when none did.
-    bool probeRif(uint32_t* rif) const;
 };
 
 struct ReplicaSpec {
@@ -94,7 +69,8 @@ struct Snapshot {
     std::vector<std::shared_ptr<const tls::ServerContext>> listener_tls;
     uint64_t generation = 0;
     // Worker blocks in every stats object: the worker count at start (a restart-only key), so a
-    // reload that changes `workers` in the file does not resize them.
+    // reload that changes `workers` in the file does not resize them. Also the running worker
+    // count, for whoever needs it on the data path.
     std::size_t stats_slots = 1;
 
     // Longest-prefix match; nullptr when no route matches.

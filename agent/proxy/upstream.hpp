@@ -40,7 +40,6 @@ public:
     PoolRuntime& pool() { return *pool_; }
     bool connected() const { return connected_; }
     bool reused() const { return uses_ > 0; }
-    bool sawResponseBytes() const { return saw_bytes_; }
     // Reusable after the response completed: the replica keeps the connection alive and
     // nothing of the exchange is left half-done.
     bool reusable() const { return reusable_; }

@@ -55,8 +55,8 @@ public:
     void stop();
     void join();
     // Any thread: whether the loop runs (false before start() and once it has ended), and the
-    // generation of the snapshot in use at the worker's last tick: counts reported after a tick
-    // of generation G include every request that runtimes older than G dispatched.
+    // generation of the snapshot in use at the worker's last tick: once it is G, this worker's
+    // new requests take G's runtimes (none of them reaches a replica that G removed).
     bool running() const { return running_.load(std::memory_order_relaxed); }
     uint64_t tickedGeneration() const { return ticked_generation_.load(std::memory_order_acquire); }
 

@@ -81,6 +81,9 @@ struct alignas(64) ReplicaCounters {
     Counter reported_rif;    // the last RIF the replica reported (probe answer or load report)
     Counter reported_rif_ns; // when (monotonic ns); 0: never
     Counter standing;        // a Standing, published by the worker a few times a second
+    // The worker's moving average of response time (ms) as its balancer keeps it, published on
+    // the worker's tick; 0 before its first answer.
+    DoubleGauge latency_ewma_ms;
     LatencyHistogram latency; // from sending the request to the answer's end
 
     void countError(ErrorKind k) noexcept { errors[static_cast<std::size_t>(k)].add(); }
@@ -110,5 +113,17 @@ private:
 
 using ReplicaStats = PerWorker<ReplicaCounters>;
 using PoolStats = PerWorker<PoolCounters>;
+
+// One replica's counters summed over the workers, as a reader on another thread sees them now
+// (the control API's GET /v1/pools and its drain check).
+struct ReplicaSummary {
+    uint64_t requests = 0;  // attempts sent
+    uint64_t errors = 0;    // of every kind
+    uint64_t in_flight = 0; // attempts sent and not yet over
+    double latency_ms = 0;  // mean of the workers' moving averages that have one; 0: none has
+    bool has_rif = false;
+    uint32_t rif = 0; // the newest RIF the replica reported (probe answer or load report)
+};
+ReplicaSummary summarize(const ReplicaStats& stats) noexcept;
 
 } // namespace dlb::agent::stats

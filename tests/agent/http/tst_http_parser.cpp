@@ -100,27 +100,31 @@ private slots:
         QTest::addColumn<QByteArray>("name");
         QTest::addColumn<bool>("present");
         QTest::addColumn<QByteArray>("value");
-        QTest::newRow("as sent") << QByteArray("Content-Type") << true << QByteArray("text/plain");
-        QTest::newRow("lower") << QByteArray("content-type") << true << QByteArray("text/plain");
-        QTest::newRow("upper") << QByteArray("CONTENT-TYPE") << true << QByteArray("text/plain");
-        QTest::newRow("duplicate: first wins") << QByteArray("x-dup") << true << QByteArray("one");
-        QTest::newRow("empty value") << QByteArray("X-EMPTY") << true << QByteArray("");
-        QTest::newRow("absent") << QByteArray("Content-Length") << false << QByteArray("");
-        QTest::newRow("prefix of a name") << QByteArray("Content") << false << QByteArray("");
+        QTest::addColumn<QByteArray>("sole");
+        QTest::newRow("as sent") << QByteArray("Content-Type") << true << QByteArray("text/plain") << QByteArray("text/plain");
+        QTest::newRow("lower") << QByteArray("content-type") << true << QByteArray("text/plain") << QByteArray("text/plain");
+        QTest::newRow("upper") << QByteArray("CONTENT-TYPE") << true << QByteArray("text/plain") << QByteArray("text/plain");
+        QTest::newRow("duplicate: first wins") << QByteArray("x-dup") << true << QByteArray("one") << QByteArray("");
+        QTest::newRow("empty value") << QByteArray("X-EMPTY") << true << QByteArray("") << QByteArray("");
+        QTest::newRow("absent") << QByteArray("Content-Length") << false << QByteArray("") << QByteArray("");
+        QTest::newRow("prefix of a name") << QByteArray("Content") << false << QByteArray("") << QByteArray("");
     }
 
     // header()/hasHeader() match names case-insensitively; the first of duplicates is returned.
+    // soleHeader() answers only a name sent once.
     void headerLookupIgnoresCase()
     {
         QFETCH(QByteArray, name);
         QFETCH(bool, present);
         QFETCH(QByteArray, value);
+        QFETCH(QByteArray, sole);
         const std::string in = "GET / HTTP/1.1\r\nHost: x\r\nContent-Type: text/plain\r\nX-Dup: one\r\nx-dup: two\r\n"
                                "X-Empty:\r\n\r\n";
         OneShot p(Kind::Request, in);
         QCOMPARE(p.result.status, Parser::Status::Ok);
         QCOMPARE(p.parser.message().hasHeader(sv(name)), present);
         QCOMPARE(bytes(p.parser.message().header(sv(name))), value);
+        QCOMPARE(bytes(p.parser.message().soleHeader(sv(name))), sole);
     }
 
     void keepAlive_data()

@@ -1,0 +1,38 @@
+#pragma once
+// What one probe costs the replicas, in requests' worth, and the probe rate that follows from it
+// (issue 7; the "Probe cost" paragraph of prequal.hpp says why). Pool-wide, not per replica: a
+// replica's probes and requests are served by the same code as its neighbours', and a
+// per-replica average would starve on the replicas probed least. No allocation. Threading: the
+// owning Prequal's.
+
+namespace dlb::agent::balance {
+
+class ProbeCost {
+public:
+    // Weight of the newest sample in the averages of request latencies and of probe costs: about
+    // the last 20 samples count, so the rate follows a change within a fraction of a second at
+    // the rates that matter.
+    static constexpr double kEwmaAlpha = 0.05;
+
+    // A request ended; `ok` false when it failed.
+    void onRequest(bool ok, double latency_ms);
+    // A probe came back after `round_trip_ms`, or timed out then.
+    void onRoundTrip(double round_trip_ms, bool timed_out);
+
+    // The mean over probes of their round trip over the mean request latency (a timed-out probe
+    // counts at least 1); -1 until a probe came back after a request did.
+    double cost() const { return cost_ewma_; }
+    // Probes per request: `probe_rate`, cut to `budget` / cost() where probes are dear (budget 0:
+    // the cost is not looked at).
+    double rate(double probe_rate, double budget) const;
+    // Whether the cost holds the rate below one probe per request (and below probe_rate).
+    bool limits(double probe_rate, double budget) const;
+
+private:
+    // The mean request latency, and the mean of probe round trips over it at the time
+    // (0 / negative: no sample yet).
+    double latency_ewma_ms_ = 0;
+    double cost_ewma_ = -1;
+};
+
+} // namespace dlb::agent::balance
