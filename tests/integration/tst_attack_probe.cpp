@@ -6,13 +6,10 @@
 
 #include <algorithm>
 #include "prequal_load.hpp"
+#include "scripted_replica.hpp"
 
 #include <QElapsedTimer>
 #include <QRegularExpression>
-#include <QMutex>
-#include <QTcpServer>
-#include <QTcpSocket>
-#include <QThread>
 #include <QtTest>
 
 #include <csignal>
@@ -22,123 +19,6 @@
 using namespace dlb::test;
 
 namespace {
-
-// What a scripted replica sends for one request, and whether it closes the connection after.
-struct Answer {
-    QByteArray bytes;
-    bool close = false;
-};
-
-// "HTTP/1.1 200 OK" with Content-Length, keep-alive.
-Answer ok(const QByteArray& body, const QByteArray& extraHeaders = {})
-{
-    return {"HTTP/1.1 200 OK\r\nContent-Length: " + QByteArray::number(body.size()) + "\r\n" + extraHeaders + "\r\n" + body};
-}
-
-// A replica whose every answer is written by the test: `script(path)` runs in the replica's own
-// thread (it must only read what it captures). Counts the requests per path.
-class ScriptedReplica {
-public:
-    using Script = std::function<Answer(const QByteArray& path)>;
-
-    explicit ScriptedReplica(Script script)
-    {
-        server_ = new Server(std::move(script));
-        server_->moveToThread(&thread_);
-        QObject::connect(&thread_, &QThread::finished, server_, &QObject::deleteLater);
-        thread_.start();
-        quint16 port = 0;
-        QMetaObject::invokeMethod(server_, [this, &port] { port = server_->listen(); }, Qt::BlockingQueuedConnection);
-        port_ = port;
-    }
-    ~ScriptedReplica()
-    {
-        thread_.quit();
-        thread_.wait();
-    }
-    ScriptedReplica(const ScriptedReplica&) = delete;
-    ScriptedReplica& operator=(const ScriptedReplica&) = delete;
-
-    quint16 port() const { return port_; }
-    // Stops listening and drops every connection (a killed process), or listens again on the
-    // same port (the process restarted).
-    void setListening(bool on)
-    {
-        QMetaObject::invokeMethod(server_, [this, on] { server_->setListening(on, port_); }, Qt::BlockingQueuedConnection);
-    }
-    int count(const QByteArray& path) const
-    {
-        QMutexLocker lock(&server_->mutex);
-        return server_->counts.value(path);
-    }
-
-private:
-    class Server final : public QObject {
-    public:
-        explicit Server(Script s) : script_(std::move(s)) {}
-        ~Server() override { delete server_; }
-        quint16 listen()
-        {
-            server_ = new QTcpServer(this);
-            QObject::connect(server_, &QTcpServer::newConnection, this, [this] {
-                while (QTcpSocket* s = server_->nextPendingConnection()) {
-                    buffers_.insert(s, {});
-                    QObject::connect(s, &QTcpSocket::readyRead, this, [this, s] { onReadyRead(s); });
-                    QObject::connect(s, &QTcpSocket::disconnected, s, &QObject::deleteLater);
-                    QObject::connect(s, &QObject::destroyed, this, [this, s] { buffers_.remove(s); });
-                }
-            });
-            return server_->listen(QHostAddress::LocalHost, 0) ? server_->serverPort() : 0;
-        }
-
-        void setListening(bool on, quint16 port)
-        {
-            if (on) {
-                if (!server_->isListening())
-                    server_->listen(QHostAddress::LocalHost, port);
-                return;
-            }
-            server_->close();
-            for (QTcpSocket* s : buffers_.keys())
-                s->abort();
-        }
-
-        mutable QMutex mutex;
-        QHash<QByteArray, int> counts; // guarded by mutex
-
-    private:
-        void onReadyRead(QTcpSocket* s)
-        {
-            QByteArray& buf = buffers_[s];
-            buf += s->readAll();
-            // Requests without bodies only (GET): a head ends at the blank line.
-            for (qsizetype end; s->state() == QAbstractSocket::ConnectedState && (end = buf.indexOf("\r\n\r\n")) >= 0;) {
-                const QByteArray head = buf.left(end);
-                buf.remove(0, end + 4);
-                const QList<QByteArray> line = head.left(head.indexOf("\r\n")).split(' ');
-                const QByteArray path = line.size() > 1 ? line[1] : QByteArray();
-                {
-                    QMutexLocker lock(&mutex);
-                    ++counts[path];
-                }
-                const Answer a = script_(path);
-                s->write(a.bytes);
-                if (a.close) {
-                    s->disconnectFromHost(); // after the bytes are written
-                    return;
-                }
-            }
-        }
-
-        Script script_;
-        QTcpServer* server_ = nullptr;
-        QHash<QTcpSocket*, QByteArray> buffers_;
-    };
-
-    QThread thread_;
-    Server* server_ = nullptr;
-    quint16 port_ = 0;
-};
 
 const QString kPool = QStringLiteral("0");
 
