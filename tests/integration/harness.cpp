@@ -68,6 +68,13 @@ void setJson(QJsonObject& root, const QStringList& path, const QJsonValue& value
     root = setIn(root, path, 0, value).toObject();
 }
 
+void setHttpsReplica(QJsonObject& config, const QString& port, const QString& caFile)
+{
+    setJson(config, {QStringLiteral("pools"), QStringLiteral("0"), QStringLiteral("replicas")},
+            QJsonArray{QJsonObject{{QStringLiteral("url"), QStringLiteral("https://127.0.0.1:%1").arg(port)}}});
+    setJson(config, {QStringLiteral("pools"), QStringLiteral("0"), QStringLiteral("tls"), QStringLiteral("ca_file")}, caFile);
+}
+
 Cluster::Cluster() = default;
 
 Cluster::~Cluster()

@@ -35,6 +35,13 @@ QByteArray sha256Hex(const QByteArray& data);
 // Sets a value deep inside a JSON document: path {"pools", "0", "health_check", "enabled"}.
 // Array indexes are decimal strings; missing objects are created.
 void setJson(QJsonObject& root, const QStringList& path, const QJsonValue& value);
+// Points pool 0 of `config` at one https:// replica, 127.0.0.1:`port`, whose certificate must
+// chain to `caFile` (the pool's tls.ca_file).
+void setHttpsReplica(QJsonObject& config, const QString& port, const QString& caFile);
+inline void setHttpsReplica(QJsonObject& config, quint16 port, const QString& caFile)
+{
+    setHttpsReplica(config, QString::number(port), caFile);
+}
 
 // Owns a temporary directory, replicas, stub backends and one agent; tearing it down stops
 // them. The agent's exit code is checked by the test (stopAgent()), not here.

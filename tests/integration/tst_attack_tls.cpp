@@ -641,9 +641,7 @@ void TestAttackTls::httpsReplicaWithBadCertificate()
     QVERIFY2(!port.isEmpty(), qPrintable(server.error()));
     Cluster a;
     QJsonObject config = a.config({});
-    setJson(config, {"pools", "0", "replicas"},
-            QJsonArray{QJsonObject{{"url", QStringLiteral("https://127.0.0.1:%1").arg(QString::fromLatin1(port))}}});
-    setJson(config, {"pools", "0", "tls", "ca_file"}, certs_->path("ca.pem"));
+    setHttpsReplica(config, QString::fromLatin1(port), certs_->path("ca.pem"));
     if (!serverName.isEmpty())
         setJson(config, {"pools", "0", "tls", "server_name"}, serverName);
     else if (cert == "other.pem")
@@ -686,9 +684,7 @@ void TestAttackTls::httpsReplicaResetsDuringHandshake()
     QVERIFY2(!good_port.isEmpty(), qPrintable(good.error()));
     Cluster a;
     QJsonObject config = a.config({});
-    setJson(config, {"pools", "0", "replicas"},
-            QJsonArray{QJsonObject{{"url", QStringLiteral("https://127.0.0.1:%1").arg(rude.serverPort())}}});
-    setJson(config, {"pools", "0", "tls", "ca_file"}, certs_->path("ca.pem"));
+    setHttpsReplica(config, rude.serverPort(), certs_->path("ca.pem"));
     QVERIFY2(a.startAgent(config), qPrintable(a.error()));
     // fetch() blocks this thread; the rude server needs the event loop, so run it in a thread.
     QList<int> got;
