@@ -125,6 +125,18 @@ inline std::vector<int> assign(Balancer& balancer, const std::vector<std::string
     return result;
 }
 
+// The keys whose replica in `home` (an assign() of `keys`) is `replica`.
+inline std::vector<std::string> keysAssignedTo(const std::vector<std::string>& keys, const std::vector<int>& home,
+                                               int replica)
+{
+    std::vector<std::string> mine;
+    for (std::size_t k = 0; k < keys.size(); ++k) {
+        if (home[k] == replica)
+            mine.push_back(keys[k]);
+    }
+    return mine;
+}
+
 // How two assignments of the same keys differ after `removed` went down.
 struct Movement {
     int moved = 0;         // keys whose replica changed
