@@ -32,6 +32,13 @@ quint16 refusedPort();
 QByteArray randomBytes(qsizetype size, quint64 seed);
 QByteArray sha256Hex(const QByteArray& data);
 
+class Cluster;
+// The end of a test whose fixture owns `c`, given the agent's exit code as the test reads it
+// (stopped now, or gone already): the agent's error and stderr are printed when the test
+// failed or the code is not 0, and a code that is not 0 fails a test that had not failed yet
+// (else the failure and the agent's state are reported above).
+void checkAgentExit(Cluster& c, int exitCode);
+
 // Sets a value deep inside a JSON document: path {"pools", "0", "health_check", "enabled"}.
 // Array indexes are decimal strings; missing objects are created.
 void setJson(QJsonObject& root, const QStringList& path, const QJsonValue& value);

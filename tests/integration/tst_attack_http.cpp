@@ -105,10 +105,7 @@ void TestAttackHttp::cleanup()
 {
     // An agent that is gone without the test stopping it has crashed (every test starts one).
     const int exitCode = c_->agent().running() ? c_->stopAgent() : -1;
-    if (QTest::currentTestFailed() || exitCode != 0)
-        qWarning().noquote() << "agent:" << c_->agent().error() << "stderr:\n" << c_->agentLog();
-    if (!QTest::currentTestFailed())
-        QCOMPARE(exitCode, 0); // alive to the end, and exits cleanly
+    checkAgentExit(*c_, exitCode);
     c_.reset();
 }
 

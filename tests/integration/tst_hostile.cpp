@@ -87,10 +87,7 @@ void TestHostile::cleanup()
     // An agent that is gone without the test stopping it has crashed.
     const int exitCode = c_->agent().running() ? c_->stopAgent() : stoppedByTest_ ? 0 : -1;
     stoppedByTest_ = false;
-    if (QTest::currentTestFailed() || exitCode != 0)
-        qWarning().noquote() << "agent:" << c_->agent().error() << "stderr:\n" << c_->agentLog();
-    if (!QTest::currentTestFailed())
-        QCOMPARE(exitCode, 0); // alive to the end, and exits cleanly
+    checkAgentExit(*c_, exitCode);
 }
 
 QByteArray TestHostile::accessLog()
