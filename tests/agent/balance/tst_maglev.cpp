@@ -12,15 +12,6 @@ using dlb::common::HashKey;
 namespace {
 constexpr uint64_t kTableSize = 65537;
 
-HashKey keyOf(HashKey::Kind kind)
-{
-    HashKey key;
-    key.kind = kind;
-    if (kind == HashKey::Kind::Header)
-        key.header = std::string(kKeyHeader);
-    return key;
-}
-
 // Slots per replica in the lookup table.
 std::vector<int> slotCounts(const Maglev& maglev)
 {

@@ -13,15 +13,6 @@ using dlb::common::HashKey;
 namespace {
 constexpr uint64_t kMinRing = 1024;
 constexpr uint64_t kMaxRing = 8 * 1024 * 1024;
-
-HashKey keyOf(HashKey::Kind kind)
-{
-    HashKey key;
-    key.kind = kind;
-    if (kind == HashKey::Kind::Header)
-        key.header = std::string(kKeyHeader);
-    return key;
-}
 } // namespace
 
 class TestRingHash : public QObject {
