@@ -1,7 +1,9 @@
 #pragma once
 // Shared fixture of the integration tests: real dlb-agent and dlb-replica processes on
 // 127.0.0.1 with ports bound as 0 (child_process.hpp), stub backends that record what the agent
-// forwards (stub_backend.hpp), and a raw HTTP/1.1 client (http_client.hpp).
+// forwards (stub_backend.hpp), and a raw HTTP/1.1 client (http_client.hpp). Tests that need
+// them include too: blocking raw sockets and /proc readings (raw_socket.hpp), replicas that
+// answer with bytes the test scripts (scripted_replica.hpp).
 
 #include "child_process.hpp"
 #include "http_client.hpp"
