@@ -14,14 +14,12 @@
 
 using namespace dlb::agent::http;
 using dlb::fuzz::Choices;
+using dlb::fuzz::kDefaultLimits;
+using dlb::fuzz::kPeerLimits;
+using dlb::fuzz::kTightLimits;
 using dlb::fuzz::Recorder;
 
 namespace {
-
-// The agent's defaults (common/config.hpp); a second set of tight limits makes the limit
-// paths reachable with short inputs.
-constexpr ParserLimits kDefaultLimits{};
-constexpr ParserLimits kTightLimits{256, 8, 64};
 
 // Parses what the proxy would send upstream and checks it against the decision taken.
 void checkForwardedHead(const Message& req)
@@ -39,7 +37,7 @@ void checkForwardedHead(const Message& req)
 
     Recorder rec;
     rec.pause_after_each = true;
-    Parser replica(Kind::Request, rec, ParserLimits{1u << 20, 1024, 0});
+    Parser replica(Kind::Request, rec, kPeerLimits);
     const auto r = replica.execute(out.data(), out.size());
     DLB_FUZZ_CHECK(r.status != Parser::Status::Error, out);
     DLB_FUZZ_CHECK(rec.heads == 1, out); // one head, not two (no header or target injection)
@@ -84,12 +82,8 @@ void run(std::string_view data, const ParserLimits& limits, uint64_t seed)
     Parser p2(Kind::Request, cut, limits);
     const bool failed2 = dlb::fuzz::feed(p2, data, dlb::fuzz::pieces(data.size(), c)) == Parser::Status::Error;
 
-    if (!dlb::fuzz::sameParse(failed1, whole.log, failed2, cut.log)) {
-        std::fprintf(stderr, "whole (%s, error %s):%s\n\ncut (%s, error %s):%s\n", failed1 ? "failed" : "ok",
-                     dlb::fuzz::errorName(p1.error()), whole.log.c_str(), failed2 ? "failed" : "ok",
-                     dlb::fuzz::errorName(p2.error()), cut.log.c_str());
-        dlb::fuzz::fail("a request stream parsed differently in pieces than in one piece", data);
-    }
+    dlb::fuzz::checkSameParse(p1, failed1, whole.log, p2, failed2, cut.log,
+                              "a request stream parsed differently in pieces than in one piece", data);
     // The peer closing now must not crash, whatever state the parser is in.
     (void)p1.finish();
     (void)p2.finish();
@@ -99,9 +93,7 @@ void run(std::string_view data, const ParserLimits& limits, uint64_t seed)
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size)
 {
-    const std::string_view bytes(reinterpret_cast<const char*>(data), size);
-    dlb::fuzz::currentInput() = bytes;
-    const uint64_t seed = dlb::fuzz::hashBytes(data, size);
+    const auto [bytes, seed] = dlb::fuzz::beginInput(data, size);
     run(bytes, (seed & 3) == 0 ? kTightLimits : kDefaultLimits, seed);
     return 0;
 }

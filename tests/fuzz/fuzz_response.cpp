@@ -12,12 +12,12 @@
 
 using namespace dlb::agent::http;
 using dlb::fuzz::Choices;
+using dlb::fuzz::kDefaultLimits;
+using dlb::fuzz::kPeerLimits;
+using dlb::fuzz::kTightLimits;
 using dlb::fuzz::Recorder;
 
 namespace {
-
-constexpr ParserLimits kDefaultLimits{};
-constexpr ParserLimits kTightLimits{256, 8, 64};
 
 // The three requests an answer can be for: the framing rules differ for each.
 constexpr std::string_view kRequests[] = {
@@ -49,7 +49,7 @@ void checkClientHead(const Context& ctx, const Message& resp)
         return *static_cast<bool*>(h) ? ParserHandler::HeadersAction::SkipBody : ParserHandler::HeadersAction::Continue;
     }, const_cast<bool*>(&ctx.head));
     rec.pause_after_each = true;
-    Parser client(Kind::Response, rec, ParserLimits{1u << 20, 1024, 0});
+    Parser client(Kind::Response, rec, kPeerLimits);
     const auto r = client.execute(out.data(), out.size());
     DLB_FUZZ_CHECK(r.status != Parser::Status::Error, out);
     DLB_FUZZ_CHECK(rec.heads == 1, out);
@@ -108,21 +108,15 @@ void run(std::string_view data, const ParserLimits& limits, uint64_t seed)
     bool failed2 = dlb::fuzz::feed(p2, data, dlb::fuzz::pieces(data.size(), c)) == Parser::Status::Error;
     failed2 = failed2 || (p2.inMessage() && p2.finish() == Parser::Status::Error);
 
-    if (!dlb::fuzz::sameParse(failed1, whole.log, failed2, cut.log)) {
-        std::fprintf(stderr, "whole (%s, error %s):%s\n\ncut (%s, error %s):%s\n", failed1 ? "failed" : "ok",
-                     dlb::fuzz::errorName(p1.error()), whole.log.c_str(), failed2 ? "failed" : "ok",
-                     dlb::fuzz::errorName(p2.error()), cut.log.c_str());
-        dlb::fuzz::fail("a response stream parsed differently in pieces than in one piece", data);
-    }
+    dlb::fuzz::checkSameParse(p1, failed1, whole.log, p2, failed2, cut.log,
+                              "a response stream parsed differently in pieces than in one piece", data);
 }
 
 } // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size)
 {
-    const std::string_view bytes(reinterpret_cast<const char*>(data), size);
-    dlb::fuzz::currentInput() = bytes;
-    const uint64_t seed = dlb::fuzz::hashBytes(data, size);
+    const auto [bytes, seed] = dlb::fuzz::beginInput(data, size);
     run(bytes, (seed & 0x30) == 0 ? kTightLimits : kDefaultLimits, seed);
     return 0;
 }

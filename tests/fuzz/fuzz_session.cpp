@@ -44,8 +44,6 @@ namespace {
 // are set far above what one input needs, and far below this).
 constexpr int kDeadlineMs = 5000;
 constexpr size_t kReadChunk = 64 * 1024;
-// The answers are counted against requests parsed with the agent's defaults.
-constexpr http::ParserLimits kAgentLimits{};
 
 // Request heads the stub replica received, by the client address the agent wrote last in
 // X-Forwarded-For: each input connects from an address of its own (127.1.x.y), so a head is
@@ -89,7 +87,7 @@ private:
         std::string out;
         std::string in_log; // what arrived, for a finding's message
         bool close_after = false;
-        http::Parser parser{http::Kind::Request, *this, http::ParserLimits{1u << 20, 1024, 0}};
+        http::Parser parser{http::Kind::Request, *this, dlb::fuzz::kPeerLimits};
         bool head = false;
         char mode = 0;
 
@@ -332,15 +330,13 @@ extern "C" int LLVMFuzzerInitialize(int*, char***)
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size)
 {
     Agent& a = agent();
-    const std::string_view input(reinterpret_cast<const char*>(data), size);
-    dlb::fuzz::currentInput() = input;
-    const uint64_t seed = dlb::fuzz::hashBytes(data, size);
+    const auto [input, seed] = dlb::fuzz::beginInput(data, size);
 
     Client client;
-    http::Parser req_parser(http::Kind::Request, client.requests, kAgentLimits);
+    http::Parser req_parser(http::Kind::Request, client.requests, dlb::fuzz::kDefaultLimits); // the answers are counted against these
     (void)req_parser.execute(input.data(), input.size()); // stops at the first error, as the agent
     const size_t expected = client.requests.complete;
-    http::Parser resp_parser(http::Kind::Response, client.answers, http::ParserLimits{1u << 20, 1024, 0});
+    http::Parser resp_parser(http::Kind::Response, client.answers, dlb::fuzz::kPeerLimits);
 
     static uint32_t inputs = 0;
     ++inputs;

@@ -1,7 +1,8 @@
 #pragma once
 // Shared by the libFuzzer targets (DLB_FUZZ=ON): a check that reports and aborts, so libFuzzer
-// saves the input as a crash; the cuts that feed one input to a parser in pieces; and a
-// recording handler whose log is compared between a whole and a piecewise parse.
+// saves the input as a crash; the parser limits they run with; the cuts that feed one input to a
+// parser in pieces; and a recording handler whose log is compared between a whole and a
+// piecewise parse.
 //
 // Inputs stay plain HTTP bytes (so the seed corpus is readable and a crash file can be replayed
 // with curl or nc): the piecewise cuts are derived from a hash of the input, not from a prefix.
@@ -34,6 +35,14 @@ inline std::string_view& currentInput()
     static std::string_view input;
     return input;
 }
+
+// The agent's parser limits (its defaults, common/config.hpp), and tight ones that make the
+// limit paths reachable with short inputs.
+inline constexpr agent::http::ParserLimits kDefaultLimits{};
+inline constexpr agent::http::ParserLimits kTightLimits{256, 8, 64};
+// A peer parsing again what the proxy wrote (a replica its request head, a client its answer
+// head): limits it cannot reach, so only a malformed head fails.
+inline constexpr agent::http::ParserLimits kPeerLimits{1u << 20, 1024, 0};
 
 // DLB_FUZZ_CONTINUE=DIR (long runs): a finding does not stop the run. The first input that
 // breaks each invariant is written to DIR/finding-<n> and reported; later ones are counted, and
@@ -246,14 +255,6 @@ inline std::string_view beforeFailingBody(std::string_view log)
     return body == std::string_view::npos ? log : log.substr(0, body);
 }
 
-// Whole and piecewise parses agree: same outcome, same log (up to the failing body).
-inline bool sameParse(bool failed1, const std::string& log1, bool failed2, const std::string& log2)
-{
-    if (failed1 != failed2)
-        return false;
-    return failed1 ? beforeFailingBody(log1) == beforeFailingBody(log2) : log1 == log2;
-}
-
 inline const char* errorName(agent::http::ParseError e)
 {
     using agent::http::ParseError;
@@ -270,5 +271,40 @@ inline const char* errorName(agent::http::ParseError e)
     }
     return "?";
 }
+
+// Whole and piecewise parses agree: same outcome, same log (up to the failing body).
+inline bool sameParse(bool failed1, const std::string& log1, bool failed2, const std::string& log2)
+{
+    if (failed1 != failed2)
+        return false;
+    return failed1 ? beforeFailingBody(log1) == beforeFailingBody(log2) : log1 == log2;
+}
+
+// A finding (`what`, with both parses printed) unless the parse of `data` in one piece (`whole`,
+// which failed or not, and its log) and the one in pieces agree.
+inline void checkSameParse(const agent::http::Parser& whole, bool failed1, const std::string& log1,
+                           const agent::http::Parser& cut, bool failed2, const std::string& log2, const char* what,
+                           std::string_view data)
+{
+    if (sameParse(failed1, log1, failed2, log2))
+        return;
+    std::fprintf(stderr, "whole (%s, error %s):%s\n\ncut (%s, error %s):%s\n", failed1 ? "failed" : "ok",
+                 errorName(whole.error()), log1.c_str(), failed2 ? "failed" : "ok", errorName(cut.error()), log2.c_str());
+    fail(what, data);
+}
+
+// One run of a target: its bytes, made the currentInput(), and their hash, from which every
+// choice of the run is drawn.
+struct Input {
+    std::string_view bytes;
+    uint64_t seed = 0;
+};
+inline Input beginInput(const uint8_t* data, size_t size)
+{
+    const std::string_view bytes(reinterpret_cast<const char*>(data), size);
+    currentInput() = bytes;
+    return {bytes, hashBytes(data, size)};
+}
+
 
 } // namespace dlb::fuzz

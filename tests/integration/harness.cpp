@@ -5,6 +5,7 @@
 #include <QJsonArray>
 #include <QJsonDocument>
 #include <QTcpServer>
+#include <QTest>
 
 #include <cstdio>
 #include <random>
@@ -66,6 +67,21 @@ QJsonValue setIn(const QJsonValue& node, const QStringList& path, qsizetype at, 
 void setJson(QJsonObject& root, const QStringList& path, const QJsonValue& value)
 {
     root = setIn(root, path, 0, value).toObject();
+}
+
+void checkAgentExit(Cluster& c, int exitCode)
+{
+    if (QTest::currentTestFailed() || exitCode != 0)
+        qWarning().noquote() << "agent:" << c.agent().error() << "stderr:\n" << c.agentLog();
+    if (!QTest::currentTestFailed())
+        QCOMPARE(exitCode, 0);
+}
+
+void setHttpsReplica(QJsonObject& config, const QString& port, const QString& caFile)
+{
+    setJson(config, {QStringLiteral("pools"), QStringLiteral("0"), QStringLiteral("replicas")},
+            QJsonArray{QJsonObject{{QStringLiteral("url"), QStringLiteral("https://127.0.0.1:%1").arg(port)}}});
+    setJson(config, {QStringLiteral("pools"), QStringLiteral("0"), QStringLiteral("tls"), QStringLiteral("ca_file")}, caFile);
 }
 
 Cluster::Cluster() = default;

@@ -1,7 +1,9 @@
 #pragma once
 // Shared fixture of the integration tests: real dlb-agent and dlb-replica processes on
 // 127.0.0.1 with ports bound as 0 (child_process.hpp), stub backends that record what the agent
-// forwards (stub_backend.hpp), and a raw HTTP/1.1 client (http_client.hpp).
+// forwards (stub_backend.hpp), and a raw HTTP/1.1 client (http_client.hpp). Tests that need
+// them include too: blocking raw sockets and /proc readings (raw_socket.hpp), replicas that
+// answer with bytes the test scripts (scripted_replica.hpp).
 
 #include "child_process.hpp"
 #include "http_client.hpp"
@@ -32,9 +34,23 @@ quint16 refusedPort();
 QByteArray randomBytes(qsizetype size, quint64 seed);
 QByteArray sha256Hex(const QByteArray& data);
 
+class Cluster;
+// The end of a test whose fixture owns `c`, given the agent's exit code as the test reads it
+// (stopped now, or gone already): the agent's error and stderr are printed when the test
+// failed or the code is not 0, and a code that is not 0 fails a test that had not failed yet
+// (else the failure and the agent's state are reported above).
+void checkAgentExit(Cluster& c, int exitCode);
+
 // Sets a value deep inside a JSON document: path {"pools", "0", "health_check", "enabled"}.
 // Array indexes are decimal strings; missing objects are created.
 void setJson(QJsonObject& root, const QStringList& path, const QJsonValue& value);
+// Points pool 0 of `config` at one https:// replica, 127.0.0.1:`port`, whose certificate must
+// chain to `caFile` (the pool's tls.ca_file).
+void setHttpsReplica(QJsonObject& config, const QString& port, const QString& caFile);
+inline void setHttpsReplica(QJsonObject& config, quint16 port, const QString& caFile)
+{
+    setHttpsReplica(config, QString::number(port), caFile);
+}
 
 // Owns a temporary directory, replicas, stub backends and one agent; tearing it down stops
 // them. The agent's exit code is checked by the test (stopAgent()), not here.

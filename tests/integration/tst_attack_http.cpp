@@ -4,12 +4,9 @@
 // tst_attack_tls.cpp already cover is not repeated here.
 
 #include "harness.hpp"
+#include "raw_socket.hpp"
+#include "scripted_replica.hpp"
 
-#include <QFile>
-#include <QMutex>
-#include <QTcpServer>
-#include <QTcpSocket>
-#include <QThread>
 #include <QtTest>
 
 #include <netinet/in.h>
@@ -17,32 +14,10 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include <cerrno>
-#include <functional>
 
 using namespace dlb::test;
 
 namespace {
-
-// A blocking TCP socket to 127.0.0.1:port; -1 on failure. `rcvbuf` > 0 sets a small receive
-// buffer before connecting, for a client whose kernel does not absorb what it does not read.
-int rawConnect(quint16 port, int rcvbuf = 0)
-{
-    const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (fd < 0)
-        return -1;
-    if (rcvbuf > 0)
-        ::setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof rcvbuf);
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_port = htons(port);
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) {
-        ::close(fd);
-        return -1;
-    }
-    return fd;
-}
 
 // Sends `request` on a new connection and reads until the agent closes it (or kWaitMs pass,
 // which `closed` reports): the bytes exactly as a client receives them.
@@ -52,45 +27,10 @@ QByteArray exchangeUntilClose(quint16 port, const QByteArray& request, bool* clo
     const int fd = rawConnect(port);
     if (fd < 0)
         return {};
-    qsizetype off = 0;
-    while (off < request.size()) {
-        const ssize_t n = ::send(fd, request.constData() + off, static_cast<size_t>(request.size() - off), MSG_NOSIGNAL);
-        if (n <= 0 && errno != EINTR)
-            break;
-        off += n > 0 ? n : 0;
-    }
-    QByteArray out;
-    QElapsedTimer t;
-    t.start();
-    char buf[16384];
-    while (t.elapsed() < kWaitMs) {
-        pollfd p{fd, POLLIN, 0};
-        if (::poll(&p, 1, static_cast<int>(kWaitMs - t.elapsed())) <= 0)
-            continue;
-        const ssize_t n = ::recv(fd, buf, sizeof buf, 0);
-        if (n > 0) {
-            out.append(buf, n);
-            continue;
-        }
-        if (n < 0 && errno == EINTR)
-            continue;
-        *closed = true;
-        break;
-    }
+    sendAll(fd, request);
+    const QByteArray out = readUntilClose(fd, kWaitMs, closed);
     ::close(fd);
     return out;
-}
-
-// The agent's resident memory in KiB (VmRSS in /proc/PID/status), 0 if unknown.
-qint64 rssKiB(qint64 pid)
-{
-    QFile f(QStringLiteral("/proc/%1/status").arg(pid));
-    if (!f.open(QIODevice::ReadOnly))
-        return 0;
-    for (const QByteArray& line : f.readAll().split('\n'))
-        if (line.startsWith("VmRSS:"))
-            return line.mid(6).trimmed().split(' ').value(0).toLongLong();
-    return 0;
 }
 
 // Reads one Content-Length answer of `bodySize` bytes (its head included) from a blocking
@@ -127,77 +67,6 @@ QByteArray headAt(const QByteArray& bytes, qsizetype from = 0)
     return end < 0 ? bytes.mid(from) : bytes.mid(from, end - from);
 }
 
-// A replica whose answers are raw bytes written by the test, chosen by request path (GETs
-// only: a head ends at the blank line); after an answer marked `close` it closes the
-// connection. Its sockets live in a thread of its own, so the test thread may block.
-class RawReplica {
-public:
-    struct Answer {
-        QByteArray bytes;
-        bool close = false;
-    };
-    using Script = std::function<Answer(const QByteArray& path)>;
-
-    explicit RawReplica(Script script)
-    {
-        server_ = new Server(std::move(script));
-        server_->moveToThread(&thread_);
-        QObject::connect(&thread_, &QThread::finished, server_, &QObject::deleteLater);
-        thread_.start();
-        quint16 port = 0;
-        QMetaObject::invokeMethod(server_, [this, &port] { port = server_->listen(); }, Qt::BlockingQueuedConnection);
-        port_ = port;
-    }
-    ~RawReplica()
-    {
-        thread_.quit();
-        thread_.wait();
-    }
-    RawReplica(const RawReplica&) = delete;
-    RawReplica& operator=(const RawReplica&) = delete;
-
-    quint16 port() const { return port_; }
-
-private:
-    class Server final : public QObject {
-    public:
-        explicit Server(Script s) : script_(std::move(s)) {}
-        quint16 listen()
-        {
-            auto* server = new QTcpServer(this);
-            QObject::connect(server, &QTcpServer::newConnection, this, [this, server] {
-                while (QTcpSocket* s = server->nextPendingConnection()) {
-                    QObject::connect(s, &QTcpSocket::readyRead, this, [this, s] { onReadyRead(s); });
-                    QObject::connect(s, &QTcpSocket::disconnected, s, &QObject::deleteLater);
-                }
-            });
-            return server->listen(QHostAddress::LocalHost, 0) ? server->serverPort() : 0;
-        }
-
-    private:
-        void onReadyRead(QTcpSocket* s)
-        {
-            QByteArray buf = s->property("buf").toByteArray() + s->readAll();
-            for (qsizetype end; s->state() == QAbstractSocket::ConnectedState && (end = buf.indexOf("\r\n\r\n")) >= 0;) {
-                const QByteArray line = buf.left(buf.indexOf("\r\n"));
-                buf.remove(0, end + 4);
-                const Answer a = script_(line.split(' ').value(1));
-                s->write(a.bytes);
-                if (a.close) {
-                    s->disconnectFromHost(); // after the bytes are written
-                    return;
-                }
-            }
-            s->setProperty("buf", buf);
-        }
-
-        Script script_;
-    };
-
-    QThread thread_;
-    Server* server_ = nullptr;
-    quint16 port_ = 0;
-};
 
 } // namespace
 
@@ -236,10 +105,7 @@ void TestAttackHttp::cleanup()
 {
     // An agent that is gone without the test stopping it has crashed (every test starts one).
     const int exitCode = c_->agent().running() ? c_->stopAgent() : -1;
-    if (QTest::currentTestFailed() || exitCode != 0)
-        qWarning().noquote() << "agent:" << c_->agent().error() << "stderr:\n" << c_->agentLog();
-    if (!QTest::currentTestFailed())
-        QCOMPARE(exitCode, 0); // alive to the end, and exits cleanly
+    checkAgentExit(*c_, exitCode);
     c_.reset();
 }
 
@@ -331,7 +197,7 @@ void TestAttackHttp::hostMustBeAHost()
 // bytes as this one's body, and every answer after it is off.
 void TestAttackHttp::noContentLengthOn1xxOr204()
 {
-    RawReplica replica([](const QByteArray& path) -> RawReplica::Answer {
+    ScriptedReplica replica([](const QByteArray& path) -> Answer {
         if (path == "/hints")
             return {"HTTP/1.1 103 Early Hints\r\nContent-Length: 5\r\nLink: </s.css>\r\n\r\n"
                     "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"};
@@ -366,7 +232,7 @@ void TestAttackHttp::statusOutsideTheRangeIs502_data()
 void TestAttackHttp::statusOutsideTheRangeIs502()
 {
     QFETCH(QByteArray, status);
-    RawReplica replica([status](const QByteArray&) -> RawReplica::Answer {
+    ScriptedReplica replica([status](const QByteArray&) -> Answer {
         return {"HTTP/1.1 " + status + " Odd\r\nContent-Length: 2\r\n\r\nok"};
     });
     QVERIFY2(c_->startAgent(c_->config({replica.port()})), qPrintable(c_->error()));
@@ -391,7 +257,7 @@ void TestAttackHttp::codingNotEndingInChunkedIs502_data()
 void TestAttackHttp::codingNotEndingInChunkedIs502()
 {
     QFETCH(QByteArray, coding);
-    RawReplica replica([coding](const QByteArray& path) -> RawReplica::Answer {
+    ScriptedReplica replica([coding](const QByteArray& path) -> Answer {
         if (path == "/coded")
             return {"HTTP/1.1 200 OK\r\nTransfer-Encoding: " + coding + "\r\n\r\nhello", true};
         return {"HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\nnext"};
@@ -414,7 +280,7 @@ void TestAttackHttp::codingNotEndingInChunkedIs502()
 // malformed answer, seen by LeakSanitizer).
 void TestAttackHttp::malformedAnswer502SaysNoBogusError()
 {
-    RawReplica replica([](const QByteArray&) -> RawReplica::Answer { return {"NOT HTTP AT ALL\r\n\r\n", true}; });
+    ScriptedReplica replica([](const QByteArray&) -> Answer { return {"NOT HTTP AT ALL\r\n\r\n", true}; });
     QVERIFY2(c_->startAgent(c_->config({replica.port()})), qPrintable(c_->error()));
     const auto r = fetch(c_->port(), getRequest("/m"));
     QVERIFY(r);
@@ -440,7 +306,7 @@ void TestAttackHttp::idleConnectionsKeepNoWriteBuffer()
     const bool asan = !dlb::test::rssMeasuresTheAgent();
     qputenv("MALLOC_MMAP_THRESHOLD_", "65536");
     const QByteArray body(kBody, 'b');
-    RawReplica replica([&body](const QByteArray&) -> RawReplica::Answer {
+    ScriptedReplica replica([&body](const QByteArray&) -> Answer {
         return {"HTTP/1.1 200 OK\r\nContent-Length: " + QByteArray::number(body.size()) + "\r\n\r\n" + body};
     });
     const bool started = c_->startAgent(c_->config({replica.port()}));

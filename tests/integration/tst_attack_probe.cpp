@@ -6,139 +6,17 @@
 
 #include <algorithm>
 #include "prequal_load.hpp"
+#include "scripted_replica.hpp"
 
 #include <QElapsedTimer>
 #include <QRegularExpression>
-#include <QMutex>
-#include <QTcpServer>
-#include <QTcpSocket>
-#include <QThread>
 #include <QtTest>
 
 #include <csignal>
-#include <functional>
-#include <optional>
 
 using namespace dlb::test;
 
 namespace {
-
-// What a scripted replica sends for one request, and whether it closes the connection after.
-struct Answer {
-    QByteArray bytes;
-    bool close = false;
-};
-
-// "HTTP/1.1 200 OK" with Content-Length, keep-alive.
-Answer ok(const QByteArray& body, const QByteArray& extraHeaders = {})
-{
-    return {"HTTP/1.1 200 OK\r\nContent-Length: " + QByteArray::number(body.size()) + "\r\n" + extraHeaders + "\r\n" + body};
-}
-
-// A replica whose every answer is written by the test: `script(path)` runs in the replica's own
-// thread (it must only read what it captures). Counts the requests per path.
-class ScriptedReplica {
-public:
-    using Script = std::function<Answer(const QByteArray& path)>;
-
-    explicit ScriptedReplica(Script script)
-    {
-        server_ = new Server(std::move(script));
-        server_->moveToThread(&thread_);
-        QObject::connect(&thread_, &QThread::finished, server_, &QObject::deleteLater);
-        thread_.start();
-        quint16 port = 0;
-        QMetaObject::invokeMethod(server_, [this, &port] { port = server_->listen(); }, Qt::BlockingQueuedConnection);
-        port_ = port;
-    }
-    ~ScriptedReplica()
-    {
-        thread_.quit();
-        thread_.wait();
-    }
-    ScriptedReplica(const ScriptedReplica&) = delete;
-    ScriptedReplica& operator=(const ScriptedReplica&) = delete;
-
-    quint16 port() const { return port_; }
-    // Stops listening and drops every connection (a killed process), or listens again on the
-    // same port (the process restarted).
-    void setListening(bool on)
-    {
-        QMetaObject::invokeMethod(server_, [this, on] { server_->setListening(on, port_); }, Qt::BlockingQueuedConnection);
-    }
-    int count(const QByteArray& path) const
-    {
-        QMutexLocker lock(&server_->mutex);
-        return server_->counts.value(path);
-    }
-
-private:
-    class Server final : public QObject {
-    public:
-        explicit Server(Script s) : script_(std::move(s)) {}
-        ~Server() override { delete server_; }
-        quint16 listen()
-        {
-            server_ = new QTcpServer(this);
-            QObject::connect(server_, &QTcpServer::newConnection, this, [this] {
-                while (QTcpSocket* s = server_->nextPendingConnection()) {
-                    buffers_.insert(s, {});
-                    QObject::connect(s, &QTcpSocket::readyRead, this, [this, s] { onReadyRead(s); });
-                    QObject::connect(s, &QTcpSocket::disconnected, s, &QObject::deleteLater);
-                    QObject::connect(s, &QObject::destroyed, this, [this, s] { buffers_.remove(s); });
-                }
-            });
-            return server_->listen(QHostAddress::LocalHost, 0) ? server_->serverPort() : 0;
-        }
-
-        void setListening(bool on, quint16 port)
-        {
-            if (on) {
-                if (!server_->isListening())
-                    server_->listen(QHostAddress::LocalHost, port);
-                return;
-            }
-            server_->close();
-            for (QTcpSocket* s : buffers_.keys())
-                s->abort();
-        }
-
-        mutable QMutex mutex;
-        QHash<QByteArray, int> counts; // guarded by mutex
-
-    private:
-        void onReadyRead(QTcpSocket* s)
-        {
-            QByteArray& buf = buffers_[s];
-            buf += s->readAll();
-            // Requests without bodies only (GET): a head ends at the blank line.
-            for (qsizetype end; s->state() == QAbstractSocket::ConnectedState && (end = buf.indexOf("\r\n\r\n")) >= 0;) {
-                const QByteArray head = buf.left(end);
-                buf.remove(0, end + 4);
-                const QList<QByteArray> line = head.left(head.indexOf("\r\n")).split(' ');
-                const QByteArray path = line.size() > 1 ? line[1] : QByteArray();
-                {
-                    QMutexLocker lock(&mutex);
-                    ++counts[path];
-                }
-                const Answer a = script_(path);
-                s->write(a.bytes);
-                if (a.close) {
-                    s->disconnectFromHost(); // after the bytes are written
-                    return;
-                }
-            }
-        }
-
-        Script script_;
-        QTcpServer* server_ = nullptr;
-        QHash<QTcpSocket*, QByteArray> buffers_;
-    };
-
-    QThread thread_;
-    Server* server_ = nullptr;
-    quint16 port_ = 0;
-};
 
 const QString kPool = QStringLiteral("0");
 
@@ -187,16 +65,41 @@ int answeredBy(quint16 port, int n, const QByteArray& who, QString* why)
     return hits;
 }
 
-// A replica named `name` that answers /work with 200 and X-Replica, and its probe and health
-// paths with `special(path)` when that gives bytes.
-ScriptedReplica::Script replicaScript(const QByteArray& name, std::function<std::optional<Answer>(const QByteArray&)> special)
+// A replica named `name` that answers /work (every path) with 200 and X-Replica: `name`, but
+// `special` (a probe or health path), when given, with `answer`.
+ScriptedReplica::Script answering(const QByteArray& name, const QByteArray& special = {}, const Answer& answer = {})
 {
-    return [name, special](const QByteArray& path) {
-        if (auto a = special(path))
-            return *a;
+    return [name, special, answer](const QByteArray& path) {
+        if (!special.isEmpty() && path == special)
+            return answer;
         return ok(name, "X-Replica: " + name + "\r\n");
     };
 }
+
+// The Prequal findings' measure: an agent over a and b with Prequal probing /ping, once a has
+// answered `probesOfA` probes and b two, is sent `n` requests on one connection and stopped (it
+// must exit 0). Returns how many reached a, with the agent's log (its stop report included) in
+// *log; -1 when a step failed, which has failed the test.
+int prequalShareOfA(const ScriptedReplica& a, const ScriptedReplica& b, int probesOfA, int n, QByteArray* log)
+{
+    Cluster c;
+    QJsonObject cfg = c.config({a.port(), b.port()});
+    usePrequalOnPing(cfg);
+    int toA = -1;
+    [&] {
+        QVERIFY2(c.startAgent(cfg), qPrintable(c.error()));
+        QTRY_VERIFY_WITH_TIMEOUT(a.count("/ping") >= probesOfA && b.count("/ping") >= 2, kWaitMs);
+        QString why;
+        toA = answeredBy(c.port(), n, "a", &why);
+        QVERIFY2(toA >= 0, qPrintable(why));
+        QCOMPARE(c.stopAgent(), 0);
+        *log = c.agentLog();
+    }();
+    return QTest::currentTestFailed() ? -1 : toA;
+}
+
+// b in the Prequal findings: it says on /ping that it is loaded and slow.
+const QByteArray kLoadedProbeAnswer = R"({"rif": 40, "latency_ms": 200})";
 
 } // namespace
 
@@ -238,12 +141,8 @@ void TestAttackProbe::healthAnswerDelimitedByCloseKeepsReplica()
 {
     QFETCH(QByteArray, answer);
     QFETCH(bool, close);
-    ScriptedReplica a(replicaScript("a", [answer, close](const QByteArray& path) -> std::optional<Answer> {
-        if (path == "/healthz")
-            return Answer{answer, close};
-        return std::nullopt;
-    }));
-    ScriptedReplica b(replicaScript("b", [](const QByteArray&) -> std::optional<Answer> { return std::nullopt; }));
+    ScriptedReplica a(answering("a", "/healthz", {answer, close}));
+    ScriptedReplica b(answering("b"));
     Cluster c;
     QJsonObject cfg = c.config({a.port(), b.port()});
     strictHealthChecks(cfg);
@@ -281,16 +180,8 @@ void TestAttackProbe::probeAnswerIsRead()
     QFETCH(QByteArray, answer);
     QFETCH(bool, close);
     // a says it is idle and fast, b that it is loaded and slow: Prequal must send nearly all to a.
-    ScriptedReplica a(replicaScript("a", [answer, close](const QByteArray& path) -> std::optional<Answer> {
-        if (path == "/ping")
-            return Answer{answer, close};
-        return std::nullopt;
-    }));
-    ScriptedReplica b(replicaScript("b", [](const QByteArray& path) -> std::optional<Answer> {
-        if (path == "/ping")
-            return ok(R"({"rif": 40, "latency_ms": 200})");
-        return std::nullopt;
-    }));
+    ScriptedReplica a(answering("a", "/ping", {answer, close}));
+    ScriptedReplica b(answering("b", "/ping", ok(kLoadedProbeAnswer)));
     // Since the latency-weighted fallback (prequal7) a sequential run can stick to b from its
     // first pick (1-2 of 60 in about one run in five), which this share cannot tell from an
     // unread answer; until the test reads the agent's pool directly (open, see the session
@@ -298,21 +189,14 @@ void TestAttackProbe::probeAnswerIsRead()
     int best = -1;
     QByteArray lastLog;
     for (int attempt = 0; attempt < 3 && best < 45; ++attempt) {
-        Cluster c;
-        QJsonObject cfg = c.config({a.port(), b.port()});
-        usePrequalOnPing(cfg);
-        QVERIFY2(c.startAgent(cfg), qPrintable(c.error()));
-        // Idle probing has reached both.
-        QTRY_VERIFY_WITH_TIMEOUT(a.count("/ping") >= 2 && b.count("/ping") >= 2, kWaitMs);
-        QString why;
+        // Once idle probing has reached both.
         const int n = 60;
-        const int toA = answeredBy(c.port(), n, "a", &why);
-        QVERIFY2(toA >= 0, qPrintable(why));
+        const int toA = prequalShareOfA(a, b, 2, n, &lastLog);
+        if (toA < 0)
+            return;
         qInfo("%d of %d requests reached the idle replica", toA, n);
         // Unread answers leave only b in the pool, and Prequal picks at random (about 30 of 60).
         best = std::max(best, toA);
-        lastLog = c.agentLog();
-        QCOMPARE(c.stopAgent(), 0);
     }
     QVERIFY2(best >= 45, qPrintable(QStringLiteral("at best %1 of 60 requests reached the idle replica; agent log:\n%2")
                                         .arg(best)
@@ -339,31 +223,18 @@ void TestAttackProbe::probePathWithoutProbeAnswer_data()
 void TestAttackProbe::probePathWithoutProbeAnswer()
 {
     QFETCH(QByteArray, answer);
-    ScriptedReplica a(replicaScript("a", [answer](const QByteArray& path) -> std::optional<Answer> {
-        if (path == "/ping")
-            return Answer{answer, false};
-        return std::nullopt;
-    }));
+    ScriptedReplica a(answering("a", "/ping", {answer, false}));
     // b says it is loaded and slow; a answers at once.
-    ScriptedReplica b(replicaScript("b", [](const QByteArray& path) -> std::optional<Answer> {
-        if (path == "/ping")
-            return ok(R"({"rif": 40, "latency_ms": 200})");
-        return std::nullopt;
-    }));
-    Cluster c;
-    QJsonObject cfg = c.config({a.port(), b.port()});
-    usePrequalOnPing(cfg);
-    QVERIFY2(c.startAgent(cfg), qPrintable(c.error()));
+    ScriptedReplica b(answering("b", "/ping", ok(kLoadedProbeAnswer)));
     // One answer from a is all the verdict takes (then it is not asked again for 30 s).
-    QTRY_VERIFY_WITH_TIMEOUT(a.count("/ping") >= 1 && b.count("/ping") >= 2, kWaitMs);
-    QString why;
     const int n = 100;
-    const int toA = answeredBy(c.port(), n, "a", &why);
-    QVERIFY2(toA >= 0, qPrintable(why));
+    QByteArray log;
+    const int toA = prequalShareOfA(a, b, 1, n, &log);
+    if (toA < 0)
+        return;
     qInfo("%d of %d requests reached the replica without a probe endpoint", toA, n);
     // Starved, it gets only Prequal's random picks (about half, with one other replica).
     QVERIFY2(toA >= 75, qPrintable(QStringLiteral("%1 of %2 requests reached a").arg(toA).arg(n)));
-    QCOMPARE(c.stopAgent(), 0);
 }
 
 void TestAttackProbe::repeatedLoadReportIsNotRead_data()
@@ -395,20 +266,11 @@ void TestAttackProbe::repeatedLoadReportIsNotRead()
                 return {};
             return ok("a", extra + "X-Replica: a\r\n");
         });
-        ScriptedReplica b(replicaScript("b", [](const QByteArray& path) -> std::optional<Answer> {
-            if (path == "/ping")
-                return ok(R"({"rif": 5, "latency_ms": 5})");
-            return std::nullopt;
-        }));
-        Cluster c;
-        QJsonObject cfg = c.config({a.port(), b.port()});
-        usePrequalOnPing(cfg);
-        QVERIFY2(c.startAgent(cfg), qPrintable(c.error()));
-        QTRY_VERIFY_WITH_TIMEOUT(a.count("/ping") >= 1 && b.count("/ping") >= 2, kWaitMs);
-        QString why;
-        QVERIFY2(answeredBy(c.port(), 100, "a", &why) >= 0, qPrintable(why));
-        QCOMPARE(c.stopAgent(), 0);
-        const QString log = QString::fromUtf8(c.agentLog());
+        ScriptedReplica b(answering("b", "/ping", ok(R"({"rif": 5, "latency_ms": 5})")));
+        QByteArray agentLog;
+        if (prequalShareOfA(a, b, 1, 100, &agentLog) < 0)
+            return;
+        const QString log = QString::fromUtf8(agentLog);
         static const QRegularExpression count(QStringLiteral(", (\\d+) load reports"));
         qint64 total = 0;
         int lines = 0;
@@ -522,8 +384,8 @@ void TestAttackProbe::replicasTakingTurnsNeverFail_data()
 void TestAttackProbe::replicasTakingTurnsNeverFail()
 {
     QFETCH(QString, algorithm);
-    ScriptedReplica a(replicaScript("a", [](const QByteArray&) -> std::optional<Answer> { return std::nullopt; }));
-    ScriptedReplica b(replicaScript("b", [](const QByteArray&) -> std::optional<Answer> { return std::nullopt; }));
+    ScriptedReplica a(answering("a"));
+    ScriptedReplica b(answering("b"));
     Cluster c;
     QJsonObject cfg = c.config({a.port(), b.port()});
     setJson(cfg, {QStringLiteral("pools"), kPool, QStringLiteral("algorithm")}, QJsonObject{{QStringLiteral("name"), algorithm}});

@@ -5,6 +5,7 @@
 // during the handshake, pipelining. The client side is OpenSSL itself over blocking sockets
 // with timeouts, so a test can send exactly the bytes it wants and when.
 #include "harness.hpp"
+#include "raw_socket.hpp"
 #include "test_certs.hpp"
 
 #include <QElapsedTimer>
@@ -25,7 +26,6 @@
 #include <unistd.h>
 
 #include <csignal>
-#include <dirent.h>
 
 using namespace dlb::test;
 
@@ -56,87 +56,6 @@ struct SslCtxDeleter {
 struct SslDeleter {
     void operator()(SSL* s) const { SSL_free(s); }
 };
-
-qint64 rssKiB(qint64 pid)
-{
-    QFile f(QStringLiteral("/proc/%1/status").arg(pid));
-    if (!f.open(QIODevice::ReadOnly))
-        return -1;
-    for (const QByteArray& line : f.readAll().split('\n'))
-        if (line.startsWith("VmRSS:"))
-            return line.mid(6).trimmed().split(' ').value(0).toLongLong();
-    return -1;
-}
-
-int openFds(qint64 pid)
-{
-    DIR* d = opendir(QStringLiteral("/proc/%1/fd").arg(pid).toLocal8Bit().constData());
-    if (!d)
-        return -1;
-    int n = 0;
-    while (readdir(d))
-        ++n;
-    closedir(d);
-    return n - 2;
-}
-
-// A blocking TCP socket to 127.0.0.1:port whose reads and writes give up after kWaitMs.
-int connectTo(quint16 port)
-{
-    const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-    if (fd < 0)
-        return -1;
-    timeval tv{kWaitMs / 1000, 0};
-    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_port = htons(port);
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) {
-        ::close(fd);
-        return -1;
-    }
-    return fd;
-}
-
-// Closes with a reset (SO_LINGER 0) instead of a FIN.
-void resetClose(int fd)
-{
-    linger l{1, 0};
-    setsockopt(fd, SOL_SOCKET, SO_LINGER, &l, sizeof l);
-    ::close(fd);
-}
-
-bool sendAll(int fd, const QByteArray& data)
-{
-    qsizetype done = 0;
-    while (done < data.size()) {
-        const ssize_t n = ::send(fd, data.constData() + done, static_cast<size_t>(data.size() - done), MSG_NOSIGNAL);
-        if (n <= 0)
-            return false;
-        done += n;
-    }
-    return true;
-}
-
-// True once the peer has closed (EOF or reset) within `ms`; whatever it sends first (an
-// alert, its handshake) is read and dropped.
-bool closedByPeer(int fd, int ms)
-{
-    QElapsedTimer t;
-    t.start();
-    char buf[4096];
-    while (t.elapsed() < ms) {
-        pollfd p{fd, POLLIN, 0};
-        if (::poll(&p, 1, static_cast<int>(ms - t.elapsed())) <= 0)
-            return false;
-        const ssize_t n = ::recv(fd, buf, sizeof buf, 0);
-        if (n <= 0)
-            return true;
-    }
-    return false;
-}
 
 struct TlsClient {
     std::unique_ptr<SSL_CTX, SslCtxDeleter> ctx;
@@ -180,7 +99,7 @@ bool tlsConnect(TlsClient& c, quint16 port, const std::string& ca, const QByteAr
                 int version = 0, const char* sni = "localhost")
 {
     c.ctx = clientCtx(ca, alpn, version);
-    c.fd = connectTo(port);
+    c.fd = connectWithTimeout(port);
     if (c.fd < 0)
         return false;
     c.ssl.reset(SSL_new(c.ctx.get()));
@@ -326,7 +245,7 @@ void TestAttackTls::garbageInsteadOfClientHello()
         QByteArray("\x17\x03\x03\x00\x10", 5) + randomBytes(16, kSeed + 3),      // application data first
     };
     for (const QByteArray& g : garbage) {
-        const int fd = connectTo(c.port());
+        const int fd = connectWithTimeout(c.port());
         QVERIFY(fd >= 0);
         QVERIFY(sendAll(fd, g));
         QVERIFY2(closedByPeer(fd, kWaitMs), g.left(16).toHex().constData());
@@ -349,14 +268,14 @@ void TestAttackTls::clientHelloCutAtEveryByteThenReset()
     const QByteArray hello = clientHello(ca(), "localhost");
     QVERIFY(hello.size() > 100);
     for (qsizetype cut = 1; cut < hello.size(); ++cut) {
-        const int fd = connectTo(c.port());
+        const int fd = connectWithTimeout(c.port());
         QVERIFY(fd >= 0);
         QVERIFY(sendAll(fd, hello.left(cut)));
         resetClose(fd);
     }
     // The whole ClientHello then a reset before the server's flight is read.
     for (int i = 0; i < 50; ++i) {
-        const int fd = connectTo(c.port());
+        const int fd = connectWithTimeout(c.port());
         QVERIFY(sendAll(fd, hello));
         resetClose(fd);
     }
@@ -374,7 +293,7 @@ void TestAttackTls::dribbledHandshakeIsCut()
     const QByteArray hello = clientHello(ca(), "localhost");
     // The dribble would take far longer than the deadline.
     QVERIFY(hello.size() * kDribbleIntervalMs > 10 * kShortHandshakeMs);
-    const int fd = connectTo(c.port());
+    const int fd = connectWithTimeout(c.port());
     QVERIFY(fd >= 0);
     QElapsedTimer t;
     t.start();
@@ -420,7 +339,7 @@ void TestAttackTls::thousandsOfUnfinishedHandshakes()
         QElapsedTimer t;
         t.start();
         for (int i = 0; i < kUnfinishedHandshakes; ++i) {
-            const int fd = connectTo(c.port());
+            const int fd = connectWithTimeout(c.port());
             QVERIFY2(fd >= 0, qPrintable(QString::number(i)));
             QVERIFY(sendAll(fd, hello));
             fds.push_back(fd);
@@ -498,7 +417,7 @@ void TestAttackTls::hugeAndMalformedSni()
         TlsClient t;
         t.ctx = clientCtx(ca(), kAlpnHttp11);
         SSL_CTX_set_verify(t.ctx.get(), SSL_VERIFY_NONE, nullptr);
-        t.fd = connectTo(c.port());
+        t.fd = connectWithTimeout(c.port());
         t.ssl.reset(SSL_new(t.ctx.get()));
         SSL_set_fd(t.ssl.get(), t.fd);
         setSni(t.ssl.get(), longest.c_str());
@@ -522,7 +441,7 @@ void TestAttackTls::hugeAndMalformedSni()
     for (const auto& [offset, bytes] : lies) {
         QByteArray bad = hello;
         bad.replace(offset, bytes.size(), bytes);
-        const int fd = connectTo(c.port());
+        const int fd = connectWithTimeout(c.port());
         QVERIFY(fd >= 0);
         QVERIFY(sendAll(fd, bad));
         QVERIFY2(closedByPeer(fd, kWaitMs), qPrintable(QString::number(offset - at)));
@@ -722,9 +641,7 @@ void TestAttackTls::httpsReplicaWithBadCertificate()
     QVERIFY2(!port.isEmpty(), qPrintable(server.error()));
     Cluster a;
     QJsonObject config = a.config({});
-    setJson(config, {"pools", "0", "replicas"},
-            QJsonArray{QJsonObject{{"url", QStringLiteral("https://127.0.0.1:%1").arg(QString::fromLatin1(port))}}});
-    setJson(config, {"pools", "0", "tls", "ca_file"}, certs_->path("ca.pem"));
+    setHttpsReplica(config, QString::fromLatin1(port), certs_->path("ca.pem"));
     if (!serverName.isEmpty())
         setJson(config, {"pools", "0", "tls", "server_name"}, serverName);
     else if (cert == "other.pem")
@@ -767,9 +684,7 @@ void TestAttackTls::httpsReplicaResetsDuringHandshake()
     QVERIFY2(!good_port.isEmpty(), qPrintable(good.error()));
     Cluster a;
     QJsonObject config = a.config({});
-    setJson(config, {"pools", "0", "replicas"},
-            QJsonArray{QJsonObject{{"url", QStringLiteral("https://127.0.0.1:%1").arg(rude.serverPort())}}});
-    setJson(config, {"pools", "0", "tls", "ca_file"}, certs_->path("ca.pem"));
+    setHttpsReplica(config, rude.serverPort(), certs_->path("ca.pem"));
     QVERIFY2(a.startAgent(config), qPrintable(a.error()));
     // fetch() blocks this thread; the rude server needs the event loop, so run it in a thread.
     QList<int> got;

@@ -58,10 +58,7 @@ void TestControlRuntime::init()
 void TestControlRuntime::cleanup()
 {
     const int exitCode = c_->agent().running() ? c_->stopAgent() : 0;
-    if (QTest::currentTestFailed() || exitCode != 0)
-        qWarning().noquote() << "agent stderr:\n" << c_->agentLog();
-    if (!QTest::currentTestFailed())
-        QCOMPARE(exitCode, 0);
+    checkAgentExit(*c_, exitCode);
     c_.reset();
 }
 

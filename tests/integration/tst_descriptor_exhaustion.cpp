@@ -4,8 +4,8 @@
 // (bench) the replica for its own shortage, and serve fully again once the connections close.
 
 #include "harness.hpp"
+#include "raw_socket.hpp"
 
-#include <QDir>
 #include <QElapsedTimer>
 #include <QFile>
 #include <QtTest>
@@ -34,11 +34,6 @@ constexpr int kKnockEveryMs = 50;
 constexpr double kMaxCpuShareWhileFull = 0.25;
 // Health checks run this often, so several of them fall inside the hold.
 constexpr int kHealthIntervalMs = 100;
-
-int openDescriptors(qint64 pid)
-{
-    return static_cast<int>(QDir(QStringLiteral("/proc/%1/fd").arg(pid)).entryList(QDir::NoDotAndDotDot | QDir::System).size());
-}
 
 // utime + stime of a process, in seconds (/proc/PID/stat fields 14 and 15).
 double cpuSeconds(qint64 pid)
@@ -102,7 +97,7 @@ void TestDescriptorExhaustion::exhaustionIsRefusedLoggedAndRecovered()
     const qint64 pid = c.agent().process().processId();
     QTRY_COMPARE_WITH_TIMEOUT(knock(c.port()), 200, kWaitMs);
 
-    const int held = openDescriptors(pid);
+    const int held = openFds(pid);
     QVERIFY(held > 0);
     const rlimit lim{static_cast<rlim_t>(held + kSpareDescriptors), static_cast<rlim_t>(held + kSpareDescriptors)};
     QVERIFY2(prlimit(static_cast<pid_t>(pid), RLIMIT_NOFILE, &lim, nullptr) == 0, strerror(errno));

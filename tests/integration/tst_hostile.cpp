@@ -4,6 +4,7 @@
 // strict request rules. Each case is the exact bytes where it gives them.
 
 #include "harness.hpp"
+#include "raw_socket.hpp"
 
 #include <QFile>
 #include <QtTest>
@@ -22,99 +23,6 @@
 using namespace dlb::test;
 
 namespace {
-
-// A blocking TCP socket to 127.0.0.1:port; -1 on failure. `rcvbuf` > 0 sets a small receive
-// buffer before connecting (so the window is announced small from the start), for a client
-// whose kernel does not absorb what it does not read.
-int rawConnect(quint16 port, int rcvbuf = 0)
-{
-    const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (fd < 0)
-        return -1;
-    if (rcvbuf > 0)
-        ::setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof rcvbuf);
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_port = htons(port);
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) {
-        ::close(fd);
-        return -1;
-    }
-    return fd;
-}
-
-// Closes with a reset instead of a FIN (SO_LINGER 0), as the reproducers do.
-void resetClose(int fd)
-{
-    linger l{1, 0};
-    ::setsockopt(fd, SOL_SOCKET, SO_LINGER, &l, sizeof l);
-    ::close(fd);
-}
-
-bool sendAll(int fd, const QByteArray& bytes)
-{
-    qsizetype off = 0;
-    while (off < bytes.size()) {
-        const ssize_t n = ::send(fd, bytes.constData() + off, static_cast<size_t>(bytes.size() - off), MSG_NOSIGNAL);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0)
-            return false;
-        off += n;
-    }
-    return true;
-}
-
-// Sends what the socket takes without blocking; returns the bytes sent.
-qsizetype sendSome(int fd, const QByteArray& bytes, qsizetype off)
-{
-    while (off < bytes.size()) {
-        const ssize_t n = ::send(fd, bytes.constData() + off, static_cast<size_t>(bytes.size() - off),
-                                 MSG_NOSIGNAL | MSG_DONTWAIT);
-        if (n <= 0)
-            break;
-        off += n;
-    }
-    return off;
-}
-
-// Reads until the peer closes (or resets), or timeoutMs passes; `closed` says which.
-QByteArray readUntilClose(int fd, int timeoutMs, bool* closed)
-{
-    QByteArray out;
-    QElapsedTimer t;
-    t.start();
-    *closed = false;
-    char buf[65536];
-    while (t.elapsed() < timeoutMs) {
-        pollfd p{fd, POLLIN, 0};
-        if (::poll(&p, 1, static_cast<int>(timeoutMs - t.elapsed())) <= 0)
-            continue;
-        const ssize_t n = ::recv(fd, buf, sizeof buf, 0);
-        if (n > 0) {
-            out.append(buf, n);
-            continue;
-        }
-        if (n < 0 && errno == EINTR)
-            continue;
-        *closed = true;
-        break;
-    }
-    return out;
-}
-
-// The agent's resident memory in KiB (VmRSS in /proc/PID/status), 0 if unknown.
-qint64 rssKiB(qint64 pid)
-{
-    QFile f(QStringLiteral("/proc/%1/status").arg(pid));
-    if (!f.open(QIODevice::ReadOnly))
-        return 0;
-    for (const QByteArray& line : f.readAll().split('\n'))
-        if (line.startsWith("VmRSS:"))
-            return line.mid(6).trimmed().split(' ').value(0).toLongLong();
-    return 0;
-}
 
 QJsonObject route(const QString& prefix, const QString& pool)
 {
@@ -179,10 +87,7 @@ void TestHostile::cleanup()
     // An agent that is gone without the test stopping it has crashed.
     const int exitCode = c_->agent().running() ? c_->stopAgent() : stoppedByTest_ ? 0 : -1;
     stoppedByTest_ = false;
-    if (QTest::currentTestFailed() || exitCode != 0)
-        qWarning().noquote() << "agent:" << c_->agent().error() << "stderr:\n" << c_->agentLog();
-    if (!QTest::currentTestFailed())
-        QCOMPARE(exitCode, 0); // alive to the end, and exits cleanly
+    checkAgentExit(*c_, exitCode);
 }
 
 QByteArray TestHostile::accessLog()

@@ -4,6 +4,7 @@
 // after, divided by the count) for docs/architecture.md.
 
 #include "harness.hpp"
+#include "raw_socket.hpp"
 
 #include <QElapsedTimer>
 #include <QFile>
@@ -34,17 +35,6 @@ constexpr int kIdleMs = 20000;
 // average of 10 on 2 cores. A close for another reason (the header timeout, say) is seconds off.
 constexpr int kEarlySlackMs = kIdleMs / 10;
 constexpr int kLateSlackMs = 3000;
-
-qint64 vmRssKiB(qint64 pid)
-{
-    QFile f(QStringLiteral("/proc/%1/status").arg(pid));
-    if (!f.open(QIODevice::ReadOnly))
-        return -1;
-    for (const QByteArray& line : f.readAll().split('\n'))
-        if (line.startsWith("VmRSS:"))
-            return line.mid(6).trimmed().split(' ').first().toLongLong();
-    return -1;
-}
 
 // One blocking request on a connected socket: true when a complete answer (status 200, headers
 // and Content-Length body) came back and the connection stayed open.
@@ -84,24 +74,6 @@ bool requestOn(int fd, QByteArray* why)
     }
 }
 
-int connectTo(quint16 port)
-{
-    const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (fd < 0)
-        return -1;
-    const timeval tv{kWaitMs / 1000, 0};
-    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-    sockaddr_in sin{};
-    sin.sin_family = AF_INET;
-    sin.sin_port = htons(port);
-    sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (::connect(fd, reinterpret_cast<const sockaddr*>(&sin), sizeof sin) != 0) {
-        ::close(fd);
-        return -1;
-    }
-    return fd;
-}
-
 } // namespace
 
 class TestIdleConnections : public QObject {
@@ -139,7 +111,7 @@ void TestIdleConnections::tenThousandIdleKeepAliveConnections()
         const auto r = fetch(c.port(), getRequest("/warm"));
         QVERIFY(r && r->status == 200);
     }
-    const qint64 rssBefore = vmRssKiB(pid);
+    const qint64 rssBefore = rssKiB(pid);
 
     std::vector<int> fds;
     std::vector<qint64> answeredAt; // ms on `clock`, when each connection's answer arrived
@@ -148,7 +120,7 @@ void TestIdleConnections::tenThousandIdleKeepAliveConnections()
     QElapsedTimer clock;
     clock.start();
     for (int i = 0; i < kConnections; ++i) {
-        const int fd = connectTo(c.port());
+        const int fd = connectWithTimeout(c.port());
         QVERIFY2(fd >= 0, qPrintable(QStringLiteral("connection %1: %2").arg(i).arg(strerror(errno))));
         fds.push_back(fd);
         QByteArray why;
@@ -156,7 +128,7 @@ void TestIdleConnections::tenThousandIdleKeepAliveConnections()
         answeredAt.push_back(clock.elapsed());
     }
     const qint64 openedMs = clock.elapsed();
-    const qint64 rssAfter = vmRssKiB(pid);
+    const qint64 rssAfter = rssKiB(pid);
     const double perConnection = static_cast<double>(rssAfter - rssBefore) * 1024.0 / kConnections;
     qInfo("%d idle connections opened in %lld ms; agent VmRSS %lld KiB -> %lld KiB: %.0f bytes per idle connection",
           kConnections, openedMs, rssBefore, rssAfter, perConnection);

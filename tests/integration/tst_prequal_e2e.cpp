@@ -57,10 +57,7 @@ void TestPrequalE2e::cleanup()
 {
     // Stopped first so that its whole stderr is read before a failure prints it.
     const int exitCode = c_->stopAgent(); // also when it already died: see Cluster::stopAgent
-    if (QTest::currentTestFailed() || exitCode != 0)
-        qWarning().noquote() << "agent:" << c_->agent().error() << "stderr:\n" << c_->agentLog();
-    if (!QTest::currentTestFailed()) // else the failure and the agent's state are reported above
-        QCOMPARE(exitCode, 0);
+    checkAgentExit(*c_, exitCode);
 }
 
 QMap<QByteArray, int> TestPrequalE2e::slowReplicaRun(Cluster& c, bool prequal, int requests)

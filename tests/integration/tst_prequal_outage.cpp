@@ -133,10 +133,7 @@ void TestPrequalOutage::init()
 void TestPrequalOutage::cleanup()
 {
     const int exitCode = c_->agent().running() ? c_->stopAgent() : 0;
-    if (QTest::currentTestFailed() || exitCode != 0)
-        qWarning().noquote() << "agent:" << c_->agent().error() << "stderr:\n" << c_->agentLog();
-    if (!QTest::currentTestFailed())
-        QCOMPARE(exitCode, 0);
+    checkAgentExit(*c_, exitCode);
     c_.reset();
 }
 

@@ -53,10 +53,7 @@ void TestProxyFailures::cleanup()
 {
     // Stopped first so that its whole stderr is read before a failure prints it.
     const int exitCode = c_->stopAgent(); // also when it already died: see Cluster::stopAgent
-    if (QTest::currentTestFailed() || exitCode != 0)
-        qWarning().noquote() << "agent:" << c_->agent().error() << "stderr:\n" << c_->agentLog();
-    if (!QTest::currentTestFailed()) // else the failure and the agent's state are reported above
-        QCOMPARE(exitCode, 0);
+    checkAgentExit(*c_, exitCode);
 }
 
 // One live replica and one port that refuses connections: every request succeeds on the live one.

@@ -93,6 +93,11 @@ private:
     QSslConfiguration clientConfig(const QString& ca = QStringLiteral("ca.pem")) const;
     bool connectTls(QSslSocket& s, quint16 port, const QString& peer_name, const QSslConfiguration& conf);
     QString copyCert(Cluster& c, const QString& name, const QString& as);
+    // Agent b as startTlsAgent() makes it (before *stub), then agent a (plain) whose one
+    // replica is b over https://, trusted through the CA file `ca`, with `healthCheck` as its
+    // pool's health_check when not empty. False (the error in a or b) when either fails.
+    bool startAgentOverTls(Cluster& a, Cluster& b, StubBackend** stub, const QString& ca,
+                           const QJsonObject& healthCheck = {});
 
     std::unique_ptr<TestCerts> certs_;
 };
@@ -126,6 +131,19 @@ bool TestTls::startTlsAgent(Cluster& c, StubBackend& stub, const QJsonObject& ex
     for (auto it = timeouts.begin(); it != timeouts.end(); ++it)
         setJson(config, {"timeouts", it.key()}, it.value());
     return c.startAgent(config);
+}
+
+bool TestTls::startAgentOverTls(Cluster& a, Cluster& b, StubBackend** stub, const QString& ca,
+                                const QJsonObject& healthCheck)
+{
+    *stub = &b.addStub("s1");
+    if (!startTlsAgent(b, **stub))
+        return false;
+    QJsonObject config = a.config({});
+    setHttpsReplica(config, b.port(), certs_->path(ca));
+    if (!healthCheck.isEmpty())
+        setJson(config, {"pools", "0", "health_check"}, healthCheck);
+    return a.startAgent(config);
 }
 
 QSslConfiguration TestTls::clientConfig(const QString& ca) const
@@ -331,14 +349,9 @@ void TestTls::silentClientCutAtHandshakeDeadline()
 void TestTls::httpsReplicaAndBodiesBothWays()
 {
     Cluster b;
-    StubBackend& stub = b.addStub("s1");
-    QVERIFY2(startTlsAgent(b, stub), qPrintable(b.error()));
     Cluster a;
-    QJsonObject config = a.config({});
-    setJson(config, {"pools", "0", "replicas"},
-            QJsonArray{QJsonObject{{"url", QStringLiteral("https://127.0.0.1:%1").arg(b.port())}}});
-    setJson(config, {"pools", "0", "tls", "ca_file"}, certs_->path("ca.pem"));
-    QVERIFY2(a.startAgent(config), qPrintable(a.error()));
+    StubBackend* stub = nullptr;
+    QVERIFY2(startAgentOverTls(a, b, &stub, "ca.pem"), qPrintable(b.error() + a.error()));
 
     const QByteArray body = randomBytes(kBigBody, kSeed);
     const auto r = fetch(a.port(), "POST /up HTTP/1.1\r\nHost: a\r\nContent-Length: " + QByteArray::number(body.size()) +
@@ -347,8 +360,8 @@ void TestTls::httpsReplicaAndBodiesBothWays()
     QCOMPARE(r->status, 200);
     QCOMPARE(r->body.size(), body.size() + 3);
     QCOMPARE(sha256Hex(r->body), sha256Hex("/up" + body));
-    QCOMPARE(stub.requests().size(), 1);
-    QCOMPARE(sha256Hex(stub.requests()[0].body), sha256Hex(body));
+    QCOMPARE(stub->requests().size(), 1);
+    QCOMPARE(sha256Hex(stub->requests()[0].body), sha256Hex(body));
     QCOMPARE(a.stopAgent(), 0);
     QCOMPARE(b.stopAgent(), 0);
 }
@@ -358,18 +371,13 @@ void TestTls::httpsReplicaAndBodiesBothWays()
 void TestTls::wrongCaIs502()
 {
     Cluster b;
-    StubBackend& stub = b.addStub("s1");
-    QVERIFY2(startTlsAgent(b, stub), qPrintable(b.error()));
     Cluster a;
-    QJsonObject config = a.config({});
-    setJson(config, {"pools", "0", "replicas"},
-            QJsonArray{QJsonObject{{"url", QStringLiteral("https://127.0.0.1:%1").arg(b.port())}}});
-    setJson(config, {"pools", "0", "tls", "ca_file"}, certs_->path("wrong-ca.pem"));
-    QVERIFY2(a.startAgent(config), qPrintable(a.error()));
+    StubBackend* stub = nullptr;
+    QVERIFY2(startAgentOverTls(a, b, &stub, "wrong-ca.pem"), qPrintable(b.error() + a.error()));
     const auto r = fetch(a.port(), getRequest("/"));
     QVERIFY(r);
     QCOMPARE(r->status, 502);
-    QCOMPARE(stub.requests().size(), 0);
+    QCOMPARE(stub->requests().size(), 0);
     QVERIFY2(a.agent().waitForLog("TLS: certificate verification failed: unable to get local issuer certificate"),
              a.agentLog().constData());
     QCOMPARE(a.stopAgent(), 0);
@@ -381,18 +389,13 @@ void TestTls::wrongCaIs502()
 void TestTls::healthCheckOverTls()
 {
     Cluster b;
-    StubBackend& stub = b.addStub("s1");
-    QVERIFY2(startTlsAgent(b, stub), qPrintable(b.error()));
     Cluster a;
-    QJsonObject config = a.config({});
-    setJson(config, {"pools", "0", "replicas"},
-            QJsonArray{QJsonObject{{"url", QStringLiteral("https://127.0.0.1:%1").arg(b.port())}}});
-    setJson(config, {"pools", "0", "tls", "ca_file"}, certs_->path("ca.pem"));
-    setJson(config, {"pools", "0", "health_check"},
-            QJsonObject{{"enabled", true}, {"path", "/healthz"}, {"interval_ms", 200}, {"timeout_ms", 100}});
-    QVERIFY2(a.startAgent(config), qPrintable(a.error()));
-    const auto checked = [&stub] {
-        for (const StubRequest& r : stub.requests())
+    StubBackend* stub = nullptr;
+    QVERIFY2(startAgentOverTls(a, b, &stub, "ca.pem",
+                               {{"enabled", true}, {"path", "/healthz"}, {"interval_ms", 200}, {"timeout_ms", 100}}),
+             qPrintable(b.error() + a.error()));
+    const auto checked = [stub] {
+        for (const StubRequest& r : stub->requests())
             if (r.path == "/healthz")
                 return true;
         return false;
@@ -416,9 +419,7 @@ void TestTls::sessionResumedOnReconnect()
     QVERIFY2(!port.isEmpty(), qPrintable(server.error()));
     Cluster a;
     QJsonObject config = a.config({});
-    setJson(config, {"pools", "0", "replicas"},
-            QJsonArray{QJsonObject{{"url", QStringLiteral("https://127.0.0.1:%1").arg(QString::fromLatin1(port))}}});
-    setJson(config, {"pools", "0", "tls", "ca_file"}, certs_->path("ca.pem"));
+    setHttpsReplica(config, QString::fromLatin1(port), certs_->path("ca.pem"));
     QVERIFY2(a.startAgent(config), qPrintable(a.error()));
     for (int i = 0; i < 3; ++i) {
         const auto r = fetch(a.port(), getRequest("/"));

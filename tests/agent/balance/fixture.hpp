@@ -99,6 +99,16 @@ inline std::vector<std::string> clientAddresses(int n)
 enum class KeyField { Client, Path, Header };
 inline constexpr std::string_view kKeyHeader = "x-user";
 
+// A hash key of `kind`; a header key names kKeyHeader, the header assign() carries keys in.
+inline dlb::common::HashKey keyOf(dlb::common::HashKey::Kind kind)
+{
+    dlb::common::HashKey key;
+    key.kind = kind;
+    if (kind == dlb::common::HashKey::Kind::Header)
+        key.header = std::string(kKeyHeader);
+    return key;
+}
+
 // The replica each key is sent to, one pick per key, the key carried in `field`.
 inline std::vector<int> assign(Balancer& balancer, const std::vector<std::string>& keys,
                                KeyField field = KeyField::Client, int exclude = kNoReplica)
@@ -123,6 +133,18 @@ inline std::vector<int> assign(Balancer& balancer, const std::vector<std::string
         result.push_back(balancer.pick(ctx));
     }
     return result;
+}
+
+// The keys whose replica in `home` (an assign() of `keys`) is `replica`.
+inline std::vector<std::string> keysAssignedTo(const std::vector<std::string>& keys, const std::vector<int>& home,
+                                               int replica)
+{
+    std::vector<std::string> mine;
+    for (std::size_t k = 0; k < keys.size(); ++k) {
+        if (home[k] == replica)
+            mine.push_back(keys[k]);
+    }
+    return mine;
 }
 
 // How two assignments of the same keys differ after `removed` went down.

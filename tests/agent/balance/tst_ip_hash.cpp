@@ -75,11 +75,7 @@ private slots:
         const auto clients = clientAddresses(600);
         const auto home = assign(ip, clients);
         for (int r = 0; r < 6; ++r) {
-            std::vector<std::string> mine;
-            for (std::size_t k = 0; k < clients.size(); ++k) {
-                if (home[k] == r)
-                    mine.push_back(clients[k]);
-            }
+            const std::vector<std::string> mine = keysAssignedTo(clients, home, r);
             const auto retried = assign(ip, mine, KeyField::Client, r);
             QVERIFY(std::find(retried.begin(), retried.end(), r) == retried.end());
             QCOMPARE(assign(ip, mine, KeyField::Client, r), retried);

@@ -12,15 +12,6 @@ using dlb::common::HashKey;
 namespace {
 constexpr uint64_t kTableSize = 65537;
 
-HashKey keyOf(HashKey::Kind kind)
-{
-    HashKey key;
-    key.kind = kind;
-    if (kind == HashKey::Kind::Header)
-        key.header = std::string(kKeyHeader);
-    return key;
-}
-
 // Slots per replica in the lookup table.
 std::vector<int> slotCounts(const Maglev& maglev)
 {
@@ -137,11 +128,7 @@ private slots:
         const auto clients = clientAddresses(600);
         const auto home = assign(maglev, clients);
         for (int r = 0; r < 6; ++r) {
-            std::vector<std::string> mine;
-            for (std::size_t k = 0; k < clients.size(); ++k) {
-                if (home[k] == r)
-                    mine.push_back(clients[k]);
-            }
+            const std::vector<std::string> mine = keysAssignedTo(clients, home, r);
             const auto retried = assign(maglev, mine, KeyField::Client, r);
             QVERIFY(std::find(retried.begin(), retried.end(), r) == retried.end());
             QVERIFY(std::find(retried.begin(), retried.end(), kNoReplica) == retried.end());

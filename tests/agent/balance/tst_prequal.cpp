@@ -4,35 +4,18 @@
 // hand, so every case states exactly what the pool holds.
 
 #include "agent/balance/prequal.hpp"
+#include "count_allocations.hpp"
 
 #include <QtTest>
 
 #include <algorithm>
 #include <array>
-#include <atomic>
 #include <cmath>
-#include <cstdlib>
 #include <limits>
 #include <memory>
-#include <new>
 #include <set>
 #include <string>
 #include <vector>
-
-// Counts heap allocations so a test can assert the hot path makes none.
-namespace {
-std::atomic<long> g_allocations{0};
-}
-
-void* operator new(std::size_t size)
-{
-    g_allocations.fetch_add(1, std::memory_order_relaxed);
-    if (void* p = std::malloc(size == 0 ? 1 : size))
-        return p;
-    throw std::bad_alloc();
-}
-void operator delete(void* p) noexcept { std::free(p); }
-void operator delete(void* p, std::size_t) noexcept { std::free(p); }
 
 using namespace dlb::agent::balance;
 

@@ -1,36 +1,12 @@
 #include "agent/balance/least_request.hpp"
 #include "agent/balance/maglev.hpp"
 #include "agent/balance/ring_hash.hpp"
+#include "count_allocations.hpp"
 #include "fixture.hpp"
 
 #include <QtTest>
 
-#include <atomic>
-#include <cstdlib>
-#include <new>
 #include <set>
-
-// Counts heap allocations so a test can assert that pick() makes none. Replacing the global
-// operator new is the only way to see allocations made inside std:: containers too.
-namespace {
-std::atomic<long> g_allocations{0};
-} // namespace
-
-void* operator new(std::size_t size)
-{
-    ++g_allocations;
-    if (void* p = std::malloc(size == 0 ? 1 : size))
-        return p;
-    throw std::bad_alloc();
-}
-void operator delete(void* p) noexcept
-{
-    std::free(p);
-}
-void operator delete(void* p, std::size_t) noexcept
-{
-    std::free(p);
-}
 
 using namespace dlb::agent::balance;
 using namespace dlb::agent::balance::test;

@@ -13,15 +13,6 @@ using dlb::common::HashKey;
 namespace {
 constexpr uint64_t kMinRing = 1024;
 constexpr uint64_t kMaxRing = 8 * 1024 * 1024;
-
-HashKey keyOf(HashKey::Kind kind)
-{
-    HashKey key;
-    key.kind = kind;
-    if (kind == HashKey::Kind::Header)
-        key.header = std::string(kKeyHeader);
-    return key;
-}
 } // namespace
 
 class TestRingHash : public QObject {
@@ -154,11 +145,7 @@ private slots:
         const auto clients = clientAddresses(600);
         const auto home = assign(ring, clients);
         for (int r = 0; r < 6; ++r) {
-            std::vector<std::string> mine;
-            for (std::size_t k = 0; k < clients.size(); ++k) {
-                if (home[k] == r)
-                    mine.push_back(clients[k]);
-            }
+            const std::vector<std::string> mine = keysAssignedTo(clients, home, r);
             const auto retried = assign(ring, mine, KeyField::Client, r);
             QVERIFY(std::find(retried.begin(), retried.end(), r) == retried.end());
             setUsable(replicas, ring, r, false);
