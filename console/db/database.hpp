@@ -44,12 +44,16 @@ signals:
     void auditLoaded(const QList<dlb::console::AuditEntry>& entries, const QString& error);
 
 private:
+    // Forwards a worker signal as this object's own, after counting its job done.
+    template <typename... Args>
+    void relay(void (DbWorker::*from)(Args...), void (Database::*to)(Args...));
     template <typename F> void post(F&& job);
     void done();
 
     QThread thread_;
     DbWorker* worker_; // lives in thread_; deleted there when it finishes
     int pending_ = 0;
+    bool loggingIn_ = false; // a login is posted and not yet answered
     LoginThrottle throttle_;
     Session session_;
     ConnectionSettings settings_;
