@@ -2,8 +2,6 @@
 
 #include "db/migrations.hpp"
 
-#include <cmath>
-
 namespace dlb::console {
 
 Database::Database(QObject* parent) : QObject(parent), worker_(new DbWorker)
@@ -77,7 +75,7 @@ void Database::login(const ConnectionSettings& settings, const QString& user, co
         refused.message = QStringLiteral("A login attempt is already under way: wait for its answer.");
     else if (const auto wait = throttle_.wait(); wait.count() > 0)
         refused.message = QStringLiteral("Too many failed attempts: try again in %1 s.")
-                              .arg(std::ceil(static_cast<double>(wait.count()) / 1000.0));
+                              .arg(LoginThrottle::seconds(wait));
     if (!refused.message.isEmpty()) {
         emit loginFinished(refused);
         return;

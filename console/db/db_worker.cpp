@@ -310,7 +310,9 @@ void DbWorker::bootstrap(const BootstrapRequest& req)
     if (req.ownerUser.isEmpty() || req.ownerPassword.isEmpty()
         || !openConnection(name, req.settings, req.ownerUser, req.ownerPassword, &error)) {
         QSqlDatabase::removeDatabase(name);
-        r.message = QStringLiteral("The database owner's credentials were refused: %1").arg(invalidCredentialsMessage());
+        r.message = QStringLiteral("The database owner's credentials were refused (%1): enter the role that owns "
+                                   "database %2 and its password.")
+                        .arg(invalidCredentialsMessage(), req.settings.database);
         emit bootstrapFinished(r);
         return;
     }
