@@ -6,6 +6,7 @@
 #include "db/scram.hpp"
 #include "pg_env.hpp"
 
+#include <QFile>
 #include <QSignalSpy>
 #include <QSqlRecord>
 #include <QTcpServer>
@@ -82,6 +83,7 @@ private slots:
     void auditRefusesRowsInTheAccountAndAgentNamespaces();
     void registerWhileTheConnectionDropsSaysLogInAgain();
     void queuedLoginsAreThrottledToo();
+    void upgradeTakesDisabledAccountsOutOfTheirGroup();
 
 private:
     QSqlDatabase as(const QString& user, const QString& password);
@@ -697,6 +699,43 @@ void TstConsoleDb::queuedLoginsAreThrottledToo()
     QVERIFY(done.wait(20000));
     QCOMPARE(done.at(1).at(0).value<LoginResult>().status, LoginResult::Status::InvalidCredentials);
     QVERIFY(!db.busy());
+}
+
+// A database the released console set up (0001 and 0002) holds accounts disabled the old way,
+// still in their group; upgrading takes them out, and enabling puts them back.
+void TstConsoleDb::upgradeTakesDisabledAccountsOutOfTheirGroup()
+{
+    QSqlDatabase postgres = env_.open("upgrade-setup", "postgres", env_.superuser, env_.password);
+    QCOMPARE(sqlError(postgres, "CREATE DATABASE dlb_upgrade"), QString());
+    QSqlDatabase db = env_.open("upgrade", "dlb_upgrade", env_.superuser, env_.password);
+    QVERIFY(db.isOpen());
+    QString error;
+    const auto bundled = bundledMigrations(&error);
+    QVERIFY(bundled.size() >= 3);
+    // What the runner of the released console did, for its two migrations.
+    QCOMPARE(sqlError(db, "CREATE SCHEMA dlb"), QString());
+    QCOMPARE(sqlError(db, "CREATE TABLE dlb.schema_migrations (version integer PRIMARY KEY, name text NOT NULL,"
+                          " applied_at timestamptz NOT NULL DEFAULT now(), applied_by text NOT NULL DEFAULT session_user)"),
+             QString());
+    for (const Migration& m : bundled.mid(0, 2)) {
+        QFile file(m.resource);
+        QVERIFY(file.open(QIODevice::ReadOnly));
+        QCOMPARE(sqlError(db, QString::fromUtf8(file.readAll())), QString());
+        QCOMPARE(sqlError(db, "INSERT INTO dlb.schema_migrations (version, name) VALUES (?, ?)", {m.version, m.name}), QString());
+    }
+    const QString v = QString::fromLatin1(scramVerifier(db, "old_disabled", "Pass-old_disabled").value);
+    QCOMPARE(sqlError(db, "SELECT dlb.register_account('old_disabled', 'old.disabled@example.org', ?, 'operator')", {v}),
+             QString());
+    QCOMPARE(sqlError(db, "SELECT dlb.set_account_disabled('old_disabled', true)"), QString());
+    const QString member = "SELECT pg_has_role('old_disabled', 'dlb_operator', 'member')";
+    QCOMPARE(sqlValue(db, member).toBool(), true); // 0002 left it in its group
+
+    const MigrationResult r = applyMigrations(db);
+    QVERIFY2(r.error.isEmpty(), qPrintable(r.error));
+    QCOMPARE(r.applied, bundled.size() - 2);
+    QCOMPARE(sqlValue(db, member).toBool(), false);
+    QCOMPARE(sqlError(db, "SELECT dlb.set_account_disabled('old_disabled', false)"), QString());
+    QCOMPARE(sqlValue(db, member).toBool(), true);
 }
 
 QTEST_GUILESS_MAIN(TstConsoleDb)
