@@ -24,6 +24,9 @@ public:
     // How long the next login must wait after failures; zero when it may go now.
     std::chrono::milliseconds loginWait() const { return throttle_.wait(); }
 
+    // Answered at once with Status::Throttled, never sent, while the throttle holds or another
+    // login is under way (that refusal reaches every loginFinished listener; the one login
+    // dialog is its only caller).
     void login(const ConnectionSettings& settings, const QString& user, const QString& password);
     void logout();
     void bootstrap(const BootstrapRequest& request);
