@@ -33,6 +33,9 @@ QString checkUsername(const QString& username)
         problems << QStringLiteral("only a-z, 0-9 and _");
     if (username.startsWith(QLatin1String("pg_")) || username.startsWith(QLatin1String("dlb_")))
         problems << QStringLiteral("no pg_ or dlb_ prefix (reserved)");
+    // PostgreSQL refuses these as role names even quoted.
+    if (username == QLatin1String("public") || username == QLatin1String("none"))
+        problems << QStringLiteral("another name: %1 is reserved by PostgreSQL").arg(username);
     if (problems.isEmpty())
         return {};
     return QStringLiteral("Use ") + joined(problems) + QLatin1Char('.');

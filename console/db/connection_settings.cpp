@@ -16,8 +16,8 @@ QString ConnectionSettings::problem() const
 {
     if (host.trimmed().isEmpty())
         return QStringLiteral("Enter the PostgreSQL server's host name or address.");
-    if (port < 1 || port > 65535)
-        return QStringLiteral("The port must be between 1 and 65535.");
+    if (port < 1 || port > kMaxPort)
+        return QStringLiteral("The port must be between 1 and %1.").arg(kMaxPort);
     if (database.trimmed().isEmpty())
         return QStringLiteral("Enter the name of the database that holds the dlb schema.");
     if (!sslModes().contains(sslmode))

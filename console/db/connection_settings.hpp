@@ -10,6 +10,7 @@ class QSettings;
 namespace dlb::console {
 
 constexpr int kDefaultPgPort = 5432;
+constexpr int kMaxPort = 65535; // TCP
 // libpq's connect_timeout: long enough for a slow TLS handshake, short enough that a wrong host
 // is reported while the user still waits for it.
 constexpr int kConnectTimeoutSeconds = 10;

@@ -2,8 +2,6 @@
 
 #include "db/migrations.hpp"
 
-#include <cmath>
-
 namespace dlb::console {
 
 Database::Database(QObject* parent) : QObject(parent), worker_(new DbWorker)
@@ -17,36 +15,23 @@ Database::Database(QObject* parent) : QObject(parent), worker_(new DbWorker)
     worker_->moveToThread(&thread_);
     connect(&thread_, &QThread::finished, worker_, &QObject::deleteLater);
 
+    // Runs before the relay below (same sender, connected first), so a view that sees the
+    // answer sees the throttle and session it left.
     connect(worker_, &DbWorker::loginFinished, this, [this](const LoginResult& r) {
+        loggingIn_ = false;
         if (r.status == LoginResult::Status::Ok) {
             throttle_.succeeded();
             session_ = r.session;
         } else if (r.status == LoginResult::Status::InvalidCredentials) {
             throttle_.failed();
         }
-        done();
-        emit loginFinished(r);
     });
-    connect(worker_, &DbWorker::bootstrapFinished, this, [this](const ChangeResult& r) {
-        done();
-        emit bootstrapFinished(r);
-    });
-    connect(worker_, &DbWorker::registerFinished, this, [this](const ChangeResult& r) {
-        done();
-        emit registerFinished(r);
-    });
-    connect(worker_, &DbWorker::changeFinished, this, [this](const ChangeResult& r) {
-        done();
-        emit changeFinished(r);
-    });
-    connect(worker_, &DbWorker::accountsLoaded, this, [this](const QList<Account>& a, const QString& e) {
-        done();
-        emit accountsLoaded(a, e);
-    });
-    connect(worker_, &DbWorker::auditLoaded, this, [this](const QList<AuditEntry>& a, const QString& e) {
-        done();
-        emit auditLoaded(a, e);
-    });
+    relay(&DbWorker::loginFinished, &Database::loginFinished);
+    relay(&DbWorker::bootstrapFinished, &Database::bootstrapFinished);
+    relay(&DbWorker::registerFinished, &Database::registerFinished);
+    relay(&DbWorker::changeFinished, &Database::changeFinished);
+    relay(&DbWorker::accountsLoaded, &Database::accountsLoaded);
+    relay(&DbWorker::auditLoaded, &Database::auditLoaded);
     thread_.start();
 }
 
@@ -56,6 +41,15 @@ Database::~Database()
     // finished), as QtSql requires.
     thread_.quit();
     thread_.wait();
+}
+
+template <typename... Args>
+void Database::relay(void (DbWorker::*from)(Args...), void (Database::*to)(Args...))
+{
+    connect(worker_, from, this, [this, to](Args... args) {
+        done();
+        (this->*to)(args...);
+    });
 }
 
 template <typename F> void Database::post(F&& job)
@@ -73,14 +67,20 @@ void Database::done()
 
 void Database::login(const ConnectionSettings& settings, const QString& user, const QString& password)
 {
-    if (const auto wait = throttle_.wait(); wait.count() > 0) {
-        LoginResult r;
-        r.status = LoginResult::Status::Throttled;
-        r.message = QStringLiteral("Too many failed attempts: try again in %1 s.")
-                        .arg(std::ceil(static_cast<double>(wait.count()) / 1000.0));
-        emit loginFinished(r);
+    LoginResult refused;
+    refused.status = LoginResult::Status::Throttled;
+    // The throttle knows only of answered failures: attempts queued behind one under way would
+    // all reach the server undelayed.
+    if (loggingIn_)
+        refused.message = QStringLiteral("A login attempt is already under way: wait for its answer.");
+    else if (const auto wait = throttle_.wait(); wait.count() > 0)
+        refused.message = QStringLiteral("Too many failed attempts: try again in %1 s.")
+                              .arg(LoginThrottle::seconds(wait));
+    if (!refused.message.isEmpty()) {
+        emit loginFinished(refused);
         return;
     }
+    loggingIn_ = true;
     settings_ = settings;
     session_ = {};
     post([w = worker_, settings, user, password] { w->login(settings, user, password); });

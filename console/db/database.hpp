@@ -24,6 +24,9 @@ public:
     // How long the next login must wait after failures; zero when it may go now.
     std::chrono::milliseconds loginWait() const { return throttle_.wait(); }
 
+    // Answered at once with Status::Throttled, never sent, while the throttle holds or another
+    // login is under way (that refusal reaches every loginFinished listener; the one login
+    // dialog is its only caller).
     void login(const ConnectionSettings& settings, const QString& user, const QString& password);
     void logout();
     void bootstrap(const BootstrapRequest& request);
@@ -44,12 +47,16 @@ signals:
     void auditLoaded(const QList<dlb::console::AuditEntry>& entries, const QString& error);
 
 private:
+    // Forwards a worker signal as this object's own, after counting its job done.
+    template <typename... Args>
+    void relay(void (DbWorker::*from)(Args...), void (Database::*to)(Args...));
     template <typename F> void post(F&& job);
     void done();
 
     QThread thread_;
     DbWorker* worker_; // lives in thread_; deleted there when it finishes
     int pending_ = 0;
+    bool loggingIn_ = false; // a login is posted and not yet answered
     LoginThrottle throttle_;
     Session session_;
     ConnectionSettings settings_;

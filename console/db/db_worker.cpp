@@ -19,6 +19,8 @@ namespace {
 
 // The server's own sentence: libpq's message is "SEVERITY:  text", and QPSQL appends the
 // SQLSTATE; with terse verbosity (set in openConnection) there is no DETAIL or CONTEXT.
+QString notLoggedIn() { return QStringLiteral("Not logged in. Log in again."); }
+
 QString serverMessage(const QSqlError& e)
 {
     QString text = e.databaseText().section(QLatin1Char('\n'), 0, 0).trimmed();
@@ -120,6 +122,20 @@ bool run(QSqlQuery& q, const QString& sql, const QVariantList& args, QString* er
         return false;
     }
     return true;
+}
+
+// Every row of a SELECT on `connection`, each made a T by `row`; *error set on failure. The query
+// is gone when this returns, so the caller may close the connection.
+template <typename T, typename Row>
+QList<T> selectAll(const QString& connection, const QString& sql, const QVariantList& args, QString* error, Row row)
+{
+    QList<T> out;
+    QSqlQuery q(QSqlDatabase::database(connection, false));
+    q.setForwardOnly(true);
+    if (run(q, sql, args, error))
+        while (q.next())
+            out.push_back(row(q));
+    return out;
 }
 
 // Username and e-mail already in use, beside their fields. Any PostgreSQL role counts as taken,
@@ -227,6 +243,17 @@ DbWorker::~DbWorker()
 
 bool DbWorker::sessionOpen() const { return !session_.isEmpty(); }
 
+QString DbWorker::sessionFailure(const QString& error)
+{
+    const PGconn* conn = pgConnection(QSqlDatabase::database(session_, false));
+    if (conn != nullptr && PQstatus(conn) == CONNECTION_OK)
+        return error;
+    // The server ended the session (restart, pg_terminate_backend, network): every later call
+    // would fail the same way, so the session is closed and the user told to log in again.
+    closeConnection(session_);
+    return QStringLiteral("The connection to PostgreSQL was lost (%1). Log in again.").arg(error);
+}
+
 void DbWorker::login(const ConnectionSettings& settings, const QString& user, const QString& password)
 {
     closeConnection(session_);
@@ -283,7 +310,9 @@ void DbWorker::bootstrap(const BootstrapRequest& req)
     if (req.ownerUser.isEmpty() || req.ownerPassword.isEmpty()
         || !openConnection(name, req.settings, req.ownerUser, req.ownerPassword, &error)) {
         QSqlDatabase::removeDatabase(name);
-        r.message = QStringLiteral("The database owner's credentials were refused: %1").arg(invalidCredentialsMessage());
+        r.message = QStringLiteral("The database owner's credentials were refused (%1): enter the role that owns "
+                                   "database %2 and its password.")
+                        .arg(invalidCredentialsMessage(), req.settings.database);
         emit bootstrapFinished(r);
         return;
     }
@@ -318,28 +347,33 @@ void DbWorker::bootstrap(const BootstrapRequest& req)
 void DbWorker::registerAccount(const NewAccount& account)
 {
     if (!sessionOpen()) {
-        emit registerFinished({false, {}, QStringLiteral("Not logged in.")});
+        emit registerFinished({false, {}, notLoggedIn()});
         return;
     }
     QSqlDatabase db = QSqlDatabase::database(session_, false);
-    emit registerFinished(registerWith(db, account));
+    ChangeResult r = registerWith(db, account);
+    db = QSqlDatabase();
+    if (!r.ok)
+        r.message = sessionFailure(r.message);
+    emit registerFinished(r);
 }
 
 void DbWorker::loadAccounts()
 {
     QList<Account> out;
-    QString error = QStringLiteral("Not logged in.");
+    QString error = notLoggedIn();
     if (sessionOpen()) {
         error.clear();
-        QSqlQuery q(QSqlDatabase::database(session_, false));
-        q.setForwardOnly(true);
-        if (run(q, QStringLiteral("SELECT username, email, role, created_at, created_by, disabled"
-                                  " FROM dlb.accounts ORDER BY username"),
-                {}, &error)) {
-            while (q.next())
-                out.push_back({q.value(0).toString(), q.value(1).toString(), q.value(2).toString(),
-                               q.value(3).toDateTime(), q.value(4).toString(), q.value(5).toBool()});
-        }
+        out = selectAll<Account>(session_,
+                                 QStringLiteral("SELECT username, email, role, created_at, created_by, disabled"
+                                                " FROM dlb.accounts ORDER BY username"),
+                                 {}, &error, [](const QSqlQuery& q) {
+                                     return Account{q.value(0).toString(), q.value(1).toString(),
+                                                    q.value(2).toString(), q.value(3).toDateTime(),
+                                                    q.value(4).toString(), q.value(5).toBool()};
+                                 });
+        if (!error.isEmpty())
+            error = sessionFailure(error);
     }
     emit accountsLoaded(out, error);
 }
@@ -347,18 +381,19 @@ void DbWorker::loadAccounts()
 void DbWorker::loadAudit()
 {
     QList<AuditEntry> out;
-    QString error = QStringLiteral("Not logged in.");
+    QString error = notLoggedIn();
     if (sessionOpen()) {
         error.clear();
-        QSqlQuery q(QSqlDatabase::database(session_, false));
-        q.setForwardOnly(true);
-        if (run(q, QStringLiteral("SELECT id, at, who, coalesce(agent, ''), action, detail"
-                                  " FROM dlb.audit_log ORDER BY id DESC LIMIT ?"),
-                {kAuditRowsShown}, &error)) {
-            while (q.next())
-                out.push_back({q.value(0).toLongLong(), q.value(1).toDateTime(), q.value(2).toString(),
-                               q.value(3).toString(), q.value(4).toString(), q.value(5).toString()});
-        }
+        out = selectAll<AuditEntry>(session_,
+                                    QStringLiteral("SELECT id, at, who, coalesce(agent, ''), action, detail"
+                                                   " FROM dlb.audit_log ORDER BY id DESC LIMIT ?"),
+                                    {kAuditRowsShown}, &error, [](const QSqlQuery& q) {
+                                        return AuditEntry{q.value(0).toLongLong(), q.value(1).toDateTime(),
+                                                          q.value(2).toString(), q.value(3).toString(),
+                                                          q.value(4).toString(), q.value(5).toString()};
+                                    });
+        if (!error.isEmpty())
+            error = sessionFailure(error);
     }
     emit auditLoaded(out, error);
 }
@@ -367,13 +402,17 @@ ChangeResult DbWorker::callAccountFunction(const QString& sql, const QVariantLis
 {
     ChangeResult r;
     if (!sessionOpen()) {
-        r.message = QStringLiteral("Not logged in.");
+        r.message = notLoggedIn();
         return r;
     }
-    QSqlQuery q(QSqlDatabase::database(session_, false));
     QString error;
-    if (!run(q, sql, args, &error)) {
-        r.message = error;
+    bool ok = false;
+    {
+        QSqlQuery q(QSqlDatabase::database(session_, false));
+        ok = run(q, sql, args, &error);
+    }
+    if (!ok) {
+        r.message = sessionFailure(error);
         return r;
     }
     r.ok = true;
@@ -401,7 +440,7 @@ void DbWorker::resetPassword(const QString& username, const QString& password, c
     if (!r.fields.empty()) {
         r.message = QStringLiteral("Fix the fields marked in red.");
     } else if (!sessionOpen()) {
-        r.message = QStringLiteral("Not logged in.");
+        r.message = notLoggedIn();
     } else {
         const Verifier v = scramVerifier(QSqlDatabase::database(session_, false), username, password);
         if (v.value.isEmpty())

@@ -68,6 +68,9 @@ signals:
 
 private:
     bool sessionOpen() const;
+    // error itself while the session's connection is up; else closes the session and says to
+    // log in again.
+    QString sessionFailure(const QString& error);
     ChangeResult callAccountFunction(const QString& sql, const QVariantList& args, const QString& done);
 
     QString session_;   // connection name of the logged-in session, empty when logged out

@@ -22,6 +22,11 @@ public:
     int failures() const { return failures_; }
     // The delay that the n-th consecutive failure imposes.
     static std::chrono::milliseconds delayAfter(int failures);
+    // A wait as the whole seconds a person is shown: rounded up, so "0 s" never means "wait".
+    static long long seconds(std::chrono::milliseconds wait)
+    {
+        return std::chrono::ceil<std::chrono::seconds>(wait).count();
+    }
 
 private:
     int failures_ = 0;

@@ -90,7 +90,9 @@ MigrationResult applyMigrations(QSqlDatabase& db)
         }
         const QString sql = QString::fromUtf8(file.readAll());
         if (!db.transaction()) {
-            result.error = QStringLiteral("cannot begin a transaction: %1").arg(sqlError(db.lastError()));
+            result.error = QStringLiteral("cannot begin a transaction for migration %1 (%2): check the connection and "
+                                          "run Set up database again")
+                               .arg(m.name, sqlError(db.lastError()));
             return result;
         }
         QSqlQuery q(db);
@@ -133,7 +135,9 @@ MigrationResult applyMigrations(QSqlDatabase& db)
             return result;
         }
         if (!db.commit()) {
-            result.error = QStringLiteral("migration %1 could not commit: %2").arg(m.name, sqlError(db.lastError()));
+            result.error = QStringLiteral("migration %1 could not commit (%2): nothing of it was applied; run Set up "
+                                          "database again")
+                               .arg(m.name, sqlError(db.lastError()));
             return result;
         }
         if (!present)

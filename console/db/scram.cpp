@@ -28,7 +28,7 @@ Verifier scramVerifier(const QSqlDatabase& db, const QString& username, const QS
     Verifier out;
     PGconn* conn = pgConnection(db);
     if (conn == nullptr) {
-        out.error = QStringLiteral("No open PostgreSQL connection to compute the password verifier with.");
+        out.error = QStringLiteral("No open PostgreSQL connection to compute the password verifier with. Log in again.");
         return out;
     }
     QByteArray pw = password.toUtf8();

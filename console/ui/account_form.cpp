@@ -14,13 +14,25 @@ constexpr int kErrorLabelWidth = 300; // wide enough for the longest rule on two
 constexpr int kFieldMinWidth = 240;   // a full e-mail address stays readable
 } // namespace
 
+QString usernameHint()
+{
+    return QObject::tr("%1–%2 of a-z, 0-9, _").arg(kUsernameMin).arg(kUsernameMax);
+}
+
+QString passwordHint()
+{
+    return QObject::tr("%1–%2, a capital and a symbol").arg(kPasswordMin).arg(kPasswordMax);
+}
+
+QString errorStyleSheet() { return QStringLiteral("color: #c62828;"); }
+
 QLabel* makeErrorLabel(const QString& objectName, QWidget* parent)
 {
     auto* label = new QLabel(parent);
     label->setObjectName(objectName);
     label->setWordWrap(true);
     label->setTextFormat(Qt::PlainText);
-    label->setStyleSheet(QStringLiteral("color: #c62828;"));
+    label->setStyleSheet(errorStyleSheet());
     label->hide();
     return label;
 }
@@ -38,11 +50,11 @@ AccountForm::AccountForm(bool withRole, QWidget* parent) : QWidget(parent)
     grid->setColumnStretch(1, 1);
     grid->setColumnMinimumWidth(2, kErrorLabelWidth);
     username_ = addField(grid, 0, tr("&Username"), QStringLiteral("username"), &usernameError_);
-    username_->setPlaceholderText(tr("3–32 of a-z, 0-9, _"));
+    username_->setPlaceholderText(usernameHint());
     email_ = addField(grid, 1, tr("&E-mail"), QStringLiteral("email"), &emailError_);
     email_->setPlaceholderText(tr("name@example.org"));
     password_ = addField(grid, 2, tr("&Password"), QStringLiteral("password"), &passwordError_);
-    password_->setPlaceholderText(tr("8–32, a capital and a symbol"));
+    password_->setPlaceholderText(passwordHint());
     confirm_ = addField(grid, 3, tr("&Confirm"), QStringLiteral("confirm"), &confirmError_);
     password_->setEchoMode(QLineEdit::Password);
     confirm_->setEchoMode(QLineEdit::Password);

@@ -40,6 +40,12 @@ private:
     bool validated_ = false; // after the first submit, errors follow every edit
 };
 
+// Placeholder texts that state the rules, from their named limits (db/account_rules.hpp).
+QString usernameHint();
+QString passwordHint();
+// The style of text that reports an error.
+QString errorStyleSheet();
+
 // A red, word-wrapped label for an error message; hidden while empty.
 QLabel* makeErrorLabel(const QString& objectName, QWidget* parent);
 void setError(QLabel* label, const QString& text);

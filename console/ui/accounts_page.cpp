@@ -105,7 +105,7 @@ void AccountsPage::updateButtons()
 
 void AccountsPage::changed(const ChangeResult& r)
 {
-    status_->setStyleSheet(r.ok ? QString() : QStringLiteral("color: #c62828;"));
+    status_->setStyleSheet(r.ok ? QString() : errorStyleSheet());
     status_->setText(r.message);
     if (r.ok)
         reload();

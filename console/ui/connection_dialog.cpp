@@ -20,7 +20,7 @@ ConnectionDialog::ConnectionDialog(const ConnectionSettings& s, QWidget* parent)
     host_->setObjectName(QStringLiteral("host"));
     port_ = new QSpinBox(this);
     port_->setObjectName(QStringLiteral("port"));
-    port_->setRange(1, 65535);
+    port_->setRange(1, kMaxPort);
     port_->setValue(s.port);
     database_ = new QLineEdit(s.database, this);
     database_->setObjectName(QStringLiteral("database"));

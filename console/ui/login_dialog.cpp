@@ -17,7 +17,6 @@
 #include <QTimer>
 #include <QVBoxLayout>
 
-#include <cmath>
 
 namespace dlb::console {
 
@@ -143,7 +142,7 @@ void LoginDialog::updateState()
         // A new dialog may open while an earlier failure still holds the login back.
         if (!throttleTick_->isActive())
             throttleTick_->start();
-        login_->setText(tr("&Log in (%1 s)").arg(std::ceil(static_cast<double>(wait.count()) / 1000.0)));
+        login_->setText(tr("&Log in (%1 s)").arg(LoginThrottle::seconds(wait)));
     } else {
         login_->setText(tr("&Log in"));
         throttleTick_->stop();

@@ -20,7 +20,7 @@ PasswordDialog::PasswordDialog(Database& db, const QString& username, QWidget* p
     password_ = new QLineEdit(this);
     password_->setObjectName(QStringLiteral("password"));
     password_->setEchoMode(QLineEdit::Password);
-    password_->setPlaceholderText(tr("8–32, a capital and a symbol"));
+    password_->setPlaceholderText(passwordHint());
     confirm_ = new QLineEdit(this);
     confirm_->setObjectName(QStringLiteral("confirm"));
     confirm_->setEchoMode(QLineEdit::Password);

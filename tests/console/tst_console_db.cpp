@@ -6,10 +6,13 @@
 #include "db/scram.hpp"
 #include "pg_env.hpp"
 
+#include <QFile>
 #include <QSignalSpy>
 #include <QSqlRecord>
 #include <QTcpServer>
 #include <QTest>
+
+#include <libpq-fe.h>
 
 using namespace dlb::console;
 using dlb::console::test::PgEnv;
@@ -71,6 +74,16 @@ private slots:
     void auditLogIsWrittenAndAppendOnly();
     void loadsAccountsAndAudit();
     void databaseWorksOffThreadAndThrottles();
+    // Attacks on the accounts half; each failed before its fix (migration 0003, db_worker.cpp).
+    void databaseRefusesVerifiersItWouldTakeAsPlainText_data();
+    void databaseRefusesVerifiersItWouldTakeAsPlainText();
+    void reservedRoleNamesAreRefusedBesideTheField();
+    void disabledAccountLosesItsRightsInOpenSessions();
+    void lastAdminSurvivesConcurrentDemotions();
+    void auditRefusesRowsInTheAccountAndAgentNamespaces();
+    void registerWhileTheConnectionDropsSaysLogInAgain();
+    void queuedLoginsAreThrottledToo();
+    void upgradeTakesDisabledAccountsOutOfTheirGroup();
 
 private:
     QSqlDatabase as(const QString& user, const QString& password);
@@ -150,7 +163,7 @@ void TstConsoleDb::migrationsApplyFromEmptyAndRerun()
         QCOMPARE(r.applied, 0);
         QCOMPARE(sqlValue(db, "SELECT count(*) FROM dlb.schema_migrations").toInt(), bundled.size());
         QCOMPARE(sqlValue(db, "SELECT string_agg(name, ',' ORDER BY version) FROM dlb.schema_migrations").toString(),
-                 QStringLiteral("0001_schema.sql,0002_account_functions.sql"));
+                 QStringLiteral("0001_schema.sql,0002_account_functions.sql,0003_account_hardening.sql"));
     }
 }
 
@@ -505,6 +518,224 @@ void TstConsoleDb::databaseWorksOffThreadAndThrottles()
     QCOMPARE(r.status, LoginResult::Status::Ok);
     QCOMPARE(db.session().username, kAdmin);
     QCOMPARE(db.loginWait().count(), 0);
+}
+
+// PostgreSQL takes any password string it cannot parse as a SCRAM secret (keys that do not decode
+// to 32 bytes, a salt that is not base64) as plain text: it would travel and be hashed as a
+// password. A regex that only looks like SCRAM let such strings through.
+void TstConsoleDb::databaseRefusesVerifiersItWouldTakeAsPlainText_data()
+{
+    const QString key = QString(43, 'A') + '='; // base64 of 32 bytes
+    QTest::addColumn<QString>("verifier");
+    QTest::newRow("keys that are not 32 bytes") << "SCRAM-SHA-256$4096:c2FsdHNhbHRzYWx0$c2VjcmV0:c2VjcmV0";
+    QTest::newRow("salt that is not base64") << "SCRAM-SHA-256$4096:c2Fsd$" + key + ":" + key;
+    QTest::newRow("iterations beyond an int") << "SCRAM-SHA-256$4294967297:c2FsdHNhbHRzYWx0$" + key + ":" + key;
+    QTest::newRow("server key missing its padding") << "SCRAM-SHA-256$4096:c2FsdHNhbHRzYWx0$" + key + ":" + QString(43, 'A');
+}
+
+void TstConsoleDb::databaseRefusesVerifiersItWouldTakeAsPlainText()
+{
+    QFETCH(QString, verifier);
+    QSqlDatabase db = as(kAdmin, kAdminPw);
+    QVERIFY(db.isOpen());
+    QString error = sqlError(db, "SELECT dlb.register_account('plain_victim', 'plain.victim@example.org', ?, 'viewer')",
+                             {verifier});
+    QVERIFY2(error.contains("account refused") && error.contains("SCRAM-SHA-256 verifier"), qPrintable(error));
+    QCOMPARE(sqlValue(super_, "SELECT count(*) FROM pg_roles WHERE rolname = 'plain_victim'").toInt(), 0);
+    error = sqlError(db, "SELECT dlb.reset_account_password('changeling', ?)", {verifier});
+    QVERIFY2(error.contains("SCRAM-SHA-256 verifier"), qPrintable(error));
+}
+
+// PostgreSQL reserves "public" and "none" even quoted; the rules must say so beside the field,
+// in the console and in the database, rather than fail in CREATE ROLE.
+void TstConsoleDb::reservedRoleNamesAreRefusedBesideTheField()
+{
+    QSqlDatabase db = as(kAdmin, kAdminPw);
+    QVERIFY(db.isOpen());
+    const QString v = QString::fromLatin1(scramVerifier(db, "public", "Pass-word1").value);
+    QSignalSpy spy(&admin_, &DbWorker::registerFinished);
+    for (const QString& name : {QStringLiteral("public"), QStringLiteral("none")}) {
+        admin_.registerAccount({name, name + "@example.org", "Pass-word1", "Pass-word1", "viewer"});
+        const auto r = spy.takeLast().at(0).value<ChangeResult>();
+        QVERIFY(!r.ok);
+        QVERIFY2(r.fields.username.contains("reserved"), qPrintable(name + ": " + r.fields.username + " / " + r.message));
+        const QString error = sqlError(db, "SELECT dlb.register_account(?, ?, ?, 'viewer')", {name, name + "@example.org", v});
+        QVERIFY2(error.contains("account refused") && error.contains("reserved"), qPrintable(error));
+    }
+}
+
+// NOLOGIN stops new sessions only; a disabled admin's open session kept every right, down to
+// enabling itself again. Disabling now takes the account out of its group.
+void TstConsoleDb::disabledAccountLosesItsRightsInOpenSessions()
+{
+    makeAccount("rogue_admin", "admin");
+    QSqlDatabase rogue = as("rogue_admin", "Pass-rogue_admin");
+    QVERIFY(rogue.isOpen());
+    QSignalSpy spy(&admin_, &DbWorker::changeFinished);
+    admin_.setDisabled("rogue_admin", true);
+    QVERIFY2(spy.last().at(0).value<ChangeResult>().ok, qPrintable(spy.last().at(0).value<ChangeResult>().message));
+
+    QString error = sqlError(rogue, "SELECT dlb.set_account_disabled('rogue_admin', false)");
+    QVERIFY2(error.contains("permission denied"), qPrintable("a disabled admin enabled itself: " + error));
+    QVERIFY(sqlError(rogue, "INSERT INTO dlb.agents (name, control_url) VALUES ('rogue', 'http://127.0.0.1:1')")
+                .contains("permission denied"));
+    QVERIFY(sqlError(rogue, "SELECT count(*) FROM dlb.audit_log").contains("permission denied"));
+    QCOMPARE(sqlValue(super_, "SELECT disabled FROM dlb.accounts WHERE username = 'rogue_admin'").toBool(), true);
+
+    // A role change while disabled is kept for when the account is enabled again.
+    admin_.setRole("rogue_admin", "viewer");
+    QVERIFY2(spy.last().at(0).value<ChangeResult>().ok, qPrintable(spy.last().at(0).value<ChangeResult>().message));
+    const QString groups = "SELECT coalesce(string_agg(r.rolname, ','), '') FROM pg_auth_members m"
+                           " JOIN pg_roles r ON r.oid = m.roleid JOIN pg_roles u ON u.oid = m.member"
+                           " WHERE u.rolname = 'rogue_admin'";
+    QCOMPARE(sqlValue(super_, groups).toString(), QString());
+    admin_.setDisabled("rogue_admin", false);
+    QVERIFY(spy.last().at(0).value<ChangeResult>().ok);
+    QCOMPARE(sqlValue(super_, groups).toString(), QString("dlb_viewer"));
+    const LoginResult r = login("rogue_admin", "Pass-rogue_admin");
+    QCOMPARE(r.status, LoginResult::Status::Ok);
+    QCOMPARE(r.session.role, QString("viewer"));
+}
+
+// Two admins demoting each other at once each saw the other still an admin: both committed and
+// no admin was left. Account changes now take turns. Runs in dlb_mig_a, whose only admins are
+// the two.
+void TstConsoleDb::lastAdminSurvivesConcurrentDemotions()
+{
+    QSqlDatabase owner = env_.open("race-owner", "dlb_mig_a", env_.superuser, env_.password);
+    QVERIFY(owner.isOpen());
+    for (const QString& twin : {QStringLiteral("twin_a"), QStringLiteral("twin_b")}) {
+        const QString v = QString::fromLatin1(scramVerifier(owner, twin, "Pass-" + twin).value);
+        QCOMPARE(sqlError(owner, "SELECT dlb.register_account(?, ?, ?, 'admin')", {twin, twin + "@example.org", v}), QString());
+    }
+    QSqlDatabase a = env_.open("race-a", "dlb_mig_a", "twin_a", "Pass-twin_a");
+    QSqlDatabase b = env_.open("race-b", "dlb_mig_a", "twin_b", "Pass-twin_b");
+    QVERIFY(a.isOpen() && b.isOpen());
+    QVERIFY(a.transaction());
+    QCOMPARE(sqlError(a, "SELECT dlb.set_account_role('twin_b', 'viewer')"), QString());
+
+    PGconn* bc = pgConnection(b);
+    QVERIFY(bc != nullptr);
+    QCOMPARE(PQsendQuery(bc, "SELECT dlb.set_account_role('twin_a', 'viewer')"), 1);
+    // b's demotion has run, or is waiting for a's transaction: only then does a commit.
+    const int bPid = PQbackendPID(bc);
+    QTRY_VERIFY_WITH_TIMEOUT(
+        (PQconsumeInput(bc) == 1 && PQisBusy(bc) == 0)
+            || sqlValue(owner, "SELECT wait_event_type = 'Lock' FROM pg_stat_activity WHERE pid = ?", {bPid}).toBool(),
+        20000);
+    QVERIFY(a.commit());
+    QString bError;
+    while (PGresult* res = PQgetResult(bc)) {
+        if (PQresultStatus(res) != PGRES_TUPLES_OK)
+            bError = QString::fromUtf8(PQresultErrorMessage(res));
+        PQclear(res);
+    }
+    QVERIFY2(bError.contains("last enabled admin"), qPrintable("b's demotion was not refused: " + bError));
+    QCOMPARE(sqlValue(owner, "SELECT string_agg(username, ',') FROM dlb.accounts WHERE role = 'admin' AND NOT disabled")
+                 .toString(),
+             QString("twin_a"));
+}
+
+// dlb.audit is for what an operator does to an agent. It let an operator write rows that read
+// like an admin's account changes or the agents trigger's rows, with no agent, of any size.
+void TstConsoleDb::auditRefusesRowsInTheAccountAndAgentNamespaces()
+{
+    QSqlDatabase op = as("new_operator", "Op-secret1");
+    QVERIFY(op.isOpen());
+    for (const QString& action : {QStringLiteral("account.register"), QStringLiteral("account.role"),
+                                  QStringLiteral("agent.add"), QStringLiteral("agent.remove")}) {
+        const QString error = sqlError(op, "SELECT dlb.audit('edge-1', ?, 'forged')", {action});
+        QVERIFY2(error.contains("reserved"), qPrintable(action + ": " + error));
+    }
+    QString error = sqlError(op, "SELECT dlb.audit(NULL, 'replica.add', 'forged')");
+    QVERIFY2(error.contains("agent name"), qPrintable(error));
+    error = sqlError(op, "SELECT dlb.audit('edge-1', 'replica.add', ?)", {QString(4097, 'x')});
+    QVERIFY2(error.contains("4096"), qPrintable(error));
+    QCOMPARE(sqlValue(super_, "SELECT count(*) FROM dlb.audit_log WHERE detail = 'forged' OR length(detail) > 4096").toInt(), 0);
+    QCOMPARE(sqlError(op, "SELECT dlb.audit('edge-1', 'replica.drain', ?)", {QString(4096, 'x')}), QString());
+}
+
+// A session whose backend is gone answered every later call with libpq's own words; it now says
+// what happened and what to do, and the worker no longer counts itself logged in.
+void TstConsoleDb::registerWhileTheConnectionDropsSaysLogInAgain()
+{
+    makeAccount("fragile_admin", "admin");
+    DbWorker w;
+    QSignalSpy loginSpy(&w, &DbWorker::loginFinished);
+    w.login(env_.settings(kDb), "fragile_admin", "Pass-fragile_admin");
+    QCOMPARE(loginSpy.size(), 1);
+    QCOMPARE(loginSpy.at(0).at(0).value<LoginResult>().status, LoginResult::Status::Ok);
+    QCOMPARE(sqlValue(super_, "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE usename = 'fragile_admin'")
+                 .toInt(),
+             1);
+
+    QSignalSpy spy(&w, &DbWorker::registerFinished);
+    w.registerAccount({"after_drop", "after.drop@example.org", "Pass-word1", "Pass-word1", "viewer"});
+    QCOMPARE(spy.size(), 1);
+    const auto r = spy.at(0).at(0).value<ChangeResult>();
+    QVERIFY(!r.ok);
+    QVERIFY2(r.message.contains("connection to PostgreSQL was lost") && r.message.contains("Log in again"),
+             qPrintable(r.message));
+    QCOMPARE(sqlValue(super_, "SELECT count(*) FROM pg_roles WHERE rolname = 'after_drop'").toInt(), 0);
+
+    QSignalSpy accounts(&w, &DbWorker::accountsLoaded);
+    w.loadAccounts();
+    QCOMPARE(accounts.size(), 1);
+    QVERIFY2(accounts.at(0).at(1).toString().contains("Log in again"), qPrintable(accounts.at(0).at(1).toString()));
+}
+
+// The throttle only knew of failures already answered: attempts queued while one was under way
+// all reached the server unthrottled.
+void TstConsoleDb::queuedLoginsAreThrottledToo()
+{
+    Database db;
+    QSignalSpy done(&db, &Database::loginFinished);
+    db.login(env_.settings(kDb), kAdmin, "Wrong-passw0rd");
+    db.login(env_.settings(kDb), kAdmin, "Wrong-passw0rd");
+    QCOMPARE(done.size(), 1); // the second is answered at once, never sent
+    const auto r = done.at(0).at(0).value<LoginResult>();
+    QCOMPARE(r.status, LoginResult::Status::Throttled);
+    QVERIFY2(r.message.contains("already"), qPrintable(r.message));
+    QVERIFY(done.wait(20000));
+    QCOMPARE(done.at(1).at(0).value<LoginResult>().status, LoginResult::Status::InvalidCredentials);
+    QVERIFY(!db.busy());
+}
+
+// A database the released console set up (0001 and 0002) holds accounts disabled the old way,
+// still in their group; upgrading takes them out, and enabling puts them back.
+void TstConsoleDb::upgradeTakesDisabledAccountsOutOfTheirGroup()
+{
+    QSqlDatabase postgres = env_.open("upgrade-setup", "postgres", env_.superuser, env_.password);
+    QCOMPARE(sqlError(postgres, "CREATE DATABASE dlb_upgrade"), QString());
+    QSqlDatabase db = env_.open("upgrade", "dlb_upgrade", env_.superuser, env_.password);
+    QVERIFY(db.isOpen());
+    QString error;
+    const auto bundled = bundledMigrations(&error);
+    QVERIFY(bundled.size() >= 3);
+    // What the runner of the released console did, for its two migrations.
+    QCOMPARE(sqlError(db, "CREATE SCHEMA dlb"), QString());
+    QCOMPARE(sqlError(db, "CREATE TABLE dlb.schema_migrations (version integer PRIMARY KEY, name text NOT NULL,"
+                          " applied_at timestamptz NOT NULL DEFAULT now(), applied_by text NOT NULL DEFAULT session_user)"),
+             QString());
+    for (const Migration& m : bundled.mid(0, 2)) {
+        QFile file(m.resource);
+        QVERIFY(file.open(QIODevice::ReadOnly));
+        QCOMPARE(sqlError(db, QString::fromUtf8(file.readAll())), QString());
+        QCOMPARE(sqlError(db, "INSERT INTO dlb.schema_migrations (version, name) VALUES (?, ?)", {m.version, m.name}), QString());
+    }
+    const QString v = QString::fromLatin1(scramVerifier(db, "old_disabled", "Pass-old_disabled").value);
+    QCOMPARE(sqlError(db, "SELECT dlb.register_account('old_disabled', 'old.disabled@example.org', ?, 'operator')", {v}),
+             QString());
+    QCOMPARE(sqlError(db, "SELECT dlb.set_account_disabled('old_disabled', true)"), QString());
+    const QString member = "SELECT pg_has_role('old_disabled', 'dlb_operator', 'member')";
+    QCOMPARE(sqlValue(db, member).toBool(), true); // 0002 left it in its group
+
+    const MigrationResult r = applyMigrations(db);
+    QVERIFY2(r.error.isEmpty(), qPrintable(r.error));
+    QCOMPARE(r.applied, bundled.size() - 2);
+    QCOMPARE(sqlValue(db, member).toBool(), false);
+    QCOMPARE(sqlError(db, "SELECT dlb.set_account_disabled('old_disabled', false)"), QString());
+    QCOMPARE(sqlValue(db, member).toBool(), true);
 }
 
 QTEST_GUILESS_MAIN(TstConsoleDb)

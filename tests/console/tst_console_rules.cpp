@@ -43,6 +43,9 @@ void TstConsoleRules::username_data()
     QTest::newRow("non-ascii") << QString::fromUtf8("jürgen") << false;
     QTest::newRow("pg_ prefix") << "pg_admin" << false;
     QTest::newRow("dlb_ prefix") << "dlb_admin" << false;
+    QTest::newRow("reserved public") << "public" << false; // PostgreSQL refuses it as a role name
+    QTest::newRow("reserved none") << "none" << false;
+    QTest::newRow("quote and DROP") << "a\"; DROP ROLE postgres; --" << false;
     QTest::newRow("empty") << "" << false;
 }
 
