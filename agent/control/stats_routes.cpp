@@ -1,5 +1,6 @@
 #include "agent/control/stats_routes.hpp"
 
+#include "agent/control/server.hpp"
 #include "agent/stats/collector.hpp"
 #include "agent/stats/prometheus.hpp"
 #include "agent/stats/sse.hpp"
@@ -9,6 +10,9 @@
 #include <algorithm>
 
 namespace dlb::agent::control {
+
+static_assert(stats::kMaxSseReplayBytes * 2 <= kMaxPendingWriteBytes,
+              "a stream's opening replay must fit well inside what a control connection may queue");
 
 StatsRoutes::StatsRoutes(Router& router, proxy::Agent& agent)
     : agent_(agent),

@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <vector>
 
 namespace dlb::agent::stats {
 
@@ -497,14 +498,25 @@ std::shared_ptr<const std::string> Collector::latestEvent()
     return event_;
 }
 
-std::string Collector::eventsSince(uint64_t last_id) const
+std::string Collector::eventsSince(uint64_t last_id, std::size_t max_bytes) const
 {
-    std::string out;
-    for (std::size_t i = 0; i < ring_size_; ++i) {
+    // Newest first, until the budget is spent; then written oldest first.
+    std::vector<std::string> events;
+    std::size_t total = 0;
+    for (std::size_t i = ring_size_; i-- > 0;) {
         const std::size_t at = (ring_next_ + ring_.size() - ring_size_ + i) % ring_.size();
-        if (ring_[at].id > last_id)
-            out += sseEvent(ring_[at].id, pointJson(at));
+        if (ring_[at].id <= last_id)
+            break;
+        std::string event = sseEvent(ring_[at].id, pointJson(at));
+        if (total + event.size() > max_bytes)
+            break;
+        total += event.size();
+        events.push_back(std::move(event));
     }
+    std::string out;
+    out.reserve(total);
+    for (auto it = events.rbegin(); it != events.rend(); ++it)
+        out += *it;
     return out;
 }
 

@@ -81,8 +81,9 @@ public:
     // stream (ten consoles cost one serialisation); null before the first sample.
     std::shared_ptr<const std::string> latestEvent();
     // Events for the history points newer than `last_id` still in the ring, oldest first (an
-    // SSE client's Last-Event-ID): each point's historyJson form.
-    std::string eventsSince(uint64_t last_id) const;
+    // SSE client's Last-Event-ID): each point's historyJson form. At most `max_bytes`: when the
+    // events do not all fit, the newest ones that do (a gap the client sees in the ids).
+    std::string eventsSince(uint64_t last_id, std::size_t max_bytes = SIZE_MAX) const;
 
     // Called after every sample (the stream endpoint pushes latestEvent() from here).
     void onSample(std::function<void()> callback) { on_sample_ = std::move(callback); }

@@ -33,13 +33,13 @@ std::optional<uint64_t> parseLastEventId(std::string_view value)
     return v;
 }
 
-std::string sseOpening(Collector& collector, std::string_view last_event_id)
+std::string sseOpening(Collector& collector, std::string_view last_event_id, std::size_t max_replay_bytes)
 {
     std::string out = "retry: " + std::to_string(kSseRetryMs) + "\n\n";
     // An id newer than anything sampled comes from an agent that ran before this one (ids start
     // again at 1): that client is new here.
     if (const auto last = parseLastEventId(last_event_id); last && *last <= collector.lastId()) {
-        out += collector.eventsSince(*last);
+        out += collector.eventsSince(*last, max_replay_bytes);
         return out;
     }
     if (const auto latest = collector.latestEvent())

@@ -103,6 +103,7 @@ private slots:
     void lastEventIdIsStrict_data();
     void lastEventIdIsStrict();
     void sseResumesFromHistory();
+    void sseReplayIsBounded();
     void latestEventIsSerialisedOncePerSample();
     void prometheusTextContent();
     void prometheusEscapesLabels();
@@ -424,6 +425,25 @@ void TstStatsCollector::sseResumesFromHistory()
     QCOMPARE(sseOpening(*f.collector, "abc"), fresh);
     QCOMPARE(sseOpening(*f.collector, "11"), fresh);
     QCOMPARE(sseOpening(*f.collector, "10"), std::string("retry: 2000\n\n")); // up to date: nothing to replay
+}
+
+// A replay larger than the budget sends the newest events that fit, oldest first. Unbounded, a
+// 15-minute replay of a large pool went past what a control connection may queue (4 MiB): the
+// stream closed as it opened and the client reconnected with the same Last-Event-ID for ever.
+void TstStatsCollector::sseReplayIsBounded()
+{
+    Fixture f;
+    for (uint64_t i = 0; i < 10; ++i)
+        f.collector->sample(kT0 + i * kSecond, 1e9 + static_cast<double>(i));
+    const std::string newestThree = f.collector->eventsSince(7);
+    const std::string newestTwo = f.collector->eventsSince(8);
+    QVERIFY(newestThree.size() > newestTwo.size() && !newestTwo.empty());
+    QCOMPARE(f.collector->eventsSince(0, newestThree.size()), newestThree);
+    QCOMPARE(f.collector->eventsSince(0, newestThree.size() - 1), newestTwo);
+    QCOMPARE(f.collector->eventsSince(0, 0), std::string());
+    QCOMPARE(f.collector->eventsSince(0).size(), f.collector->eventsSince(0, SIZE_MAX).size());
+    QCOMPARE(sseOpening(*f.collector, "1", newestThree.size()), "retry: 2000\n\n" + newestThree);
+    QVERIFY(kMaxSseReplayBytes < 4 * 1024 * 1024);
 }
 
 void TstStatsCollector::latestEventIsSerialisedOncePerSample()
