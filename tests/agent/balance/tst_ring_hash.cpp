@@ -47,6 +47,33 @@ private slots:
         QCOMPARE(static_cast<qulonglong>(ring.usableSize()), expected);
     }
 
+    // Workers over the same replicas share one ring (it reaches 8 Mi nodes with uneven weights;
+    // one per worker took 535 MB and seconds of each worker's time); other replicas or weights
+    // get their own, and one replica going down in one worker changes nothing in another.
+    void ringIsSharedAcrossBalancers()
+    {
+        auto workerA = makeReplicas(3);
+        auto workerB = makeReplicas(3);
+        RingHash a(workerA, kSeed, HashKey{}, kMinRing, kMaxRing);
+        RingHash b(workerB, kSeed + 1, HashKey{}, kMinRing, kMaxRing);
+        QVERIFY(a.sharesRingWith(b));
+        auto heavier = makeReplicas(3);
+        heavier[2].weight = 5;
+        RingHash c(heavier, kSeed, HashKey{}, kMinRing, kMaxRing);
+        QVERIFY(!a.sharesRingWith(c));
+        RingHash d(workerA, kSeed, HashKey{}, kMinRing, kMaxRing / 2);
+        QVERIFY(!a.sharesRingWith(d));
+
+        const auto clients = clientAddresses(300);
+        const auto before = assign(b, clients);
+        setUsable(workerA, a, 0, false);
+        QCOMPARE(assign(b, clients), before);
+        QCOMPARE(b.usableSize(), b.ringSize());
+        QVERIFY(a.usableSize() < a.ringSize());
+        for (const int replica : assign(a, clients))
+            QVERIFY(replica == 1 || replica == 2);
+    }
+
     // Eight clients over four replicas, pinned: workers and restarts must agree.
     void exactMapping()
     {
