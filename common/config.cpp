@@ -650,7 +650,7 @@ bool parseJsonText(std::string_view text, json& out, std::vector<ConfigError>& e
     return errors.size() == before;
 }
 
-ConfigResult loadConfigFile(const std::string& path) {
+ConfigResult loadConfigFile(const std::string& path, std::string* text_out) {
     const auto cannotRead = [] {
         return ConfigResult{std::nullopt, {{"", std::string("cannot read file: ") + std::strerror(errno)}}};
     };
@@ -672,7 +672,11 @@ ConfigResult loadConfigFile(const std::string& path) {
         errno = saved;
         return cannotRead();
     }
-    return parseConfigText(text);
+    ConfigResult result = parseConfigText(text);
+    if (text_out) {
+        *text_out = std::move(text);
+    }
+    return result;
 }
 
 json toJson(const AlgorithmConfig& algorithm) {

@@ -210,7 +210,8 @@ ConfigResult parseConfigText(std::string_view text);
 // Parses JSON text as strictly as a config file is read (syntax errors and duplicate keys are
 // errors, appended with their JSON path): for control-API request bodies. False on error.
 bool parseJsonText(std::string_view text, nlohmann::json& out, std::vector<ConfigError>& errors);
-ConfigResult loadConfigFile(const std::string& path);
+// `text_out`, when given, receives the bytes read (whatever the verdict).
+ConfigResult loadConfigFile(const std::string& path, std::string* text_out = nullptr);
 
 // The inverse of parseConfig: parseConfig(toJson(c)) yields c again.
 nlohmann::json toJson(const Config& config);

@@ -277,13 +277,29 @@ bool Api::commit(const Request& req, Reply& reply, const json& doc, const std::s
         return false;
     }
     const uint64_t before = agent_.snapshot()->generation;
-    if (!writeFileAtomically(agent_.configPath(), common::toJson(*result.config).dump(2) + "\n", &why)) {
+    // The file must still be what the agent last read or wrote: edits an operator saved but did
+    // not reload yet would be lost to the write-back (and a SIGHUP would then not apply them).
+    std::string on_disk;
+    common::loadConfigFile(agent_.configPath(), &on_disk);
+    if (on_disk != agent_.configFileText()) {
+        proxy::logLine("control: token \"" + req.token_name + "\" (" + req.peer + "): " + what +
+                       ": not applied, " + agent_.configPath() + " was changed since the agent read it");
+        reply.send(Response::error(409, "config_file_changed",
+                                   agent_.configPath() +
+                                       " was edited since the agent last read or wrote it; nothing was changed, so "
+                                       "the edits are not overwritten. Reload it (SIGHUP, systemctl reload "
+                                       "dlb-agent) or undo the edits, then retry"));
+        return false;
+    }
+    const std::string text = common::toJson(*result.config).dump(2) + "\n";
+    if (!writeFileAtomically(agent_.configPath(), text, &why)) {
         proxy::logLine("control: token \"" + req.token_name + "\" (" + req.peer + "): " + what +
                        ": not applied, the config file could not be written: " + why);
         reply.send(Response::error(500, "config_write_failed", why));
         return false;
     }
     agent_.commitConfig(next, added);
+    agent_.setConfigFileText(text);
     *generation = agent_.snapshot()->generation;
     proxy::logLine("control: token \"" + req.token_name + "\" (" + req.peer + "): " + what + "; generation " +
                    std::to_string(before) + " -> " + std::to_string(*generation) + ", written to " +

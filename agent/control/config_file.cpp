@@ -11,11 +11,34 @@
 
 namespace dlb::agent::control {
 
+namespace {
+
+// What the operator can do about a failed write, by its cause.
+std::string writeAdvice(int err)
+{
+    switch (err) {
+    case ENOSPC:
+    case EDQUOT:
+        return "free space on the config file's file system, then retry";
+    case EROFS:
+        return "the config's folder is on a read-only file system; under systemd, list it in ReadWritePaths=";
+    case EACCES:
+    case EPERM:
+        return "give the agent write access to the config's folder: it writes a temporary file there and "
+               "renames it over the config";
+    case EIO:
+        return "the disk reported an I/O error; check the system log";
+    default:
+        return "check the config's folder and its file system, then retry";
+    }
+}
+
+} // namespace
+
 bool writeFileAtomically(const std::string& path, std::string_view content, std::string* why)
 {
     const auto fail = [&](const std::string& what, int err) {
-        *why = what + ": " + std::strerror(err) +
-               "; the change was not applied (give the agent write access to the config's folder)";
+        *why = what + ": " + std::strerror(err) + "; the change was not applied (" + writeAdvice(err) + ")";
         return false;
     };
     char resolved[PATH_MAX];

@@ -93,9 +93,9 @@ std::vector<common::ConfigError> startupErrors(const common::Config& config)
     return errors;
 }
 
-common::ConfigResult loadStartableConfig(const std::string& path)
+common::ConfigResult loadStartableConfig(const std::string& path, std::string* text_out)
 {
-    auto result = common::loadConfigFile(path);
+    auto result = common::loadConfigFile(path, text_out);
     if (result.config) {
         result.errors = startupErrors(*result.config);
         if (!result.errors.empty())
@@ -217,7 +217,8 @@ void Agent::publish(std::shared_ptr<const Snapshot> next)
 
 bool Agent::start(std::string* why)
 {
-    auto loaded = loadStartableConfig(config_path_);
+    std::string text;
+    auto loaded = loadStartableConfig(config_path_, &text);
     if (!loaded.config) {
         std::string msg = "config " + config_path_ + " is invalid:";
         for (const auto& e : loaded.errors)
@@ -227,6 +228,7 @@ bool Agent::start(std::string* why)
     }
     const common::Config& cfg = *loaded.config;
     started_ = cfg;
+    config_file_text_ = std::move(text);
     snapshot_ = buildSnapshot(cfg, nullptr, why);
     if (!snapshot_)
         return false;
@@ -335,7 +337,8 @@ void Agent::reload()
     std::string why;
     if (!access_log_.reopen(&why))
         logLine(why);
-    auto loaded = loadStartableConfig(config_path_);
+    std::string text;
+    auto loaded = loadStartableConfig(config_path_, &text);
     if (!loaded.config) {
         std::string msg = "reload rejected, the running config stays: " + config_path_ + " is invalid:";
         for (const auto& e : loaded.errors)
@@ -355,6 +358,7 @@ void Agent::reload()
                 " but only a restart applies them; they keep their running values until then; the rest of "
                 "the file is applied");
     publish(next);
+    config_file_text_ = std::move(text);
     logLine("config reloaded (generation " + std::to_string(snapshot_->generation) + ")");
 }
 

@@ -28,7 +28,7 @@ std::vector<common::ConfigError> startupErrors(const common::Config& config);
 
 // loadConfigFile plus startupErrors: the one path by which `dlb-agent --check`, start and
 // SIGHUP read a config file, so --check refuses exactly what start would.
-common::ConfigResult loadStartableConfig(const std::string& path);
+common::ConfigResult loadStartableConfig(const std::string& path, std::string* text_out = nullptr);
 
 // What the stats collector reads of a snapshot: pools, replicas, their counters and health.
 stats::Topology statsTopology(const Snapshot& snapshot);
@@ -96,6 +96,11 @@ public:
     // run on the main loop between the two.
     std::shared_ptr<const Snapshot> prepareConfig(const common::Config& next, std::string* why) const;
     void commitConfig(std::shared_ptr<const Snapshot> next, const std::vector<AddedReplica>& added);
+    // The config file's bytes as the agent last read them (start, a reload it applied) or wrote
+    // them (a control API change). The API writes the file back only while it still holds
+    // these: otherwise an operator's edits, not reloaded yet, would be overwritten.
+    const std::string& configFileText() const { return config_file_text_; }
+    void setConfigFileText(std::string text) { config_file_text_ = std::move(text); }
 
 private:
     bool start(std::string* why);
@@ -105,6 +110,7 @@ private:
     static void onSignal(uv_signal_t* h, int signum);
 
     std::string config_path_;
+    std::string config_file_text_;
     ControlFactory control_factory_;
     std::unique_ptr<ControlPlane> control_;
     std::vector<std::string> bound_listeners_;

@@ -32,6 +32,7 @@ private slots:
 
     void addSwitchRemoveUnderLoad();
     void writeBackSurvivesSighupAndRestart();
+    void unreloadedEditsAreNotOverwritten();
     void socketIsCreatedWithMode0660();
     void staleSocketIsReplaced();
     void liveSocketIsRefused();
@@ -210,6 +211,58 @@ void TestControlRuntime::writeBackSurvivesSighupAndRestart()
     QVERIFY2(c_->startAgent(saved), qPrintable(c_->error()));
     why = check(1);
     QVERIFY2(why.isEmpty(), qPrintable(why));
+}
+
+// An operator saved an edit (or a broken file) and has not reloaded it: a change through the API
+// is refused (409 config_file_changed), the running state and the file stay as they were, and
+// once the file is reloaded, changes work again. Before, the write-back overwrote the edits.
+void TestControlRuntime::unreloadedEditsAreNotOverwritten()
+{
+    const quint16 p1 = c_->startReplica(QStringLiteral("r1"));
+    const quint16 p2 = c_->startReplica(QStringLiteral("r2"));
+    QVERIFY(p1 && p2);
+    QVERIFY2(start({p1}), qPrintable(c_->error()));
+    const QByteArray id1 = "127.0.0.1:" + QByteArray::number(p1);
+    const auto writeFile = [&](const QByteArray& text) {
+        QFile f(c_->configPath());
+        return f.open(QIODevice::WriteOnly | QIODevice::Truncate) && f.write(text) == text.size();
+    };
+    const auto readFile = [&] {
+        QFile f(c_->configPath());
+        return f.open(QIODevice::ReadOnly) ? f.readAll() : QByteArray();
+    };
+    const QJsonObject before = controlState(*c_);
+
+    // The edit: a second replica, saved but not reloaded.
+    const QByteArray edited = QJsonDocument(controlConfig({p1, p2})).toJson();
+    QVERIFY(writeFile(edited));
+    auto r = call("PUT", "/v1/pools/web/replicas/" + id1 + "/weight", kAdmin, R"({"weight":4})");
+    QVERIFY(r);
+    QCOMPARE(r->status, 409);
+    QCOMPARE(jsonBody(*r)["error"].toObject()["code"].toString(), QStringLiteral("config_file_changed"));
+    QCOMPARE(readFile(), edited);
+    QJsonObject now = controlState(*c_);
+    now[QStringLiteral("file")] = before[QStringLiteral("file")]; // the file is the operator's edit
+    QCOMPARE(now, before);
+
+    // A broken edit is not overwritten either.
+    QVERIFY(writeFile("{ \"pools\": "));
+    r = call("PUT", "/v1/pools/web/replicas/" + id1 + "/weight", kAdmin, R"({"weight":4})");
+    QVERIFY(r);
+    QCOMPARE(r->status, 409);
+    QCOMPARE(readFile(), QByteArray("{ \"pools\": "));
+
+    // Reloaded, the edit runs, and the API writes again.
+    QVERIFY(writeFile(edited));
+    const qsizetype mark = c_->agent().logMark();
+    c_->agent().signal(SIGHUP);
+    QVERIFY(c_->agent().waitForLog("config reloaded", mark));
+    r = call("PUT", "/v1/pools/web/replicas/" + id1 + "/weight", kAdmin, R"({"weight":4})");
+    QVERIFY(r);
+    QVERIFY2(r->status == 200, r->body.constData());
+    const QByteArray written = readFile();
+    QVERIFY(written.contains("127.0.0.1:" + QByteArray::number(p2)));
+    QVERIFY(written.contains("\"weight\": 4"));
 }
 
 void TestControlRuntime::socketIsCreatedWithMode0660()
