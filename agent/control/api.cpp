@@ -279,9 +279,10 @@ bool Api::commit(const Request& req, Reply& reply, const json& doc, const std::s
     const uint64_t before = agent_.snapshot()->generation;
     // The file must still be what the agent last read or wrote: edits an operator saved but did
     // not reload yet would be lost to the write-back (and a SIGHUP would then not apply them).
+    // A file that is gone holds no edits: the write below fails and says so.
     std::string on_disk;
     common::loadConfigFile(agent_.configPath(), &on_disk);
-    if (on_disk != agent_.configFileText()) {
+    if (::access(agent_.configPath().c_str(), F_OK) == 0 && on_disk != agent_.configFileText()) {
         proxy::logLine("control: token \"" + req.token_name + "\" (" + req.peer + "): " + what +
                        ": not applied, " + agent_.configPath() + " was changed since the agent read it");
         reply.send(Response::error(409, "config_file_changed",
