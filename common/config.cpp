@@ -578,9 +578,20 @@ std::optional<ReplicaConfig> parseReplicaConfig(const json& doc, std::vector<Con
         }
     }
     r.whole(doc, path, "weight", replica.weight, 1, 1000000);
-    // The id is a path segment of the control API (DELETE .../replicas/{id}).
-    if (r.string(doc, path, "id", replica.id) && replica.id.find('/') != std::string::npos) {
-        r.fail(join(path, "id"), "must not contain \"/\", got " + quote(replica.id));
+    // The id is a path segment of the control API (DELETE .../replicas/{id}), a log word, a
+    // Prometheus label and a console table cell: visible ASCII only, no "/", bounded. Control
+    // characters in it reached the logs and the Location header as they were.
+    if (r.string(doc, path, "id", replica.id)) {
+        if (replica.id.size() > kMaxReplicaIdBytes) {
+            r.fail(join(path, "id"), "must be at most " + std::to_string(kMaxReplicaIdBytes) + " characters, got " +
+                                         std::to_string(replica.id.size()));
+        } else if (replica.id.find('/') != std::string::npos) {
+            r.fail(join(path, "id"), "must not contain \"/\", got " + quote(replica.id));
+        } else if (!std::all_of(replica.id.begin(), replica.id.end(),
+                                [](char c) { return c > ' ' && c < 0x7f; })) {
+            r.fail(join(path, "id"), "must be visible ASCII characters (no spaces or control characters), got " +
+                                         quote(replica.id));
+        }
     }
     if (r.errorCount() != before) {
         return std::nullopt;

@@ -41,6 +41,8 @@ inline constexpr unsigned kDefaultStatsIntervalMs = 1000;
 inline constexpr unsigned kStatsIntervalStepMs = 1000;
 inline constexpr unsigned kMaxStatsIntervalMs = 60000;
 inline constexpr unsigned kMaxWorkers = 64;
+// A replica id: a control API path segment, a log word and a metrics label.
+inline constexpr std::size_t kMaxReplicaIdBytes = 128;
 
 struct Endpoint {
     std::string host; // numeric IPv4/IPv6 address or a host name

@@ -511,6 +511,21 @@ void TestConfig::badValue_data() {
             "pools[0].replicas[1].id: duplicate replica id \"a\" (also pools[0].replicas[0])");
     replica("id with slash", R"({"url": "http://127.0.0.1:9001", "id": "a/b"})",
             "pools[0].replicas[0].id: must not contain \"/\", got \"a/b\"");
+    // Control characters reached the logs and the control API's Location header as they were.
+    replica("id with CR LF", R"({"url": "http://127.0.0.1:9001", "id": "a\r\nX-Evil: 1"})",
+            "pools[0].replicas[0].id: must be visible ASCII characters (no spaces or control characters), got "
+            "\"a\\r\\nX-Evil: 1\"");
+    replica("id with a space", R"({"url": "http://127.0.0.1:9001", "id": "a b"})",
+            "pools[0].replicas[0].id: must be visible ASCII characters (no spaces or control characters), got "
+            "\"a b\"");
+    replica("id not ASCII", R"({"url": "http://127.0.0.1:9001", "id": "caf\u00e9"})",
+            "pools[0].replicas[0].id: must be visible ASCII characters (no spaces or control characters), got "
+            "\"caf\xc3\xa9\"");
+    replica("id empty", R"({"url": "http://127.0.0.1:9001", "id": ""})",
+            "pools[0].replicas[0].id: must not be empty");
+    const std::string longId = R"({"url": "http://127.0.0.1:9001", "id": ")" + std::string(129, 'a') + R"("})";
+    replica("id too long", longId.c_str(),
+            "pools[0].replicas[0].id: must be at most 128 characters, got 129");
     replica("replica unknown key", R"({"url": "http://127.0.0.1:9001", "name": "r1"})",
             "pools[0].replicas[0].name: unknown key; expected one of: url, weight, id");
 
