@@ -356,7 +356,8 @@ int runCommand(const Command& c, const Options& o)
     if (c.name == "replicas") {
         const json* pool = nullptr;
         std::string names;
-        for (const auto& p : doc.value("pools", json::array())) {
+        const json& pools = doc.contains("pools") && doc["pools"].is_array() ? doc["pools"] : json::array();
+        for (const auto& p : pools) {
             names += (names.empty() ? "" : ", ") + cell(p.value("name", json()));
             if (p.value("name", json()) == a[0])
                 pool = &p;
@@ -379,11 +380,11 @@ int runCommand(const Command& c, const Options& o)
     else if (c.name == "stats")
         print(renderStats(doc));
     else if (c.name == "add")
-        print(renderReplicaChange(doc, a[0], "added (pending until its first passing health check)"));
+        print(renderReplicaChange(doc, a[0], "added: it takes requests after its first passing health check"));
     else if (c.name == "drain" || c.name == "remove")
-        print(renderReplicaChange(doc, a[0], "draining: removed when its last request ends"));
+        print(renderReplicaChange(doc, a[0], "draining: no new requests; removed when its last request ends"));
     else if (c.name == "weight")
-        print(renderReplicaChange(doc, a[0], "set"));
+        print(renderReplicaChange(doc, a[0], "weight set"));
     else if (c.name == "algorithm")
         print(renderAlgorithm(doc));
     else if (c.name == "health-check")

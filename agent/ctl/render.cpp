@@ -41,11 +41,6 @@ std::string paramsText(const json& params)
     return out.empty() ? "-" : out;
 }
 
-std::string replicaLine(const json& r)
-{
-    return cell(field(r, "id")) + " (" + cell(field(r, "url")) + "): " + cell(field(r, "state")) + ", weight " +
-           cell(field(r, "weight"));
-}
 
 } // namespace
 
@@ -122,8 +117,10 @@ std::string renderReplicas(const json& pool)
 
 std::string renderReplicaChange(const json& answer, std::string_view pool, std::string_view what)
 {
-    return "pool " + std::string(pool) + ": replica " + replicaLine(field(answer, "replica")) + " " +
-           std::string(what) + "; generation " + cell(field(answer, "generation")) + "\n";
+    const json& r = field(answer, "replica");
+    return "pool " + std::string(pool) + ": replica " + cell(field(r, "id")) + " " + std::string(what) + "\n  url " +
+           cell(field(r, "url")) + ", state " + cell(field(r, "state")) + ", weight " + cell(field(r, "weight")) +
+           "; generation " + cell(field(answer, "generation")) + "\n";
 }
 
 std::string renderAlgorithm(const json& answer)
