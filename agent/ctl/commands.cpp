@@ -240,13 +240,17 @@ int watchStats(const Session& s, unsigned idle_ms)
             print((tty ? "\033[H\033[2J" : "\n") + renderStats(doc));
             return true;
         });
+        if (g_stop)
+            return kExitOk;
         s.check(a);
+        // A 2xx that is not an event stream: something else answers on that address.
+        throw CtlError(kExitAgentError, "the answer to GET /v1/stats/stream is not an event stream (Content-Type \"" +
+                                            a.content_type + "\"); is that address the agent's control socket?");
     } catch (const CtlError& e) {
         if (e.exitCode() == kExitOk && g_stop)
             return kExitOk; // Ctrl-C: the watch ends as asked
         throw;
     }
-    return g_stop ? kExitOk : kExitUnreachable;
 }
 
 int runCommand(const Command& c, const Options& o)

@@ -533,6 +533,11 @@ void TestDlbctl::garbageAnswerIsExit5()
     r = dlbctl({"--socket", path, "--token-file", tokenFile(kAdmin), "pools"});
     QVERIFY2(r.code == 5, describe(r).constData());
     QCOMPARE(r.err, QByteArray("dlbctl: a bug in x (internal_error)\n"));
+    // stats --watch answered with JSON instead of an event stream (exited 3 with no message before).
+    answer = "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n{}";
+    r = dlbctl({"--socket", path, "--token-file", tokenFile(kAdmin), "stats", "--watch"});
+    QVERIFY2(r.code == 5, describe(r).constData());
+    QVERIFY2(r.err.contains("not an event stream"), r.err.constData());
 }
 
 // An answer over dlbctl's bound (8 MiB) is refused, not buffered without end; a head over the
