@@ -127,6 +127,7 @@ Answer exchange(const Target& target, const Request& req, std::optional<unsigned
                                              " bytes, more than the control API sends; is that the agent?");
     };
     char buf[16384];
+    bool received = false;
     while (!collector.done) {
         const auto read_deadline =
             collector.streaming ? Clock::now() + std::chrono::milliseconds(*idle_ms) : deadline;
@@ -134,12 +135,15 @@ Answer exchange(const Target& target, const Request& req, std::optional<unsigned
         if (n == 0) {
             if (collector.streaming)
                 throw CtlError(kExitUnreachable, "the agent closed the stats stream (stopping or restarting?)");
+            if (!received)
+                throw CtlError(kExitUnreachable, target.describe() +
+                                                     " closed the connection without answering (is the agent stopping, "
+                                                     "or at its limit of control connections? does it speak TLS there?)");
             if (parser.finish() == http::Parser::Status::Error || !collector.done)
-                throw malformed(parser.inMessage() || collector.answer.status
-                                    ? "it was cut short (the connection closed in the middle)"
-                                    : "the connection closed without an answer");
+                throw malformed("it was cut short (the connection closed in the middle)");
             break;
         }
+        received = true;
         const auto r = parser.execute(buf, n);
         if (collector.failure)
             std::rethrow_exception(collector.failure);

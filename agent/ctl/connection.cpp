@@ -197,6 +197,10 @@ void Connection::writeRaw(std::string_view data, Clock::time_point deadline)
         }
         if (n < 0 && errno == EINTR)
             continue;
+        // The peer closed first. It may have answered before it closed (an error for a
+        // request it refused early): stop sending and let the reader see what came.
+        if (n < 0 && (errno == EPIPE || errno == ECONNRESET))
+            return;
         throw CtlError(kExitUnreachable, "cannot send to " + target_.describe() + ": " + errnoText(errno) +
                                              " (the agent closed the connection)");
     }

@@ -67,6 +67,7 @@ private slots:
     void garbageAnswerIsExit5();
     void hugeAnswerIsRefused();
     void silentPeerTimesOut();
+    void answerBeforeTheRequestIsSentIsRead();
     void tokenFileTrailingNewlineIsStripped();
     void badTokenFilesAreUsageErrors_data();
     void badTokenFilesAreUsageErrors();
@@ -124,16 +125,25 @@ Run TestDlbctl::dlbctl(const QStringList& args, int timeoutMs)
     if (!p.waitForStarted(kWaitMs))
         return r;
     QDeadlineTimer deadline(timeoutMs);
-    while (!p.waitForFinished(5) && !deadline.hasExpired())
+    // waitForFinished() answers false for a process that has finished already (in
+    // processEvents()), so the state is what ends the loop.
+    while (p.state() != QProcess::NotRunning && !deadline.hasExpired()) {
+        p.waitForFinished(5);
         QCoreApplication::processEvents();
-    if (p.state() != QProcess::NotRunning) {
+    }
+    const bool timed_out = p.state() != QProcess::NotRunning;
+    if (timed_out) {
         p.kill();
         p.waitForFinished();
     }
     r.out = p.readAllStandardOutput();
     r.err = p.readAllStandardError();
-    if (p.exitStatus() == QProcess::NormalExit && !deadline.hasExpired())
+    if (p.exitStatus() == QProcess::NormalExit && !timed_out)
         r.code = p.exitCode();
+    else
+        r.err += "\n[dlbctl " + args.join(' ').toLocal8Bit() +
+                 (timed_out ? QByteArray(" did not exit within ") + QByteArray::number(timeoutMs) + " ms]"
+                            : QByteArray(" crashed]"));
     return r;
 }
 
@@ -461,8 +471,8 @@ void TestDlbctl::overTcpWithTls()
     QVERIFY2(r.code == 3, describe(r).constData());
     // Plain HTTP to a TLS port: the agent's handshake fails and it closes without an HTTP answer.
     r = dlbctl({"--url", "http://127.0.0.1:" + port, "--token-file", tokenFile(kAdmin), "status"});
-    QVERIFY2(r.code == 5, describe(r).constData());
-    QVERIFY2(r.err.contains("is not the control API's"), r.err.constData());
+    QVERIFY2(r.code == 3, describe(r).constData());
+    QVERIFY2(r.err.contains("closed the connection without answering"), r.err.constData());
 
     r = dlbctl({"--url", url, "--cacert", ca, "--token-file", tokenFile("wrong-token"), "status"});
     QVERIFY2(r.code == 4, describe(r).constData());
@@ -587,6 +597,32 @@ void TestDlbctl::silentPeerTimesOut()
     QVERIFY2(r.code == 3, describe(r).constData());
     QVERIFY2(r.err.contains("no answer from the socket " + path.toLatin1() + " within 300 ms"), r.err.constData());
     QVERIFY2(took >= 300 && took < 5000, QByteArray::number(took).constData());
+}
+
+// A peer that answers and closes while dlbctl is still sending (the agent refusing a body
+// over its 64 KiB limit does): dlbctl stops sending and reports the answer, not the broken
+// pipe (it exited 3 with "Broken pipe" before).
+void TestDlbctl::answerBeforeTheRequestIsSentIsRead()
+{
+    QLocalServer server;
+    const QString path = c_->path(QStringLiteral("early.sock"));
+    QVERIFY(server.listen(path));
+    const QByteArray error = R"({"error":{"code":"body_too_large","message":"the body is over 64 KiB","path":""}})";
+    const QByteArray answer = "HTTP/1.1 413 Content Too Large\r\nContent-Type: application/json\r\nContent-Length: " +
+                              QByteArray::number(error.size()) + "\r\nConnection: close\r\n\r\n" + error;
+    connect(&server, &QLocalServer::newConnection, this, [&] {
+        QLocalSocket* s = server.nextPendingConnection();
+        s->write(answer);
+        s->flush();
+        s->abort(); // closed without reading: dlbctl's send fails
+    });
+    // About 2 MB of parameters: more than a socket buffer holds, so dlbctl is still sending.
+    QStringList args{"--socket", path, "--token-file", tokenFile(kAdmin), "algorithm", "web", "prequal"};
+    for (int i = 0; i < 100000; ++i)
+        args << QStringLiteral("p%1=1").arg(i, 6, 10, QLatin1Char('0'));
+    const Run r = dlbctl(args);
+    QVERIFY2(r.code == 1, describe(r).left(2000).constData());
+    QCOMPARE(r.err, QByteArray("dlbctl: the body is over 64 KiB (body_too_large)\n"));
 }
 
 // A token file written by `echo` ends with a newline: one is stripped and the token works.
