@@ -58,7 +58,7 @@ std::string connectHint(const Target& t, int err)
     return "";
 }
 
-int connectUnix(const Target& t, Clock::time_point deadline)
+int connectUnix(const Target& t)
 {
     sockaddr_un addr{};
     addr.sun_family = AF_UNIX;
@@ -79,7 +79,6 @@ int connectUnix(const Target& t, Clock::time_point deadline)
                                                  ": its backlog is full (the agent is not accepting); try again");
         throw CtlError(kExitUnreachable, "cannot connect to " + t.describe() + ": " + errnoText(err) + connectHint(t, err));
     }
-    (void)deadline;
     return fd;
 }
 
@@ -151,7 +150,7 @@ void Connection::setStopFlag(const volatile std::sig_atomic_t* flag)
 
 std::unique_ptr<Connection> Connection::open(const Target& target, Clock::time_point deadline)
 {
-    const int fd = target.host.empty() ? connectUnix(target, deadline) : connectTcp(target, deadline);
+    const int fd = target.host.empty() ? connectUnix(target) : connectTcp(target, deadline);
     std::unique_ptr<Connection> c(new Connection(fd, target));
     if (target.tls)
         c->handshake(deadline);
