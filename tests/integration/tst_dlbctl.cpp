@@ -348,6 +348,14 @@ void TestDlbctl::algorithmSwitchAndStaleIfMatch()
     QVERIFY2(r.code == 1, describe(r).constData());
     QVERIFY2(r.err == "dlbctl: params.q_rif: must be in [0,1], got 1.7 (invalid_value at params.q_rif)\n",
              r.err.constData());
+
+    // A body over the agent's 64 KiB: it answers 413 and closes while dlbctl still sends.
+    QStringList many = socketArgs() << "algorithm" << "web" << "prequal";
+    for (int i = 0; i < 20000; ++i)
+        many << QStringLiteral("p%1=1").arg(i, 6, 10, QLatin1Char('0'));
+    r = dlbctl(many);
+    QVERIFY2(r.code == 1, describe(r).left(2000).constData());
+    QVERIFY2(r.err.contains("(body_too_large)"), r.err.constData());
 }
 
 void TestDlbctl::healthCheckNow()
