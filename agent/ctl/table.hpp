@@ -1,0 +1,33 @@
+#pragma once
+// Aligned text tables for people: a header row, columns padded to their widest cell (counted
+// in UTF-8 code points), two spaces between columns, numeric columns aligned right, no
+// trailing spaces.
+
+#include <string>
+#include <vector>
+
+namespace dlb::ctl {
+
+class Table {
+public:
+    enum class Align { Left, Right };
+    struct Column {
+        std::string title;
+        Align align = Align::Left;
+    };
+    explicit Table(std::vector<Column> columns) : columns_(std::move(columns)) {}
+
+    // A row with fewer cells than columns is padded with empty ones; more is a bug (ignored).
+    void addRow(std::vector<std::string> cells);
+    size_t rows() const { return rows_.size(); }
+    std::string render() const;
+
+private:
+    std::vector<Column> columns_;
+    std::vector<std::vector<std::string>> rows_;
+};
+
+// Width of `text` on a terminal, in UTF-8 code points.
+size_t displayWidth(const std::string& text);
+
+} // namespace dlb::ctl
