@@ -577,7 +577,7 @@ std::optional<ReplicaConfig> parseReplicaConfig(const json& doc, std::vector<Con
             r.fail(join(path, "url"), why);
         }
     }
-    r.whole(doc, path, "weight", replica.weight, 1, 1000000);
+    r.whole(doc, path, "weight", replica.weight, kMinReplicaWeight, kMaxReplicaWeight);
     // The id is a path segment of the control API (DELETE .../replicas/{id}).
     if (r.string(doc, path, "id", replica.id) && replica.id.find('/') != std::string::npos) {
         r.fail(join(path, "id"), "must not contain \"/\", got " + quote(replica.id));
