@@ -205,7 +205,9 @@ void AlgorithmPage::buildEditors()
         errors_.insert(field, error);
         grid_->addWidget(name, row, NameColumn);
         grid_->addWidget(editor, row, EditorColumn);
-        grid_->addWidget(hintLabel(range, editors_), row, RangeColumn);
+        auto* rangeLabel = hintLabel(range, editors_);
+        rangeLabel->setWordWrap(false);
+        grid_->addWidget(rangeLabel, row, RangeColumn);
         grid_->addWidget(error, row, ErrorColumn);
         auto* explanation = hintLabel(help, editors_);
         explanation->setObjectName(field + QStringLiteral("_help"));
@@ -262,6 +264,12 @@ void AlgorithmPage::buildEditors()
     for (QWidget* w : editors_->findChildren<QWidget*>())
         if (qobject_cast<QAbstractSpinBox*>(w) || qobject_cast<QLineEdit*>(w))
             w->setEnabled(maySteer_);
+    // A layout shows the children it is given only later (queued): until then they count for
+    // nothing in its size, and the scroll area squeezes the rows into its viewport. Show them now;
+    // the error labels show themselves when they have something to say.
+    for (QWidget* w : editors_->findChildren<QWidget*>(Qt::FindDirectChildrenOnly))
+        if (!w->objectName().endsWith(QLatin1String("_error")))
+            w->show();
     showValues();
 }
 
