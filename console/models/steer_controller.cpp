@@ -3,6 +3,9 @@
 #include "models/algorithm_form.hpp"
 
 #include <QPointer>
+#include <QTimer>
+
+#include <algorithm>
 
 namespace dlb::console {
 
@@ -63,6 +66,18 @@ void SteerController::refresh()
         pools_ = *snap;
         loaded_ = true;
         emit poolsChanged();
+        const bool draining = std::any_of(pools_.pools.cbegin(), pools_.pools.cend(), [](const PoolInfo& p) {
+            return std::any_of(p.replicas.cbegin(), p.replicas.cend(),
+                               [](const ReplicaInfo& r) { return r.state == QLatin1String("draining"); });
+        });
+        if (draining && !pollQueued_) {
+            pollQueued_ = true;
+            QTimer::singleShot(kDrainPollMs, this, [this, epoch = epoch_] {
+                pollQueued_ = false;
+                if (epoch == epoch_)
+                    refresh();
+            });
+        }
     });
 }
 

@@ -14,6 +14,10 @@ namespace dlb::console {
 
 class AlgorithmForm;
 
+// While a replica drains, the pools are read again this often, so it leaves the table when the
+// agent has removed it (the agent says nothing by itself).
+inline constexpr int kDrainPollMs = 1000;
+
 // Sends one request and calls `done` exactly once with its reply, on the GUI thread.
 using SteerTransport = std::function<void(const SteerRequest& request, std::function<void(const SteerReply&)> done)>;
 
@@ -59,6 +63,7 @@ private:
     PoolsSnapshot pools_;
     bool loaded_ = false;
     int pending_ = 0;
+    bool pollQueued_ = false; // a re-read for draining replicas is scheduled
 };
 
 // One line for the page's status: what was done, or why it was refused.

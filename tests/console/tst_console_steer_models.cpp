@@ -37,6 +37,7 @@ private slots:
     void controllerRefreshesAfterEachWrite();
     void controllerDropsAnswersOfAPreviousAgent();
     void controllerReportsHealthResults();
+    void controllerRereadsWhileReplicasDrain();
     void outcomeOfAStaleWriteSaysReload();
 };
 
@@ -404,6 +405,20 @@ void TstConsoleSteerModels::controllerReportsHealthResults()
     QCOMPARE(describeOutcome(SteerController::Action::HealthCheck, "web", {}, reply),
              QString("Health check of web: 0 passed, 1 failed."));
     QCOMPARE(fake.request().path, QString("/v1/pools")); // states moved: read again
+}
+
+void TstConsoleSteerModels::controllerRereadsWhileReplicasDrain()
+{
+    FakeTransport fake;
+    SteerController controller(fake.transport());
+    controller.refresh();
+    fake.answer(200, poolsJson(2, {replicaJson("127.0.0.1:9001", "draining")}));
+    QCOMPARE(fake.count(), 0);
+    // The agent removes a drained replica without a word: the pools are read again until it is gone.
+    QTRY_COMPARE_WITH_TIMEOUT(fake.count(), 1, kDrainPollMs * 3);
+    QCOMPARE(fake.request().path, QString("/v1/pools"));
+    fake.answer(200, poolsJson(2, {}));
+    QCOMPARE(controller.pools().find("web")->replicas.size(), 0);
 }
 
 void TstConsoleSteerModels::outcomeOfAStaleWriteSaysReload()
