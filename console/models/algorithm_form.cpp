@@ -1,5 +1,6 @@
 #include "models/algorithm_form.hpp"
 
+#include "client/agent_connection.hpp"
 #include "common/config.hpp"
 
 #include <QJsonDocument>
@@ -103,7 +104,7 @@ SteerRequest AlgorithmForm::request() const
 {
     // If-Match: the values were chosen looking at that generation; another admin's change in
     // between answers 409 instead of being overwritten.
-    return {"PUT", QStringLiteral("/v1/pools/") + escapeSegment(pool_) + QStringLiteral("/algorithm"), body(), true,
+    return {"PUT", QStringLiteral("/v1/pools/") + client::AgentConnection::pathSegment(pool_) + QStringLiteral("/algorithm"), body(), true,
             QByteArray::number(generation_)};
 }
 

@@ -1,9 +1,9 @@
 #include "models/steer_pools.hpp"
 
+#include "client/agent_connection.hpp"
 #include "common/config.hpp"
 
 #include <QJsonArray>
-#include <QUrl>
 
 #include <nlohmann/json.hpp>
 
@@ -52,11 +52,11 @@ bool readOptional(const QJsonObject& o, const char* key, const QString& where, s
     return true;
 }
 
-QString poolPath(const QString& pool) { return QStringLiteral("/v1/pools/") + escapeSegment(pool); }
+QString poolPath(const QString& pool) { return QStringLiteral("/v1/pools/") + client::AgentConnection::pathSegment(pool); }
 
 QString replicaPath(const QString& pool, const QString& id)
 {
-    return poolPath(pool) + QStringLiteral("/replicas/") + escapeSegment(id);
+    return poolPath(pool) + QStringLiteral("/replicas/") + client::AgentConnection::pathSegment(id);
 }
 
 } // namespace
@@ -169,13 +169,6 @@ std::optional<QList<HealthResult>> parseHealthResults(const QJsonObject& json, Q
 bool maySteer(const QString& accountRole)
 {
     return accountRole == QLatin1String("admin") || accountRole == QLatin1String("operator");
-}
-
-QString escapeSegment(const QString& segment)
-{
-    // RFC 3986 pchar: unreserved, sub-delims, ':' and '@' may stay; '/', '?', '#', '%', '[', ']'
-    // and everything else are escaped, so an id is always exactly one segment.
-    return QString::fromLatin1(QUrl::toPercentEncoding(segment, "!$&'()*+,;=:@"));
 }
 
 namespace steer {

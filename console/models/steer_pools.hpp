@@ -2,7 +2,8 @@
 // What the Replicas and Algorithm pages read from an agent and send to it, as plain values: the
 // pools of GET /v1/pools, the results of POST .../health-check, and each write as a request
 // (method, %-escaped path, body, If-Match). No widgets and no network: the controller hands the
-// requests to the agent connection, and the tests check them without either.
+// requests to the agent connection, and the tests check them without either. Path segments are
+// escaped by the client's own rule (client::AgentConnection::pathSegment).
 
 #include <QByteArray>
 #include <QJsonObject>
@@ -84,9 +85,6 @@ std::optional<QList<HealthResult>> parseHealthResults(const QJsonObject& json, Q
 
 // Operators and admins steer agents; viewers only watch (dlb.accounts.role).
 bool maySteer(const QString& accountRole);
-
-// A pool name or replica id as one path segment ("[::1]:9001" -> "%5B::1%5D:9001").
-QString escapeSegment(const QString& segment);
 
 namespace steer {
 SteerRequest listPools();

@@ -3,10 +3,11 @@
 // check, is drained and removed; an algorithm change with a bad value is refused before it is
 // sent, one with a stale If-Match is refused by the agent (409 shown, reload offered), one is
 // accepted and visible in GET /v1/pools. Saves screenshots of both pages (DLB_SCREENSHOT_DIR).
+#include "client/agent_connection.hpp"
 #include "control_fixture.hpp"
+#include "models/steer_agent_transport.hpp"
 #include "models/steer_controller.hpp"
 #include "models/steer_replicas_model.hpp"
-#include "steer_transport.hpp"
 #include "ui/algorithm_page.hpp"
 #include "ui/param_editor.hpp"
 #include "ui/replicas_page.hpp"
@@ -74,9 +75,12 @@ private slots:
 
 private:
     bool start(const QList<quint16>& ports, const QJsonObject& algorithm = {});
+    // The console's own client of the agent's control socket, with `token`.
+    client::AgentConnection* connect(const QByteArray& token);
     void screenshot(QWidget* w, const QString& name);
 
     std::unique_ptr<Cluster> c_;
+    std::vector<std::unique_ptr<client::AgentConnection>> connections_;
     std::unique_ptr<SteerController> controller_;
 };
 
@@ -85,6 +89,7 @@ void TstConsoleSteer::init() { c_ = std::make_unique<Cluster>(); }
 void TstConsoleSteer::cleanup()
 {
     controller_.reset();
+    connections_.clear();
     const int exitCode = c_->agent().running() ? c_->stopAgent() : 0;
     checkAgentExit(*c_, exitCode);
     c_.reset();
@@ -97,8 +102,19 @@ bool TstConsoleSteer::start(const QList<quint16>& ports, const QJsonObject& algo
         setJson(cfg, {"pools", "0", "algorithm"}, algorithm);
     if (!c_->startAgent(cfg))
         return false;
-    controller_ = std::make_unique<SteerController>(testTransport(controlSocket(*c_), kAdmin));
+    controller_ = std::make_unique<SteerController>(agentTransport(connect(kAdmin)));
     return true;
+}
+
+client::AgentConnection* TstConsoleSteer::connect(const QByteArray& token)
+{
+    QString error;
+    const auto endpoint = client::AgentEndpoint::parse(controlSocket(*c_), token, {}, &error);
+    if (!endpoint)
+        qFatal("endpoint: %s", qPrintable(error));
+    connections_.push_back(std::make_unique<client::AgentConnection>(*endpoint));
+    connections_.back()->open();
+    return connections_.back().get();
 }
 
 void TstConsoleSteer::screenshot(QWidget* w, const QString& name)
@@ -245,7 +261,7 @@ void TstConsoleSteer::viewerTokenIsRefusedByTheAgent()
     const quint16 r1 = c_->startReplica("r1");
     QVERIFY(r1);
     QVERIFY2(start({r1}), qPrintable(c_->error()));
-    controller_->setTransport(testTransport(controlSocket(*c_), kViewer));
+    controller_->setTransport(agentTransport(connect(kViewer)));
     ReplicasPage page(*controller_, true);
     page.show();
     controller_->refresh();
