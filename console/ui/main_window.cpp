@@ -1,9 +1,12 @@
 #include "ui/main_window.hpp"
 
 #include "db/database.hpp"
+#include "models/steer_agent_transport.hpp"
 #include "ui/accounts_page.hpp"
+#include "ui/algorithm_page.hpp"
 #include "ui/audit_page.hpp"
 #include "ui/busy_indicator.hpp"
+#include "ui/replicas_page.hpp"
 
 #include <QApplication>
 #include <QHBoxLayout>
@@ -33,12 +36,17 @@ MainWindow::MainWindow(Database& db, QWidget* parent) : QMainWindow(parent), db_
     setCentralWidget(central);
     connect(sidebar_, &QListWidget::currentRowChanged, pages_, &QStackedWidget::setCurrentIndex);
 
-    // Agents, Dashboard, Replicas and Algorithm come first here once they exist.
+    // Agents and Dashboard come first here once they exist (tst_console_gui counts the rows).
     const bool admin = db.session().isAdmin();
     accounts_ = new AccountsPage(db, this);
     addPage(tr("Accounts"), accounts_, admin, tr("Only admins manage accounts."));
     audit_ = new AuditPage(db, this);
     addPage(tr("Audit log"), audit_);
+    // Viewers open these too: they see everything, with the steering controls disabled.
+    steer_ = new SteerController({}, this);
+    const bool steer = maySteer(db.session().role);
+    addPage(tr("Replicas"), new ReplicasPage(*steer_, steer, this));
+    addPage(tr("Algorithm"), new AlgorithmPage(*steer_, steer, this));
     if (admin)
         accounts_->reload();
     audit_->reload();
@@ -72,6 +80,13 @@ void MainWindow::addPage(const QString& title, QWidget* page, bool enabled, cons
         page->setEnabled(false);
     }
     pages_->addWidget(page);
+}
+
+void MainWindow::setSteeredAgent(client::AgentConnection* connection)
+{
+    steer_->setTransport(connection ? agentTransport(connection) : SteerTransport{});
+    if (connection)
+        steer_->refresh();
 }
 
 void MainWindow::showPage(const QString& title)

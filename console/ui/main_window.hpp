@@ -14,6 +14,10 @@ namespace dlb::console {
 class AccountsPage;
 class AuditPage;
 class Database;
+class SteerController;
+namespace client {
+class AgentConnection;
+}
 
 class MainWindow : public QMainWindow {
     Q_OBJECT
@@ -22,6 +26,8 @@ public:
     // A page in the sidebar; a disabled one says why in its tooltip.
     void addPage(const QString& title, QWidget* page, bool enabled = true, const QString& whyDisabled = {});
     void showPage(const QString& title);
+    // The agent the Replicas and Algorithm pages steer (nullptr: none); they read its pools at once.
+    void setSteeredAgent(client::AgentConnection* connection);
 
 signals:
     void logoutRequested();
@@ -32,6 +38,7 @@ private:
     QStackedWidget* pages_;
     AccountsPage* accounts_ = nullptr;
     AuditPage* audit_;
+    SteerController* steer_;
 };
 
 } // namespace dlb::console

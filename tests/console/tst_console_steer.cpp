@@ -8,7 +8,9 @@
 #include "models/steer_agent_transport.hpp"
 #include "models/steer_controller.hpp"
 #include "models/steer_replicas_model.hpp"
+#include "db/database.hpp"
 #include "ui/algorithm_page.hpp"
+#include "ui/main_window.hpp"
 #include "ui/param_editor.hpp"
 #include "ui/replicas_page.hpp"
 
@@ -71,6 +73,7 @@ private slots:
     void replicasAddHealthCheckDrainRemove();
     void algorithmRefusedByTheFormByTheAgentThenApplied();
     void viewerTokenIsRefusedByTheAgent();
+    void mainWindowSteersTheChosenAgent();
     void screenshots();
 
 private:
@@ -269,6 +272,32 @@ void TstConsoleSteer::viewerTokenIsRefusedByTheAgent()
     QTest::mouseClick(child<QPushButton>(&page, "healthCheck"), Qt::LeftButton);
     auto* status = child<QLabel>(&page, "status");
     QTRY_VERIFY_WITH_TIMEOUT(status->text().startsWith("Could not health-check web: forbidden"), kWaitMs);
+}
+
+// The main window's Replicas and Algorithm entries show the agent it is given. Its session has
+// no role here (no login): a viewer's window, every steering control disabled.
+void TstConsoleSteer::mainWindowSteersTheChosenAgent()
+{
+    const quint16 r1 = c_->startReplica("r1");
+    QVERIFY(r1);
+    QVERIFY2(start({r1}), qPrintable(c_->error()));
+    Database db;
+    MainWindow window(db);
+    window.show();
+    window.showPage("Replicas");
+    auto* replicas = window.findChild<ReplicasPage*>();
+    QVERIFY(replicas && replicas->isVisible());
+    QCOMPARE(replicas->model()->rowCount(), 0);
+    window.setSteeredAgent(connect(kAdmin));
+    QTRY_COMPARE_WITH_TIMEOUT(replicas->model()->rowCount(), 1, kWaitMs);
+    QVERIFY(!child<QPushButton>(replicas, "add")->isEnabled());
+    window.showPage("Algorithm");
+    auto* algorithm = window.findChild<AlgorithmPage*>();
+    QVERIFY(algorithm && algorithm->isVisible());
+    QCOMPARE(child<QComboBox>(algorithm, "algorithm")->currentText(), QString("round_robin"));
+    QVERIFY(!child<QComboBox>(algorithm, "algorithm")->isEnabled());
+    window.setSteeredAgent(nullptr);
+    QCOMPARE(replicas->model()->rowCount(), 0);
 }
 
 void TstConsoleSteer::screenshots()
