@@ -163,7 +163,7 @@ void AlgorithmPage::reload()
     reloadOffer_->hide();
     const PoolInfo* pool = controller_.pools().find(currentPool());
     form_.load(currentPool(), pool ? pool->algorithm : AlgorithmInfo{}, controller_.pools().generation);
-    generation_->setText(pool ? tr("running: %1, generation %2").arg(pool->algorithm.name).arg(form_.generation())
+    generation_->setText(pool ? tr("read at generation %2: %1").arg(pool->algorithm.name).arg(form_.generation())
                               : QString());
     {
         const QSignalBlocker block(algorithm_);

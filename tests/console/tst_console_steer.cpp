@@ -22,6 +22,7 @@
 #include <QMessageBox>
 #include <QPushButton>
 #include <QSpinBox>
+#include <QSignalSpy>
 #include <QTableView>
 #include <QTcpSocket>
 #include <QTest>
@@ -77,7 +78,7 @@ private slots:
     void screenshots();
 
 private:
-    bool start(const QList<quint16>& ports, const QJsonObject& algorithm = {});
+    bool start(const QList<quint16>& ports, const QJsonObject& algorithm = {}, bool healthChecks = false);
     // The console's own client of the agent's control socket, with `token`.
     client::AgentConnection* connect(const QByteArray& token);
     void screenshot(QWidget* w, const QString& name);
@@ -98,11 +99,14 @@ void TstConsoleSteer::cleanup()
     c_.reset();
 }
 
-bool TstConsoleSteer::start(const QList<quint16>& ports, const QJsonObject& algorithm)
+bool TstConsoleSteer::start(const QList<quint16>& ports, const QJsonObject& algorithm, bool healthChecks)
 {
     QJsonObject cfg = controlConfig(*c_, ports);
     if (!algorithm.isEmpty())
         setJson(cfg, {"pools", "0", "algorithm"}, algorithm);
+    if (healthChecks)
+        setJson(cfg, {"pools", "0", "health_check"},
+                QJsonObject{{"enabled", true}, {"interval_ms", 500}, {"timeout_ms", 400}, {"rise", 1}, {"fall", 2}});
     if (!c_->startAgent(cfg))
         return false;
     controller_ = std::make_unique<SteerController>(agentTransport(connect(kAdmin)));
@@ -312,7 +316,7 @@ void TstConsoleSteer::screenshots()
     }
     const quint16 down = refusedPort();
     QVERIFY2(start(ports + QList<quint16>{down},
-                   QJsonObject{{"name", "prequal"}, {"q_rif", 0.84}, {"probe_rate", 2}, {"max_age_ms", 2000}}),
+                   QJsonObject{{"name", "prequal"}, {"q_rif", 0.84}, {"probe_rate", 2}, {"max_age_ms", 2000}}, true),
              qPrintable(c_->error()));
     std::vector<std::unique_ptr<QTcpSocket>> clients;
     for (int i = 0; i < 8; ++i) {
@@ -332,7 +336,15 @@ void TstConsoleSteer::screenshots()
     QTRY_COMPARE_WITH_TIMEOUT(replicas.model()->rowCount(), 5, kWaitMs);
     QTest::mouseClick(child<QPushButton>(&replicas, "healthCheck"), Qt::LeftButton);
     QTRY_VERIFY_WITH_TIMEOUT(child<QLabel>(&replicas, "status")->text().startsWith("Health check of web"), kWaitMs);
-    controller_->refresh();
+    const QString downId = QStringLiteral("127.0.0.1:%1").arg(down);
+    // The periodic checks (every 500 ms, fall 2) bench the replica that refuses connections.
+    const auto readState = [&] {
+        QSignalSpy read(controller_.get(), &SteerController::poolsChanged);
+        controller_->refresh();
+        read.wait(kWaitMs);
+        return stateOf(*replicas.model(), downId);
+    };
+    QTRY_COMPARE_WITH_TIMEOUT(readState(), QString("unhealthy"), kWaitMs);
     QTRY_COMPARE_WITH_TIMEOUT(controller_->pending(), 0, kWaitMs);
     child<QTableView>(&replicas, "replicas")->selectRow(0);
     screenshot(&replicas, QStringLiteral("replicas"));
@@ -340,8 +352,8 @@ void TstConsoleSteer::screenshots()
     AlgorithmPage algorithm(*controller_, true);
     algorithm.resize(900, 620);
     algorithm.show();
-    child<ParamSpinBox>(&algorithm, "q_rif")->setValue(1.5); // clamped to the range: 1
-    child<ParamSpinBox>(&algorithm, "delta")->setValue(0);
+    child<ParamSpinBox>(&algorithm, "q_rif")->setValue(0.9);
+    child<ParamSpinBox>(&algorithm, "delta")->setValue(0); // in the spin box's range, refused by the rules
     screenshot(&algorithm, QStringLiteral("algorithm"));
 }
 
