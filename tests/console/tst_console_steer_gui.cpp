@@ -56,6 +56,7 @@ private slots:
     void algorithmPageShowsTheAgentsRefusalBesideTheField();
     void algorithmPageStaleGenerationOffersReload();
     void algorithmPageResetAndViewer();
+    void algorithmPageEditorsAreNotSqueezedAndTabInOrder();
 };
 
 void TstConsoleSteerGui::replicaDialogShowsEveryBrokenFieldAtOnce()
@@ -292,6 +293,41 @@ void TstConsoleSteerGui::algorithmPageResetAndViewer()
     QCOMPARE(child<QComboBox>(&viewer, "algorithm")->currentText(), QString("maglev"));
     QCOMPARE(child<QLineEdit>(&viewer, "hash_key")->text(), QString("path"));
     QVERIFY(!child<QLineEdit>(&viewer, "hash_key")->isEnabled());
+}
+
+// Editors built while the page is shown get their full height at once (they were squeezed into
+// the scroll area's viewport, 9 px high, until the layout's queued show ran), and Tab walks
+// from the algorithm through the parameters in the order they are listed.
+void TstConsoleSteerGui::algorithmPageEditorsAreNotSqueezedAndTabInOrder()
+{
+    FakeTransport fake;
+    SteerController controller(fake.transport());
+    AlgorithmPage page(controller, true);
+    page.resize(900, 500);
+    page.show();
+    QVERIFY(QTest::qWaitForWindowExposed(&page));
+    controller.refresh();
+    fake.answer(200, poolsJson(5, {}));
+    child<QComboBox>(&page, "algorithm")->setCurrentText("least_request");
+    child<QComboBox>(&page, "algorithm")->setCurrentText("prequal");
+    QApplication::processEvents();
+    for (const char* name : {"probe_rate", "q_rif", "probe_cost_budget"}) {
+        auto* spin = child<ParamSpinBox>(&page, name);
+        QVERIFY2(spin->height() >= spin->minimumSizeHint().height(),
+                 qPrintable(QString("%1: %2 px").arg(name).arg(spin->height())));
+    }
+    QApplication::setActiveWindow(&page);
+    QTRY_VERIFY(page.isActiveWindow());
+    child<QComboBox>(&page, "algorithm")->setFocus();
+    // The spin box's focus is its inner line edit: compare the spin boxes.
+    const auto focused = [] {
+        QWidget* w = QApplication::focusWidget();
+        return w && qobject_cast<ParamSpinBox*>(w->parentWidget()) ? w->parentWidget() : w;
+    };
+    for (const char* name : {"probe_rate", "pool_size", "q_rif"}) {
+        QTest::keyClick(QApplication::focusWidget(), Qt::Key_Tab);
+        QCOMPARE(focused(), static_cast<QWidget*>(child<ParamSpinBox>(&page, name)));
+    }
 }
 
 QTEST_MAIN(TstConsoleSteerGui)
