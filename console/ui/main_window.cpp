@@ -1,9 +1,12 @@
 #include "ui/main_window.hpp"
 
 #include "db/database.hpp"
+#include "models/agents_hub.hpp"
 #include "ui/accounts_page.hpp"
+#include "ui/agents_page.hpp"
 #include "ui/audit_page.hpp"
 #include "ui/busy_indicator.hpp"
+#include "ui/dashboard_page.hpp"
 
 #include <QApplication>
 #include <QHBoxLayout>
@@ -19,7 +22,7 @@ namespace dlb::console {
 MainWindow::MainWindow(Database& db, QWidget* parent) : QMainWindow(parent), db_(db)
 {
     setWindowTitle(tr("dlb console — %1").arg(db.settings().summary()));
-    resize(1000, 640);
+    resize(1280, 800);
 
     sidebar_ = new QListWidget(this);
     sidebar_->setObjectName(QStringLiteral("sidebar"));
@@ -33,7 +36,6 @@ MainWindow::MainWindow(Database& db, QWidget* parent) : QMainWindow(parent), db_
     setCentralWidget(central);
     connect(sidebar_, &QListWidget::currentRowChanged, pages_, &QStackedWidget::setCurrentIndex);
 
-    // Agents, Dashboard, Replicas and Algorithm come first here once they exist.
     const bool admin = db.session().isAdmin();
     accounts_ = new AccountsPage(db, this);
     addPage(tr("Accounts"), accounts_, admin, tr("Only admins manage accounts."));
@@ -42,6 +44,12 @@ MainWindow::MainWindow(Database& db, QWidget* parent) : QMainWindow(parent), db_
     if (admin)
         accounts_->reload();
     audit_->reload();
+    // The agent pages: the Agents list (watched live by agents_) and the current agent's Dashboard.
+    agents_ = new AgentHub(this);
+    auto* agentsPage = new AgentsPage(db, *agents_, this);
+    addPage(tr("Agents"), agentsPage);
+    addPage(tr("Dashboard"), new DashboardPage(*agents_, this));
+    agentsPage->reload();
     sidebar_->setCurrentRow(admin ? 0 : 1);
 
     auto* session = new QLabel(tr("%1 (%2) on %3")

@@ -12,6 +12,7 @@ class QStackedWidget;
 namespace dlb::console {
 
 class AccountsPage;
+class AgentHub;
 class AuditPage;
 class Database;
 
@@ -22,12 +23,15 @@ public:
     // A page in the sidebar; a disabled one says why in its tooltip.
     void addPage(const QString& title, QWidget* page, bool enabled = true, const QString& whyDisabled = {});
     void showPage(const QString& title);
+    // The agents in dlb.agents, live: the current one is what the agent pages show.
+    AgentHub& agents() { return *agents_; }
 
 signals:
     void logoutRequested();
 
 private:
     Database& db_;
+    AgentHub* agents_;
     QListWidget* sidebar_;
     QStackedWidget* pages_;
     AccountsPage* accounts_ = nullptr;
