@@ -1,11 +1,14 @@
 #include "ui/main_window.hpp"
 
 #include "db/database.hpp"
+#include "models/agents_hub.hpp"
 #include "models/steer_agent_transport.hpp"
 #include "ui/accounts_page.hpp"
+#include "ui/agents_page.hpp"
 #include "ui/algorithm_page.hpp"
 #include "ui/audit_page.hpp"
 #include "ui/busy_indicator.hpp"
+#include "ui/dashboard_page.hpp"
 #include "ui/replicas_page.hpp"
 
 #include <QApplication>
@@ -22,7 +25,7 @@ namespace dlb::console {
 MainWindow::MainWindow(Database& db, QWidget* parent) : QMainWindow(parent), db_(db)
 {
     setWindowTitle(tr("dlb console — %1").arg(db.settings().summary()));
-    resize(1000, 640);
+    resize(1280, 800);
 
     sidebar_ = new QListWidget(this);
     sidebar_->setObjectName(QStringLiteral("sidebar"));
@@ -36,20 +39,28 @@ MainWindow::MainWindow(Database& db, QWidget* parent) : QMainWindow(parent), db_
     setCentralWidget(central);
     connect(sidebar_, &QListWidget::currentRowChanged, pages_, &QStackedWidget::setCurrentIndex);
 
-    // Agents and Dashboard come first here once they exist (tst_console_gui counts the rows).
     const bool admin = db.session().isAdmin();
     accounts_ = new AccountsPage(db, this);
     addPage(tr("Accounts"), accounts_, admin, tr("Only admins manage accounts."));
     audit_ = new AuditPage(db, this);
     addPage(tr("Audit log"), audit_);
-    // Viewers open these too: they see everything, with the steering controls disabled.
+    if (admin)
+        accounts_->reload();
+    audit_->reload();
+    // The agent pages: the Agents list (watched live by agents_) and the current agent's Dashboard.
+    agents_ = new AgentHub(this);
+    auto* agentsPage = new AgentsPage(db, *agents_, this);
+    addPage(tr("Agents"), agentsPage);
+    addPage(tr("Dashboard"), new DashboardPage(*agents_, this));
+    // Replicas and Algorithm steer the current agent. Viewers open them too: they see
+    // everything, with the steering controls disabled.
     steer_ = new SteerController({}, this);
     const bool steer = maySteer(db.session().role);
     addPage(tr("Replicas"), new ReplicasPage(*steer_, steer, this));
     addPage(tr("Algorithm"), new AlgorithmPage(*steer_, steer, this));
-    if (admin)
-        accounts_->reload();
-    audit_->reload();
+    connect(agents_, &AgentHub::currentChanged, this,
+            [this] { setSteeredAgent(agents_->currentConnection()); });
+    agentsPage->reload();
     sidebar_->setCurrentRow(admin ? 0 : 1);
 
     auto* session = new QLabel(tr("%1 (%2) on %3")
@@ -84,7 +95,12 @@ void MainWindow::addPage(const QString& title, QWidget* page, bool enabled, cons
 
 void MainWindow::setSteeredAgent(client::AgentConnection* connection)
 {
-    steer_->setTransport(connection ? agentTransport(connection) : SteerTransport{});
+    // The hub says "current changed" on every reload of the agents list: the same connection
+    // keeps what the pages read (and the Algorithm page's edits), and is only read again.
+    if (!connection || steered_.data() != connection) {
+        steered_ = connection;
+        steer_->setTransport(connection ? agentTransport(connection) : SteerTransport{});
+    }
     if (connection)
         steer_->refresh();
 }

@@ -4,6 +4,7 @@
 // once the control API client exists (issue 9, second half).
 
 #include <QMainWindow>
+#include <QPointer>
 
 class QLabel;
 class QListWidget;
@@ -12,6 +13,7 @@ class QStackedWidget;
 namespace dlb::console {
 
 class AccountsPage;
+class AgentHub;
 class AuditPage;
 class Database;
 class SteerController;
@@ -26,6 +28,8 @@ public:
     // A page in the sidebar; a disabled one says why in its tooltip.
     void addPage(const QString& title, QWidget* page, bool enabled = true, const QString& whyDisabled = {});
     void showPage(const QString& title);
+    // The agents in dlb.agents, live: the current one is what the agent pages show.
+    AgentHub& agents() { return *agents_; }
     // The agent the Replicas and Algorithm pages steer (nullptr: none); they read its pools at once.
     void setSteeredAgent(client::AgentConnection* connection);
 
@@ -34,11 +38,13 @@ signals:
 
 private:
     Database& db_;
+    AgentHub* agents_;
     QListWidget* sidebar_;
     QStackedWidget* pages_;
     AccountsPage* accounts_ = nullptr;
     AuditPage* audit_;
     SteerController* steer_;
+    QPointer<client::AgentConnection> steered_;
 };
 
 } // namespace dlb::console

@@ -300,6 +300,12 @@ void TstConsoleSteer::mainWindowSteersTheChosenAgent()
     QVERIFY(algorithm && algorithm->isVisible());
     QCOMPARE(child<QComboBox>(algorithm, "algorithm")->currentText(), QString("round_robin"));
     QVERIFY(!child<QComboBox>(algorithm, "algorithm")->isEnabled());
+    // The same agent again (the hub says so on every reload of its list): read again, not reset.
+    QSignalSpy read(window.findChild<SteerController*>(), &SteerController::poolsChanged);
+    window.setSteeredAgent(connections_.back().get());
+    QCOMPARE(replicas->model()->rowCount(), 1);
+    QVERIFY(read.wait(kWaitMs));
+    QCOMPARE(read.size(), 1);
     window.setSteeredAgent(nullptr);
     QCOMPARE(replicas->model()->rowCount(), 0);
 }

@@ -1,0 +1,140 @@
+#include "ui/stats_chart.hpp"
+
+#include <QChart>
+#include <QDateTime>
+#include <QDateTimeAxis>
+#include <QLegend>
+#include <QLineSeries>
+#include <QPen>
+#include <QValueAxis>
+
+#include <cmath>
+
+namespace dlb::console {
+
+namespace {
+
+// 1, 2, 5 x 10^n at or above v: axis ends that read well.
+double niceCeil(double v)
+{
+    if (v <= 0)
+        return 1;
+    const double p = std::pow(10.0, std::floor(std::log10(v)));
+    for (double m : {1.0, 2.0, 5.0, 10.0})
+        if (m * p >= v)
+            return m * p;
+    return 10 * p;
+}
+
+} // namespace
+
+StatsChart::StatsChart(const QString& title, const QString& unit, QWidget* parent)
+    : QChartView(parent), title_(title)
+{
+    auto* chart = new QChart;
+    chart->setTitle(title);
+    QFont tf = chart->titleFont();
+    tf.setBold(true);
+    chart->setTitleFont(tf);
+    chart->setMargins(QMargins(4, 4, 4, 4));
+    chart->legend()->setAlignment(Qt::AlignBottom);
+    QFont lf = chart->legend()->font();
+    lf.setPointSizeF(lf.pointSizeF() * 0.85);
+    chart->legend()->setFont(lf);
+    chart->setAnimationOptions(QChart::NoAnimation); // 1 s updates: animation would only cost CPU
+    x_ = new QDateTimeAxis(chart);
+    x_->setFormat(QStringLiteral("HH:mm:ss"));
+    x_->setTickCount(4);
+    y_ = new QValueAxis(chart);
+    y_->setTitleText(unit);
+    y_->setLabelFormat(QStringLiteral("%.3g"));
+    y_->setTickCount(5);
+    y_->setRange(0, 1);
+    QFont af = x_->labelsFont();
+    af.setPointSizeF(af.pointSizeF() * 0.85);
+    x_->setLabelsFont(af);
+    y_->setLabelsFont(af);
+    chart->addAxis(x_, Qt::AlignBottom);
+    chart->addAxis(y_, Qt::AlignLeft);
+    setChart(chart);
+    setRenderHint(QPainter::Antialiasing);
+    setMinimumSize(260, 180);
+}
+
+QLineSeries* StatsChart::line(const QString& name)
+{
+    if (QLineSeries* s = lines_.value(name))
+        return s;
+    auto* s = new QLineSeries(chart());
+    s->setName(name);
+    QPen pen = s->pen();
+    pen.setWidthF(1.5);
+    s->setPen(pen);
+    chart()->addSeries(s);
+    s->attachAxis(x_);
+    s->attachAxis(y_);
+    lines_.insert(name, s);
+    order_.append(name);
+    const bool legend = order_.size() <= kMaxLegendLines;
+    chart()->legend()->setVisible(legend);
+    chart()->setTitle(legend ? title_ : tr("%1 (%2 lines)").arg(title_).arg(order_.size()));
+    return s;
+}
+
+void StatsChart::setLine(const QString& name, const QList<QPointF>& points)
+{
+    line(name)->replace(points);
+}
+
+void StatsChart::appendPoint(const QString& name, const QPointF& point)
+{
+    line(name)->append(point);
+}
+
+void StatsChart::keepOnly(const QStringList& keep)
+{
+    for (const QString& name : QStringList(order_)) {
+        if (keep.contains(name))
+            continue;
+        QLineSeries* s = lines_.take(name);
+        order_.removeAll(name);
+        chart()->removeSeries(s);
+        delete s;
+    }
+}
+
+void StatsChart::clearLines()
+{
+    keepOnly({});
+    chart()->setTitle(title_);
+}
+
+void StatsChart::setWindow(qint64 fromMs, qint64 toMs)
+{
+    for (QLineSeries* s : std::as_const(lines_)) {
+        int drop = 0;
+        const int n = s->count();
+        while (drop < n && s->at(drop).x() < double(fromMs))
+            ++drop;
+        if (drop > 0)
+            s->removePoints(0, drop);
+    }
+    x_->setRange(QDateTime::fromMSecsSinceEpoch(fromMs), QDateTime::fromMSecsSinceEpoch(toMs));
+    fitValues();
+}
+
+void StatsChart::fitValues()
+{
+    double top = 0;
+    for (QLineSeries* s : std::as_const(lines_)) {
+        const QList<QPointF> pts = s->points();
+        for (const QPointF& p : pts)
+            if (std::isfinite(p.y()))
+                top = std::max(top, p.y());
+    }
+    const double nice = niceCeil(top * 1.1);
+    if (nice != y_->max())
+        y_->setRange(0, nice);
+}
+
+} // namespace dlb::console
