@@ -35,6 +35,7 @@ Database::Database(QObject* parent) : QObject(parent), worker_(new DbWorker)
     relay(&DbWorker::auditLoaded, &Database::auditLoaded);
     relay(&DbWorker::agentsLoaded, &Database::agentsLoaded);
     relay(&DbWorker::agentChangeFinished, &Database::agentChangeFinished);
+    relay(&DbWorker::auditWritten, &Database::auditWritten);
     thread_.start();
 }
 
@@ -145,6 +146,11 @@ void Database::addAgent(const AgentRecord& agent)
 void Database::removeAgent(const QString& name)
 {
     post([w = worker_, name] { w->removeAgent(name); });
+}
+
+void Database::audit(const QString& agent, const QString& action, const QString& detail)
+{
+    post([w = worker_, agent, action, detail] { w->audit(agent, action, detail); });
 }
 
 } // namespace dlb::console

@@ -41,6 +41,8 @@ public:
     void loadAgents();
     void addAgent(const AgentRecord& agent);
     void removeAgent(const QString& name);
+    // Writes an audit row for an action taken on `agent` (operators and admins; dlb.audit()).
+    void audit(const QString& agent, const QString& action, const QString& detail);
 
 signals:
     void busyChanged(bool busy);
@@ -52,6 +54,7 @@ signals:
     void auditLoaded(const QList<dlb::console::AuditEntry>& entries, const QString& error);
     void agentsLoaded(const QList<dlb::console::AgentRecord>& agents, const QString& error);
     void agentChangeFinished(const dlb::console::ChangeResult& result);
+    void auditWritten(const dlb::console::ChangeResult& result);
 
 private:
     // Forwards a worker signal as this object's own, after counting its job done.

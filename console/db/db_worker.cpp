@@ -432,6 +432,12 @@ void DbWorker::removeAgent(const QString& name)
                                                  QStringLiteral("Agent %1 removed.").arg(name)));
 }
 
+void DbWorker::audit(const QString& agent, const QString& action, const QString& detail)
+{
+    emit auditWritten(callAccountFunction(QStringLiteral("SELECT dlb.audit(?, ?, ?)"), {agent, action, detail},
+                                          QStringLiteral("%1 on %2 written to the audit log.").arg(action, agent)));
+}
+
 ChangeResult DbWorker::callAccountFunction(const QString& sql, const QVariantList& args, const QString& done)
 {
     ChangeResult r;

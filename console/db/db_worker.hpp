@@ -62,6 +62,8 @@ public:
     void loadAgents(bool withAdminToken);
     void addAgent(const dlb::console::AgentRecord& agent);
     void removeAgent(const QString& name);
+    // dlb.audit(): a row for an action taken on an agent (replica.add, pool.algorithm, ...).
+    void audit(const QString& agent, const QString& action, const QString& detail);
 
 signals:
     void loginFinished(const dlb::console::LoginResult& result);
@@ -72,6 +74,7 @@ signals:
     void auditLoaded(const QList<dlb::console::AuditEntry>& entries, const QString& error);
     void agentsLoaded(const QList<dlb::console::AgentRecord>& agents, const QString& error);
     void agentChangeFinished(const dlb::console::ChangeResult& result);
+    void auditWritten(const dlb::console::ChangeResult& result);
 
 private:
     bool sessionOpen() const;

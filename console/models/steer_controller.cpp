@@ -2,6 +2,7 @@
 
 #include "models/algorithm_form.hpp"
 
+#include <QJsonDocument>
 #include <QPointer>
 #include <QTimer>
 
@@ -83,7 +84,15 @@ void SteerController::refresh()
 
 void SteerController::write(Action action, const QString& pool, const QString& subject, const SteerRequest& request)
 {
-    send(request, [this, action, pool, subject](const SteerReply& reply) {
+    send(request, [this, action, pool, subject, request](const SteerReply& reply) {
+        if (reply.ok()) {
+            QString detail = QStringLiteral("pool %1: %2 %3").arg(pool, QString::fromLatin1(request.method), request.path);
+            if (request.hasBody)
+                detail += QLatin1Char(' ') + QString::fromUtf8(QJsonDocument(request.body).toJson(QJsonDocument::Compact));
+            if (reply.json.contains(QLatin1String("generation")))
+                detail += QStringLiteral(" -> generation %1").arg(reply.json.value(QLatin1String("generation")).toInteger());
+            emit changeApplied(auditAction(action), detail);
+        }
         emit finished(action, pool, subject, reply);
         // What the write changed, and what others changed meanwhile (a 409), shows at once.
         if (reply.ok() || reply.status == 409)
@@ -129,11 +138,34 @@ void SteerController::healthCheck(const QString& pool)
                 outcome.message = tr("the agent's health-check answer is not understood (%1)").arg(why);
             }
         }
+        if (outcome.ok())
+            emit changeApplied(auditAction(Action::HealthCheck),
+                               describeOutcome(Action::HealthCheck, pool, {}, outcome));
         emit finished(Action::HealthCheck, pool, {}, outcome);
         // States move with the checks (a pending replica becomes healthy).
         if (outcome.ok())
             refresh();
     });
+}
+
+QString auditAction(SteerController::Action action)
+{
+    using A = SteerController::Action;
+    switch (action) {
+    case A::Add:
+        return QStringLiteral("replica.add");
+    case A::Remove:
+        return QStringLiteral("replica.remove");
+    case A::Drain:
+        return QStringLiteral("replica.drain");
+    case A::Weight:
+        return QStringLiteral("replica.weight");
+    case A::HealthCheck:
+        return QStringLiteral("pool.health_check");
+    case A::Algorithm:
+        return QStringLiteral("pool.algorithm");
+    }
+    return {};
 }
 
 QString describeOutcome(SteerController::Action action, const QString& pool, const QString& subject,

@@ -52,6 +52,9 @@ signals:
     void finished(dlb::console::SteerController::Action action, const QString& pool, const QString& subject,
                   const dlb::console::SteerReply& reply);
     void healthChecked(const QString& pool, const QList<dlb::console::HealthResult>& results);
+    // An action the agent took, for the audit log (dlb.audit): `action` as auditAction() names
+    // it, `detail` what was sent and what came of it.
+    void changeApplied(const QString& action, const QString& detail);
     void busyChanged(bool busy);
 
 private:
@@ -65,6 +68,10 @@ private:
     int pending_ = 0;
     bool pollQueued_ = false; // a re-read for draining replicas is scheduled
 };
+
+// The audit log's name for an action: replica.add, replica.remove, replica.drain,
+// replica.weight, pool.health_check, pool.algorithm.
+QString auditAction(SteerController::Action action);
 
 // One line for the page's status: what was done, or why it was refused.
 QString describeOutcome(SteerController::Action action, const QString& pool, const QString& subject,

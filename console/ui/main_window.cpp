@@ -60,6 +60,15 @@ MainWindow::MainWindow(Database& db, QWidget* parent) : QMainWindow(parent), db_
     addPage(tr("Algorithm"), new AlgorithmPage(*steer_, steer, this));
     connect(agents_, &AgentHub::currentChanged, this,
             [this] { setSteeredAgent(agents_->currentConnection()); });
+    // Every change made to an agent goes to the audit log; a row the database refuses is said.
+    connect(steer_, &SteerController::changeApplied, this, [this](const QString& action, const QString& detail) {
+        if (!agents_->current().isEmpty())
+            db_.audit(agents_->current(), action, detail);
+    });
+    connect(&db_, &Database::auditWritten, this, [this](const ChangeResult& r) {
+        if (!r.ok)
+            statusBar()->showMessage(tr("The change was made, but the audit log refused its row: %1").arg(r.message));
+    });
     agentsPage->reload();
     sidebar_->setCurrentRow(admin ? 0 : 1);
 

@@ -332,9 +332,15 @@ void TstConsoleSteerModels::controllerRefreshesAfterEachWrite()
     QCOMPARE(controller.pools().generation, 3);
     QCOMPARE(busy.size(), 2);
 
+    QSignalSpy applied(&controller, &SteerController::changeApplied);
     controller.setWeight("web", "127.0.0.1:9001", 4);
     QCOMPARE(fake.request().ifMatch, QByteArray("3"));
     fake.answer(200, QJsonObject{{"generation", 4}, {"replica", replicaJson("127.0.0.1:9001", "healthy", 4)}});
+    // What goes to the audit log: the action, what was sent, the generation it made.
+    QCOMPARE(applied.size(), 1);
+    QCOMPARE(applied.at(0).at(0).toString(), QString("replica.weight"));
+    QCOMPARE(applied.at(0).at(1).toString(),
+             QString(R"(pool web: PUT /v1/pools/web/replicas/127.0.0.1:9001/weight {"weight":4} -> generation 4)"));
     QCOMPARE(finished.size(), 1);
     QCOMPARE(finished.at(0).at(0).value<SteerController::Action>(), SteerController::Action::Weight);
     // The write is followed by a read of what it changed.
@@ -355,6 +361,7 @@ void TstConsoleSteerModels::controllerRefreshesAfterEachWrite()
     QCOMPARE(fake.count(), 0);
     const auto reply = finished.last().at(3).value<SteerReply>();
     QCOMPARE(reply.code, QString("unknown_replica"));
+    QCOMPARE(applied.size(), 1); // refusals changed nothing: nothing to audit
 
     // A broken answer is said, not taken as an empty agent.
     QSignalSpy failed(&controller, &SteerController::refreshFailed);
