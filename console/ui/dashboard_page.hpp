@@ -35,6 +35,8 @@ protected:
     bool eventFilter(QObject* watched, QEvent* event) override;
 
 private:
+    static constexpr int kOverlayWidth = 560;
+    void placeOverlay();
     void bind(const QString& agent);
     void redraw();
     void appended(int dropped);

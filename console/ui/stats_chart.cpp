@@ -47,7 +47,7 @@ StatsChart::StatsChart(const QString& title, const QString& unit, QWidget* paren
     x_->setTickCount(4);
     y_ = new QValueAxis(chart);
     y_->setTitleText(unit);
-    y_->setLabelFormat(QStringLiteral("%.3g"));
+    y_->setLabelFormat(QStringLiteral("%.2f"));
     y_->setTickCount(5);
     y_->setRange(0, 1);
     QFont af = x_->labelsFont();
@@ -67,10 +67,10 @@ QLineSeries* StatsChart::line(const QString& name)
         return s;
     auto* s = new QLineSeries(chart());
     s->setName(name);
+    chart()->addSeries(s); // the theme gives it its colour here: widen that pen, not the default black one
     QPen pen = s->pen();
-    pen.setWidthF(1.5);
+    pen.setWidthF(order_.size() >= kMaxLegendLines ? 1.0 : 1.6);
     s->setPen(pen);
-    chart()->addSeries(s);
     s->attachAxis(x_);
     s->attachAxis(y_);
     lines_.insert(name, s);
@@ -133,8 +133,16 @@ void StatsChart::fitValues()
                 top = std::max(top, p.y());
     }
     const double nice = niceCeil(top * 1.1);
-    if (nice != y_->max())
+    if (nice != y_->max()) {
         y_->setRange(0, nice);
+        // Steps of 1, 2 or 5 x 10^n (a range of 2 x 10^n in quarters, the others in fifths), and
+        // plain numbers with only the decimals a step needs: never 1e+04, never 3.8 for 3.75.
+        const double mantissa = nice / std::pow(10.0, std::floor(std::log10(nice)));
+        const int ticks = std::abs(mantissa - 2.0) < 1e-9 ? 5 : 6;
+        const double step = nice / (ticks - 1);
+        y_->setTickCount(ticks);
+        y_->setLabelFormat(step >= 1 ? QStringLiteral("%.0f") : step >= 0.1 ? QStringLiteral("%.1f") : QStringLiteral("%.2f"));
+    }
 }
 
 } // namespace dlb::console
