@@ -83,12 +83,16 @@ QLineSeries* StatsChart::line(const QString& name)
 
 void StatsChart::setLine(const QString& name, const QList<QPointF>& points)
 {
-    line(name)->replace(points);
+    line(name);
+    data_[name] = points;
+    dirty_.insert(name);
 }
 
 void StatsChart::appendPoint(const QString& name, const QPointF& point)
 {
-    line(name)->append(point);
+    line(name);
+    data_[name].append(point);
+    dirty_.insert(name);
 }
 
 void StatsChart::keepOnly(const QStringList& keep)
@@ -97,6 +101,8 @@ void StatsChart::keepOnly(const QStringList& keep)
         if (keep.contains(name))
             continue;
         QLineSeries* s = lines_.take(name);
+        data_.remove(name);
+        dirty_.remove(name);
         order_.removeAll(name);
         chart()->removeSeries(s);
         delete s;
@@ -111,14 +117,21 @@ void StatsChart::clearLines()
 
 void StatsChart::setWindow(qint64 fromMs, qint64 toMs)
 {
-    for (QLineSeries* s : std::as_const(lines_)) {
-        int drop = 0;
-        const int n = s->count();
-        while (drop < n && s->at(drop).x() < double(fromMs))
+    // Each line is handed over once (replace): QtCharts lays a line out again on every change,
+    // so an append plus a removal would cost two layouts a second per line.
+    for (auto it = data_.begin(); it != data_.end(); ++it) {
+        QList<QPointF>& pts = it.value();
+        qsizetype drop = 0;
+        while (drop < pts.size() && pts[drop].x() < double(fromMs))
             ++drop;
-        if (drop > 0)
-            s->removePoints(0, drop);
+        if (drop > 0) {
+            pts.remove(0, drop);
+            dirty_.insert(it.key());
+        }
+        if (dirty_.contains(it.key()))
+            lines_.value(it.key())->replace(pts);
     }
+    dirty_.clear();
     x_->setRange(QDateTime::fromMSecsSinceEpoch(fromMs), QDateTime::fromMSecsSinceEpoch(toMs));
     fitValues();
 }
@@ -126,8 +139,7 @@ void StatsChart::setWindow(qint64 fromMs, qint64 toMs)
 void StatsChart::fitValues()
 {
     double top = 0;
-    for (QLineSeries* s : std::as_const(lines_)) {
-        const QList<QPointF> pts = s->points();
+    for (const QList<QPointF>& pts : std::as_const(data_)) {
         for (const QPointF& p : pts)
             if (std::isfinite(p.y()))
                 top = std::max(top, p.y());
