@@ -134,7 +134,8 @@ void DashboardPage::placeOverlay()
     // A card in the middle of the charts: the last data stays readable around it.
     const QRect area = charts_->rect();
     const int w = qMin(kOverlayWidth, area.width() - 40);
-    const int h = qMin(overlay_->heightForWidth(w), area.height() - 20);
+    // heightForWidth() leaves out the style sheet's padding: add it, or the last line touches the edge.
+    const int h = qMin(overlay_->heightForWidth(w) + kOverlayPadding, area.height() - 20);
     overlay_->setGeometry(QRect(area.center().x() - w / 2, area.center().y() - h / 2, w, h));
 }
 
@@ -191,8 +192,11 @@ void DashboardPage::showState(ConnectionState state, const QString& detail)
         text = agent_.isEmpty() ? QString() : tr("<h2>Agent unreachable</h2>");
         break;
     }
-    if (!detail.isEmpty())
-        text += QStringLiteral("<p>%1</p>").arg(detail.toHtmlEscaped());
+    if (!detail.isEmpty()) {
+        QString d = detail;
+        d[0] = d[0].toUpper();
+        text += QStringLiteral("<p>%1.</p>").arg(d.endsWith(QLatin1Char('.')) ? d.chopped(1).toHtmlEscaped() : d.toHtmlEscaped());
+    }
     overlay_->setText(text);
     // The colour says how bad it is: red when the agent was never reached, orange while it is
     // being reached again.

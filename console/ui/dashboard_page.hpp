@@ -36,6 +36,7 @@ protected:
 
 private:
     static constexpr int kOverlayWidth = 560;
+    static constexpr int kOverlayPadding = 24;
     void placeOverlay();
     void bind(const QString& agent);
     void redraw();
