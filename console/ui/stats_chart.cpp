@@ -14,13 +14,13 @@ namespace dlb::console {
 
 namespace {
 
-// 1, 2, 5 x 10^n at or above v: axis ends that read well.
+// 1, 2, 2.5, 5 x 10^n at or above v: axis ends that read well (2.5 keeps 22 from going to 50).
 double niceCeil(double v)
 {
     if (v <= 0)
         return 1;
     const double p = std::pow(10.0, std::floor(std::log10(v)));
-    for (double m : {1.0, 2.0, 5.0, 10.0})
+    for (double m : {1.0, 2.0, 2.5, 5.0, 10.0})
         if (m * p >= v)
             return m * p;
     return 10 * p;
