@@ -66,7 +66,9 @@ AddAgentDialog::AddAgentDialog(AgentHub& hub, QWidget* parent) : QDialog(parent)
     form->addRow(tr("&Control socket or URL:"), url_);
     form->addRow(tr("&Viewer token:"), viewer_);
     form->addRow(tr("&Admin token:"), admin_);
-    form->addRow(tr("CA &file:"), caRow);
+    auto* caLabel = new QLabel(tr("CA &file:"), this);
+    caLabel->setBuddy(ca_);
+    form->addRow(caLabel, caRow);
     auto* hint = new QLabel(tr("Tokens are the agent's control.tokens (the config holds only their SHA-256). "
                                "Viewers' consoles use the viewer token; operators and admins the admin token. "
                                "The CA file is a path on this computer, kept in its settings."),

@@ -125,8 +125,18 @@ DashboardPage::DashboardPage(AgentHub& hub, QWidget* parent) : QWidget(parent), 
 bool DashboardPage::eventFilter(QObject* watched, QEvent* event)
 {
     if (watched == charts_ && event->type() == QEvent::Resize)
-        overlay_->setGeometry(charts_->rect());
+        placeOverlay();
     return QWidget::eventFilter(watched, event);
+}
+
+void DashboardPage::placeOverlay()
+{
+    // A card in the middle of the charts: the last data stays readable around it.
+    const QRect area = charts_->rect();
+    const int w = qMin(kOverlayWidth, area.width() - 40);
+    // heightForWidth() leaves out the style sheet's padding: add it, or the last line touches the edge.
+    const int h = qMin(overlay_->heightForWidth(w) + kOverlayPadding, area.height() - 20);
+    overlay_->setGeometry(QRect(area.center().x() - w / 2, area.center().y() - h / 2, w, h));
 }
 
 void DashboardPage::bind(const QString& agent)
@@ -182,17 +192,21 @@ void DashboardPage::showState(ConnectionState state, const QString& detail)
         text = agent_.isEmpty() ? QString() : tr("<h2>Agent unreachable</h2>");
         break;
     }
-    if (!detail.isEmpty())
-        text += QStringLiteral("<p>%1</p>").arg(detail.toHtmlEscaped());
+    if (!detail.isEmpty()) {
+        QString d = detail;
+        d[0] = d[0].toUpper();
+        text += QStringLiteral("<p>%1.</p>").arg(d.endsWith(QLatin1Char('.')) ? d.chopped(1).toHtmlEscaped() : d.toHtmlEscaped());
+    }
     overlay_->setText(text);
-    // Translucent, so the last data stays visible beneath; the colour says how bad it is.
-    const QString tint = state == ConnectionState::Unreachable ? QStringLiteral("rgba(183, 28, 28, 200)")
-                                                                : QStringLiteral("rgba(230, 81, 0, 190)");
+    // The colour says how bad it is: red when the agent was never reached, orange while it is
+    // being reached again.
+    const QString tint = state == ConnectionState::Unreachable ? QStringLiteral("rgba(183, 28, 28, 235)")
+                                                                : QStringLiteral("rgba(230, 81, 0, 235)");
     overlay_->setStyleSheet(QStringLiteral("QLabel#overlay { background: %1; color: white; border-radius: 8px; "
                                            "padding: 24px; }")
                                 .arg(tint));
-    overlay_->setGeometry(charts_->rect());
     overlay_->show();
+    placeOverlay();
     overlay_->raise();
 }
 

@@ -35,6 +35,9 @@ protected:
     bool eventFilter(QObject* watched, QEvent* event) override;
 
 private:
+    static constexpr int kOverlayWidth = 560;
+    static constexpr int kOverlayPadding = 24;
+    void placeOverlay();
     void bind(const QString& agent);
     void redraw();
     void appended(int dropped);

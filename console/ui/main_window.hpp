@@ -1,7 +1,7 @@
 #pragma once
 // The console's main window: a sidebar of pages beside the page itself, the session in the
-// status bar. The agent pages (Agents, Dashboard, Replicas, Algorithm) are added with addPage()
-// once the control API client exists (issue 9, second half).
+// status bar. The agent pages share one AgentHub (agents()): it keeps a connection and a stats
+// stream per agent in dlb.agents and says which agent is current.
 
 #include <QMainWindow>
 #include <QPointer>

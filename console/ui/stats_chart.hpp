@@ -8,6 +8,7 @@
 #include <QHash>
 #include <QList>
 #include <QPointF>
+#include <QSet>
 
 class QDateTimeAxis;
 class QLineSeries;
@@ -20,7 +21,8 @@ class StatsChart : public QChartView {
 public:
     StatsChart(const QString& title, const QString& unit, QWidget* parent = nullptr);
 
-    // The line `name` (made on first use); its points replaced, or one appended.
+    // The line `name` (made on first use); its points replaced, or one appended. Shown at the
+    // next setWindow().
     void setLine(const QString& name, const QList<QPointF>& points);
     void appendPoint(const QString& name, const QPointF& point);
     // Lines not in `keep` are removed (a replica that left the pool).
@@ -40,6 +42,8 @@ private:
     QDateTimeAxis* x_;
     QValueAxis* y_;
     QHash<QString, QLineSeries*> lines_;
+    QHash<QString, QList<QPointF>> data_; // what each line shows, handed to it by setWindow()
+    QSet<QString> dirty_;                 // lines whose data changed since
     QStringList order_;
 };
 

@@ -6,6 +6,7 @@
 #include "client/stats_stream.hpp"
 #include "control_fixture.hpp"
 #include "harness.hpp"
+#include "test_certs.hpp"
 #include "wait.hpp"
 
 #include <QJsonArray>
@@ -64,6 +65,7 @@ private slots:
     void unreachableAgent();
     void statsStreamHistoryThenLive();
     void reconnectAfterAgentRestarts();
+    void tlsVerifiesTheAgent();
 
 private:
     bool start(Cluster& c, QList<quint16>* ports);
@@ -305,6 +307,64 @@ void TstConsoleClient::reconnectAfterAgentRestarts()
     const Answer up = await(conn.request("GET", QStringLiteral("/v1/status")));
     QCOMPARE(up.status, 200);
     QCOMPARE(up.body.object().value("pid").toInteger(), c.agent().process().processId());
+    checkAgentExit(c, c.stopAgent());
+}
+
+// control.address with control.tls: the client verifies the agent's certificate against the CA
+// file and then works as over the socket (a request, the stream); without that CA (the system's
+// only) the certificate is refused, never ignored, and the message says what to do.
+void TstConsoleClient::tlsVerifiesTheAgent()
+{
+    TestCerts certs;
+    QVERIFY2(certs.ok(), qPrintable(certs.error()));
+    Cluster c;
+    QList<quint16> ports;
+    const quint16 p1 = c.startReplica(QStringLiteral("r1"));
+    QVERIFY(p1 != 0);
+    QJsonObject cfg = controlConfig(c, {p1});
+    QJsonObject control = cfg[QStringLiteral("control")].toObject();
+    control[QStringLiteral("address")] = QStringLiteral("127.0.0.1:0");
+    control[QStringLiteral("tls")] = QJsonObject{{QStringLiteral("certificate"), certs.path(QStringLiteral("server.pem"))},
+                                                 {QStringLiteral("private_key"), certs.path(QStringLiteral("server.key"))}};
+    cfg[QStringLiteral("control")] = control;
+    QVERIFY2(c.startAgent(cfg), qPrintable(c.error()));
+    QProcess& agent = c.agent().process();
+    QByteArray line;
+    QDeadlineTimer deadline(kWaitMs);
+    while (!line.startsWith("dlb-agent: control listening on 127.0.0.1:") && !deadline.hasExpired()) {
+        if (!agent.canReadLine())
+            agent.waitForReadyRead(100);
+        else
+            line = agent.readLine().trimmed();
+    }
+    QVERIFY2(line.endsWith(" (tls)"), line.constData());
+    const QString port = QString::fromLatin1(
+        line.mid(int(sizeof "dlb-agent: control listening on 127.0.0.1:") - 1).split(' ').first());
+
+    QString error;
+    // The certificate names localhost; 127.0.0.1 is where the agent listens.
+    const auto ep = AgentEndpoint::parse(QStringLiteral("https://localhost:%1").arg(port), kViewer,
+                                         certs.path(QStringLiteral("ca.pem")), &error);
+    QVERIFY2(ep, qPrintable(error));
+    AgentConnection conn(*ep);
+    conn.open();
+    const Answer status = await(conn.request("GET", QStringLiteral("/v1/status")));
+    QVERIFY2(status.status == 200, qPrintable(status.error.text()));
+    QCOMPARE(status.body.object().value("pid").toInteger(), agent.processId());
+    StatsStream stream(&conn);
+    QSignalSpy samples(&stream, &StatsStream::sampleReceived);
+    stream.start();
+    QTRY_VERIFY_WITH_TIMEOUT(samples.size() >= 1, kStreamWaitMs);
+
+    const auto untrusted = AgentEndpoint::parse(QStringLiteral("https://localhost:%1").arg(port), kViewer, {}, &error);
+    QVERIFY(untrusted);
+    AgentConnection refused(*untrusted);
+    refused.open();
+    const Answer no = await(refused.request("GET", QStringLiteral("/v1/status")));
+    QCOMPARE(no.status, 0);
+    QCOMPARE(no.error.code, QStringLiteral("unreachable"));
+    QVERIFY2(no.error.message.contains(QLatin1String("not trusted")), qPrintable(no.error.message));
+    QCOMPARE(refused.state(), ConnectionState::Unreachable);
     checkAgentExit(c, c.stopAgent());
 }
 
