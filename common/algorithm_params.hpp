@@ -40,6 +40,10 @@ struct HashKey {
     std::string header; // lower-case header name when kind == Header
     bool operator==(const HashKey&) const = default;
 };
+// What the console and --help say of hash_key, beside the parameters' own help lines.
+inline constexpr std::string_view kHashKeyHelp =
+    "what is hashed: client (the client address), path, or header:<name> (one request header)";
+
 // Parses "client", "path" or "header:<Name>"; nullopt when malformed.
 std::optional<HashKey> parseHashKey(std::string_view text);
 std::string toString(const HashKey& key);

@@ -577,7 +577,7 @@ std::optional<ReplicaConfig> parseReplicaConfig(const json& doc, std::vector<Con
             r.fail(join(path, "url"), why);
         }
     }
-    r.whole(doc, path, "weight", replica.weight, 1, 1000000);
+    r.whole(doc, path, "weight", replica.weight, kMinReplicaWeight, kMaxReplicaWeight);
     // The id is a path segment of the control API (DELETE .../replicas/{id}), a log word, a
     // Prometheus label and a console table cell: visible ASCII only, no "/", bounded. Control
     // characters in it reached the logs and the Location header as they were.

@@ -43,6 +43,10 @@ inline constexpr unsigned kMaxStatsIntervalMs = 60000;
 inline constexpr unsigned kMaxWorkers = 64;
 // A replica id: a control API path segment, a log word and a metrics label.
 inline constexpr std::size_t kMaxReplicaIdBytes = 128;
+// A replica's weight (pools[].replicas[].weight, PUT .../weight): the console's weight editors
+// take their range from here too.
+inline constexpr unsigned kMinReplicaWeight = 1;
+inline constexpr unsigned kMaxReplicaWeight = 1000000;
 
 struct Endpoint {
     std::string host; // numeric IPv4/IPv6 address or a host name

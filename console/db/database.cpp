@@ -11,6 +11,7 @@ Database::Database(QObject* parent) : QObject(parent), worker_(new DbWorker)
     qRegisterMetaType<ChangeResult>();
     qRegisterMetaType<QList<Account>>();
     qRegisterMetaType<QList<AuditEntry>>();
+    qRegisterMetaType<QList<AgentRecord>>();
     thread_.setObjectName(QStringLiteral("dlb-db"));
     worker_->moveToThread(&thread_);
     connect(&thread_, &QThread::finished, worker_, &QObject::deleteLater);
@@ -32,6 +33,9 @@ Database::Database(QObject* parent) : QObject(parent), worker_(new DbWorker)
     relay(&DbWorker::changeFinished, &Database::changeFinished);
     relay(&DbWorker::accountsLoaded, &Database::accountsLoaded);
     relay(&DbWorker::auditLoaded, &Database::auditLoaded);
+    relay(&DbWorker::agentsLoaded, &Database::agentsLoaded);
+    relay(&DbWorker::agentChangeFinished, &Database::agentChangeFinished);
+    relay(&DbWorker::auditWritten, &Database::auditWritten);
     thread_.start();
 }
 
@@ -126,6 +130,27 @@ void Database::setDisabled(const QString& username, bool disabled)
 void Database::resetPassword(const QString& username, const QString& password, const QString& confirm)
 {
     post([w = worker_, username, password, confirm] { w->resetPassword(username, password, confirm); });
+}
+
+void Database::loadAgents()
+{
+    const bool withAdminToken = session_.role != QLatin1String("viewer");
+    post([w = worker_, withAdminToken] { w->loadAgents(withAdminToken); });
+}
+
+void Database::addAgent(const AgentRecord& agent)
+{
+    post([w = worker_, agent] { w->addAgent(agent); });
+}
+
+void Database::removeAgent(const QString& name)
+{
+    post([w = worker_, name] { w->removeAgent(name); });
+}
+
+void Database::audit(const QString& agent, const QString& action, const QString& detail)
+{
+    post([w = worker_, agent, action, detail] { w->audit(agent, action, detail); });
 }
 
 } // namespace dlb::console

@@ -36,6 +36,13 @@ public:
     void setRole(const QString& username, const QString& role);
     void setDisabled(const QString& username, bool disabled);
     void resetPassword(const QString& username, const QString& password, const QString& confirm);
+    // The agents the console watches (dlb.agents); the admin token is read unless the session
+    // is a viewer's. Changes are audited by the table's trigger.
+    void loadAgents();
+    void addAgent(const AgentRecord& agent);
+    void removeAgent(const QString& name);
+    // Writes an audit row for an action taken on `agent` (operators and admins; dlb.audit()).
+    void audit(const QString& agent, const QString& action, const QString& detail);
 
 signals:
     void busyChanged(bool busy);
@@ -45,6 +52,9 @@ signals:
     void changeFinished(const dlb::console::ChangeResult& result);
     void accountsLoaded(const QList<dlb::console::Account>& accounts, const QString& error);
     void auditLoaded(const QList<dlb::console::AuditEntry>& entries, const QString& error);
+    void agentsLoaded(const QList<dlb::console::AgentRecord>& agents, const QString& error);
+    void agentChangeFinished(const dlb::console::ChangeResult& result);
+    void auditWritten(const dlb::console::ChangeResult& result);
 
 private:
     // Forwards a worker signal as this object's own, after counting its job done.

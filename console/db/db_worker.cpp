@@ -398,6 +398,46 @@ void DbWorker::loadAudit()
     emit auditLoaded(out, error);
 }
 
+void DbWorker::loadAgents(bool withAdminToken)
+{
+    QList<AgentRecord> out;
+    QString error = notLoggedIn();
+    if (sessionOpen()) {
+        error.clear();
+        out = selectAll<AgentRecord>(
+            session_,
+            QStringLiteral("SELECT id, name, control_url, viewer_token, %1, created_at FROM dlb.agents ORDER BY name")
+                .arg(withAdminToken ? QStringLiteral("admin_token") : QStringLiteral("''")),
+            {}, &error, [](const QSqlQuery& q) {
+                return AgentRecord{q.value(0).toLongLong(), q.value(1).toString(), q.value(2).toString(),
+                                   q.value(3).toString(), q.value(4).toString(), q.value(5).toDateTime()};
+            });
+        if (!error.isEmpty())
+            error = sessionFailure(error);
+    }
+    emit agentsLoaded(out, error);
+}
+
+void DbWorker::addAgent(const AgentRecord& agent)
+{
+    emit agentChangeFinished(callAccountFunction(
+        QStringLiteral("INSERT INTO dlb.agents (name, control_url, admin_token, viewer_token) VALUES (?, ?, ?, ?)"),
+        {agent.name, agent.controlUrl, agent.adminToken, agent.viewerToken},
+        QStringLiteral("Agent %1 added.").arg(agent.name)));
+}
+
+void DbWorker::removeAgent(const QString& name)
+{
+    emit agentChangeFinished(callAccountFunction(QStringLiteral("DELETE FROM dlb.agents WHERE name = ?"), {name},
+                                                 QStringLiteral("Agent %1 removed.").arg(name)));
+}
+
+void DbWorker::audit(const QString& agent, const QString& action, const QString& detail)
+{
+    emit auditWritten(callAccountFunction(QStringLiteral("SELECT dlb.audit(?, ?, ?)"), {agent, action, detail},
+                                          QStringLiteral("%1 on %2 written to the audit log.").arg(action, agent)));
+}
+
 ChangeResult DbWorker::callAccountFunction(const QString& sql, const QVariantList& args, const QString& done)
 {
     ChangeResult r;

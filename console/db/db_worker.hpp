@@ -57,6 +57,13 @@ public:
     void setRole(const QString& username, const QString& role);
     void setDisabled(const QString& username, bool disabled);
     void resetPassword(const QString& username, const QString& password, const QString& confirm);
+    // dlb.agents: every change is audited by the table's trigger (agent.add, agent.remove).
+    // withAdminToken: read the admin token too (operators and admins; a viewer has no grant).
+    void loadAgents(bool withAdminToken);
+    void addAgent(const dlb::console::AgentRecord& agent);
+    void removeAgent(const QString& name);
+    // dlb.audit(): a row for an action taken on an agent (replica.add, pool.algorithm, ...).
+    void audit(const QString& agent, const QString& action, const QString& detail);
 
 signals:
     void loginFinished(const dlb::console::LoginResult& result);
@@ -65,6 +72,9 @@ signals:
     void changeFinished(const dlb::console::ChangeResult& result);
     void accountsLoaded(const QList<dlb::console::Account>& accounts, const QString& error);
     void auditLoaded(const QList<dlb::console::AuditEntry>& entries, const QString& error);
+    void agentsLoaded(const QList<dlb::console::AgentRecord>& agents, const QString& error);
+    void agentChangeFinished(const dlb::console::ChangeResult& result);
+    void auditWritten(const dlb::console::ChangeResult& result);
 
 private:
     bool sessionOpen() const;

@@ -41,8 +41,19 @@ struct AuditEntry {
     QString detail;
 };
 
+// A row of dlb.agents. adminToken stays empty for a viewer: the column grants keep it from them.
+struct AgentRecord {
+    qint64 id = 0;
+    QString name;
+    QString controlUrl; // a socket path or http(s)://HOST:PORT (client::AgentEndpoint::parse)
+    QString viewerToken;
+    QString adminToken;
+    QDateTime created;
+};
+
 } // namespace dlb::console
 
+Q_DECLARE_METATYPE(dlb::console::AgentRecord)
 Q_DECLARE_METATYPE(dlb::console::Session)
 Q_DECLARE_METATYPE(dlb::console::Account)
 Q_DECLARE_METATYPE(dlb::console::AuditEntry)

@@ -1,9 +1,10 @@
 #pragma once
 // The console's main window: a sidebar of pages beside the page itself, the session in the
-// status bar. The agent pages (Agents, Dashboard, Replicas, Algorithm) are added with addPage()
-// once the control API client exists (issue 9, second half).
+// status bar. The agent pages share one AgentHub (agents()): it keeps a connection and a stats
+// stream per agent in dlb.agents and says which agent is current.
 
 #include <QMainWindow>
+#include <QPointer>
 
 class QLabel;
 class QListWidget;
@@ -12,8 +13,13 @@ class QStackedWidget;
 namespace dlb::console {
 
 class AccountsPage;
+class AgentHub;
 class AuditPage;
 class Database;
+class SteerController;
+namespace client {
+class AgentConnection;
+}
 
 class MainWindow : public QMainWindow {
     Q_OBJECT
@@ -22,16 +28,23 @@ public:
     // A page in the sidebar; a disabled one says why in its tooltip.
     void addPage(const QString& title, QWidget* page, bool enabled = true, const QString& whyDisabled = {});
     void showPage(const QString& title);
+    // The agents in dlb.agents, live: the current one is what the agent pages show.
+    AgentHub& agents() { return *agents_; }
+    // The agent the Replicas and Algorithm pages steer (nullptr: none); they read its pools at once.
+    void setSteeredAgent(client::AgentConnection* connection);
 
 signals:
     void logoutRequested();
 
 private:
     Database& db_;
+    AgentHub* agents_;
     QListWidget* sidebar_;
     QStackedWidget* pages_;
     AccountsPage* accounts_ = nullptr;
     AuditPage* audit_;
+    SteerController* steer_;
+    QPointer<client::AgentConnection> steered_;
 };
 
 } // namespace dlb::console

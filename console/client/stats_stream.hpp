@@ -1,0 +1,85 @@
+#pragma once
+// The agent's live stats for the console: on start, GET /v1/stats/history?seconds=900 (the
+// charts' 15 minutes), then GET /v1/stats/stream (Server-Sent Events) on a connection of its
+// own, sending Last-Event-ID = the newest point it has, so nothing between the two is lost or
+// doubled. When the stream ends it reconnects after the stream's retry time (backing off while
+// the agent stays away), again with Last-Event-ID: the agent replays what was missed. When ids
+// go backwards the agent restarted: the history is fetched again and historyLoaded() replaces
+// everything. No widgets; lives on the thread that made it.
+
+#include "client/agent_connection.hpp"
+#include "client/sse_parser.hpp"
+
+#include <QElapsedTimer>
+#include <QJsonArray>
+#include <QJsonObject>
+#include <QObject>
+#include <QTimer>
+
+namespace dlb::console::client {
+
+class HttpChannel;
+
+constexpr int kHistorySeconds = 900;          // what the agent keeps, and what the charts can show
+constexpr int kStreamStallMinMs = 10000;      // no byte for this long (or 3 intervals): the stream is dead
+constexpr qsizetype kMaxStreamErrorBytes = 64 * 1024; // a refused stream's error body
+
+class StatsStream : public QObject {
+    Q_OBJECT
+public:
+    // Uses `connection` for the history and its endpoint for the stream's own connection.
+    explicit StatsStream(AgentConnection* connection, QObject* parent = nullptr);
+    ~StatsStream() override;
+    Q_DISABLE_COPY_MOVE(StatsStream)
+
+    void start();
+    void stop();
+
+    ConnectionState state() const { return state_; }
+    QString lastError() const { return lastError_; }
+    // The id of the newest sample received (0: none).
+    quint64 lastId() const { return lastId_; }
+    // The reconnection delay the agent asked for (its "retry:" field), default 2000 ms.
+    int retryMs() const { return retryMs_; }
+
+signals:
+    // The last `seconds` of history, oldest first: replaces whatever came before.
+    void historyLoaded(const QJsonArray& points);
+    // One sample, newer than every one before: the full /v1/stats form for live events, the
+    // shorter history form for a replay after a reconnect. Both carry what the charts draw.
+    void sampleReceived(const QJsonObject& sample);
+    void stateChanged(dlb::console::client::ConnectionState state, const QString& detail);
+
+private:
+    void fetchHistory();
+    void openStream();
+    void onStreamClosed(const QString& reason);
+    void onBytes(const QByteArray& bytes);
+    void onEvent(const SseEvent& e);
+    void lost(const QString& reason);
+    void setState(ConnectionState s, const QString& detail);
+    void dropChannel();
+
+    AgentConnection* connection_;
+    HttpChannel* channel_ = nullptr;
+    QPointer<AgentReply> historyReply_;
+    HttpResponseParser parser_{true};
+    SseParser sse_;
+    bool running_ = false;
+    bool everConnected_ = false;
+    bool headOk_ = false;
+    bool historyLoaded_ = false;
+    QString pendingFailure_; // set inside a parser callback, acted on after it returns
+    QByteArray errorBody_;
+    ConnectionState state_ = ConnectionState::Unreachable;
+    QString lastError_;
+    quint64 lastId_ = 0;
+    int retryMs_ = 2000;
+    int backoffMs_ = 0;
+    QTimer retryTimer_;
+    QTimer stallTimer_;
+    QElapsedTimer sinceEvent_;
+    qint64 lastGapMs_ = 0;
+};
+
+} // namespace dlb::console::client

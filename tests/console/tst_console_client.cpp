@@ -1,0 +1,372 @@
+// The console's control-API client against a real dlb-agent over its Unix socket: status and
+// pools, an admin write and its 201, the agent's errors parsed, a viewer refused, requests
+// queued on one keep-alive connection, the stats stream (history first, then live events), and
+// both the connection and the stream coming back after the agent restarts.
+#include "client/agent_connection.hpp"
+#include "client/stats_stream.hpp"
+#include "control_fixture.hpp"
+#include "harness.hpp"
+#include "test_certs.hpp"
+#include "wait.hpp"
+
+#include <QJsonArray>
+#include <QJsonObject>
+#include <QSignalSpy>
+#include <QtTest>
+
+using namespace dlb::test;
+using namespace dlb::console::client;
+
+namespace {
+
+// An agent restarting, a stream reconnecting after its retry time (2 s) and a fresh sample
+// (1 s): generous for a loaded 2-core machine, and only reached when something is broken.
+constexpr int kStreamWaitMs = 20000;
+
+struct Answer {
+    int status = 0;
+    QJsonDocument body;
+    AgentError error;
+    QByteArray location;
+};
+
+// Waits for one reply's finished().
+Answer await(AgentReply* reply)
+{
+    Answer a;
+    bool done = false;
+    QObject::connect(reply, &AgentReply::finished, [&](int status, const QJsonDocument& body, const AgentError& error) {
+        a = {status, body, error, reply->header("location")};
+        done = true;
+    });
+    if (!QTest::qWaitFor([&] { return done; }, kStreamWaitMs))
+        a.error = {QStringLiteral("test_timeout"), QStringLiteral("no finished() within the wait"), {}};
+    return a;
+}
+
+AgentEndpoint endpoint(const Cluster& c, const QByteArray& token = kAdmin)
+{
+    QString error;
+    const auto e = AgentEndpoint::parse(controlSocket(c), token, {}, &error);
+    Q_ASSERT(e);
+    return *e;
+}
+
+} // namespace
+
+class TstConsoleClient : public QObject {
+    Q_OBJECT
+private slots:
+    void statusAndPools();
+    void addReplicaAnswers201();
+    void agentErrorsAreParsed();
+    void viewerCannotWrite();
+    void requestsQueueOnOneConnection();
+    void unreachableAgent();
+    void statsStreamHistoryThenLive();
+    void reconnectAfterAgentRestarts();
+    void tlsVerifiesTheAgent();
+
+private:
+    bool start(Cluster& c, QList<quint16>* ports);
+    QJsonObject config_;
+};
+
+bool TstConsoleClient::start(Cluster& c, QList<quint16>* ports)
+{
+    const quint16 p1 = c.startReplica(QStringLiteral("r1"));
+    const quint16 p2 = c.startReplica(QStringLiteral("r2"));
+    if (p1 == 0 || p2 == 0)
+        return false;
+    *ports = {p1, p2};
+    config_ = controlConfig(c, {p1});
+    return c.startAgent(config_);
+}
+
+void TstConsoleClient::statusAndPools()
+{
+    Cluster c;
+    QList<quint16> ports;
+    QVERIFY2(start(c, &ports), qPrintable(c.error()));
+    AgentConnection conn(endpoint(c));
+    QSignalSpy states(&conn, &AgentConnection::stateChanged);
+    conn.open();
+    QTRY_COMPARE_WITH_TIMEOUT(conn.state(), ConnectionState::Connected, kWaitMs);
+
+    const Answer status = await(conn.request("GET", QStringLiteral("/v1/status")));
+    QVERIFY2(!status.error.isError(), qPrintable(status.error.text()));
+    QCOMPARE(status.status, 200);
+    QCOMPARE(status.body.object().value("generation").toInt(), 1);
+    QCOMPARE(status.body.object().value("pid").toInteger(), c.agent().process().processId());
+
+    const Answer pools = await(conn.request("GET", QStringLiteral("/v1/pools")));
+    QCOMPARE(pools.status, 200);
+    const QJsonObject web = pools.body.object().value("pools").toArray().at(0).toObject();
+    QCOMPARE(web.value("name").toString(), QStringLiteral("web"));
+    QCOMPARE(web.value("replicas").toArray().at(0).toObject().value("id").toString(),
+             QStringLiteral("127.0.0.1:%1").arg(ports[0]));
+    // Connecting, then Connected (a Unix socket may connect at once), and nothing after.
+    QCOMPARE(states.size(), 2);
+    QCOMPARE(states.at(0).at(0).value<ConnectionState>(), ConnectionState::Connecting);
+    QCOMPARE(states.at(1).at(0).value<ConnectionState>(), ConnectionState::Connected);
+    checkAgentExit(c, c.stopAgent());
+}
+
+void TstConsoleClient::addReplicaAnswers201()
+{
+    Cluster c;
+    QList<quint16> ports;
+    QVERIFY2(start(c, &ports), qPrintable(c.error()));
+    AgentConnection conn(endpoint(c));
+    conn.open();
+    const QString url = QStringLiteral("http://127.0.0.1:%1").arg(ports[1]);
+    const Answer added = await(conn.request("POST", QStringLiteral("/v1/pools/web/replicas"),
+                                            QJsonDocument(QJsonObject{{"url", url}, {"weight", 2}}),
+                                            QByteArray("1")));
+    QVERIFY2(!added.error.isError(), qPrintable(added.error.text()));
+    QCOMPARE(added.status, 201);
+    QCOMPARE(added.body.object().value("generation").toInt(), 2);
+    const QJsonObject replica = added.body.object().value("replica").toObject();
+    QCOMPARE(replica.value("url").toString(), url);
+    QCOMPARE(replica.value("weight").toInt(), 2);
+    QCOMPARE(added.location, "/v1/pools/web/replicas/127.0.0.1:" + QByteArray::number(ports[1]));
+
+    // The pool shows it; and a write naming the old generation is refused, and parsed.
+    const Answer pools = await(conn.request("GET", QStringLiteral("/v1/pools")));
+    QCOMPARE(pools.body.object().value("pools").toArray().at(0).toObject().value("replicas").toArray().size(), 2);
+    const QString id = AgentConnection::pathSegment(QStringLiteral("127.0.0.1:%1").arg(ports[1]));
+    const Answer stale = await(conn.request("PUT", QStringLiteral("/v1/pools/web/replicas/%1/weight").arg(id),
+                                            QJsonDocument(QJsonObject{{"weight", 3}}), QByteArray("1")));
+    QCOMPARE(stale.status, 409);
+    QCOMPARE(stale.error.code, QStringLiteral("stale_generation"));
+    QVERIFY(!stale.error.message.isEmpty());
+    checkAgentExit(c, c.stopAgent());
+}
+
+void TstConsoleClient::agentErrorsAreParsed()
+{
+    Cluster c;
+    QList<quint16> ports;
+    QVERIFY2(start(c, &ports), qPrintable(c.error()));
+    AgentConnection conn(endpoint(c));
+    conn.open();
+    const Answer unknownPool = await(conn.request("DELETE", QStringLiteral("/v1/pools/nope/replicas/x")));
+    QCOMPARE(unknownPool.status, 404);
+    QCOMPARE(unknownPool.error.code, QStringLiteral("unknown_pool"));
+    const Answer wrongMethod = await(conn.request("GET", QStringLiteral("/v1/pools/web/replicas/x")));
+    QCOMPARE(wrongMethod.status, 405);
+    QCOMPARE(wrongMethod.error.code, QStringLiteral("method_not_allowed"));
+    const Answer bad = await(conn.request("POST", QStringLiteral("/v1/pools/web/replicas"),
+                                          QJsonDocument(QJsonObject{{"url", "http://127.0.0.1:1"}, {"weight", 0}})));
+    QCOMPARE(bad.status, 400);
+    QCOMPARE(bad.error.code, QStringLiteral("invalid_value"));
+    QCOMPARE(bad.error.path, QStringLiteral("weight"));
+    const Answer query = await(conn.request("GET", QStringLiteral("/v1/stats/history?seconds=0")));
+    QCOMPARE(query.error.code, QStringLiteral("invalid_query"));
+    QCOMPARE(query.error.path, QStringLiteral("seconds"));
+    // Refused before anything is sent: a path with a space, an If-Match that is no number.
+    QCOMPARE(await(conn.request("GET", QStringLiteral("/v1/pools/a b"))).error.code, QStringLiteral("bad_request"));
+    QCOMPARE(await(conn.request("PUT", QStringLiteral("/v1/x"), {}, "W/\"1\"")).error.code, QStringLiteral("bad_request"));
+    // A wrong token: 401 with the agent's own code.
+    AgentConnection wrong(endpoint(c, "not-the-token"));
+    wrong.open();
+    const Answer denied = await(wrong.request("GET", QStringLiteral("/v1/status")));
+    QCOMPARE(denied.status, 401);
+    QCOMPARE(denied.error.code, QStringLiteral("unauthorized"));
+    checkAgentExit(c, c.stopAgent());
+}
+
+void TstConsoleClient::viewerCannotWrite()
+{
+    Cluster c;
+    QList<quint16> ports;
+    QVERIFY2(start(c, &ports), qPrintable(c.error()));
+    AgentConnection conn(endpoint(c, kViewer));
+    conn.open();
+    QCOMPARE(await(conn.request("GET", QStringLiteral("/v1/pools"))).status, 200);
+    const Answer write = await(conn.request("POST", QStringLiteral("/v1/pools/web/replicas"),
+                                            QJsonDocument(QJsonObject{{"url", QStringLiteral("http://127.0.0.1:%1").arg(ports[1])}})));
+    QCOMPARE(write.status, 403);
+    QCOMPARE(write.error.code, QStringLiteral("forbidden"));
+    checkAgentExit(c, c.stopAgent());
+}
+
+// 50 requests made at once are answered in order, all on one connection (the agent's status
+// shows one control connection's worth of work: every answer arrives, none is lost).
+void TstConsoleClient::requestsQueueOnOneConnection()
+{
+    Cluster c;
+    QList<quint16> ports;
+    QVERIFY2(start(c, &ports), qPrintable(c.error()));
+    AgentConnection conn(endpoint(c));
+    conn.open();
+    QList<int> order;
+    constexpr int kRequests = 50;
+    for (int i = 0; i < kRequests; ++i) {
+        AgentReply* r = conn.request("GET", i % 2 ? QStringLiteral("/v1/status") : QStringLiteral("/v1/pools"));
+        connect(r, &AgentReply::finished, this, [&order, i](int status) {
+            if (status == 200)
+                order.append(i);
+        });
+    }
+    QTRY_COMPARE_WITH_TIMEOUT(order.size(), kRequests, kStreamWaitMs);
+    for (int i = 0; i < kRequests; ++i)
+        QCOMPARE(order[i], i);
+    QCOMPARE(conn.state(), ConnectionState::Connected);
+    checkAgentExit(c, c.stopAgent());
+}
+
+void TstConsoleClient::unreachableAgent()
+{
+    Cluster c; // no agent: its socket does not exist
+    AgentConnection conn(endpoint(c));
+    QSignalSpy states(&conn, &AgentConnection::stateChanged);
+    conn.open();
+    QTRY_COMPARE_WITH_TIMEOUT(conn.state(), ConnectionState::Unreachable, kWaitMs);
+    QVERIFY(!conn.lastError().isEmpty());
+    const Answer a = await(conn.request("GET", QStringLiteral("/v1/status")));
+    QCOMPARE(a.status, 0);
+    QCOMPARE(a.error.code, QStringLiteral("unreachable"));
+    QVERIFY2(a.error.message.contains(controlSocket(c)), qPrintable(a.error.message));
+    // It keeps trying, and connects once the agent is there.
+    QList<quint16> ports;
+    QVERIFY2(start(c, &ports), qPrintable(c.error()));
+    QTRY_COMPARE_WITH_TIMEOUT(conn.state(), ConnectionState::Connected, kStreamWaitMs);
+    QCOMPARE(await(conn.request("GET", QStringLiteral("/v1/status"))).status, 200);
+    checkAgentExit(c, c.stopAgent());
+}
+
+void TstConsoleClient::statsStreamHistoryThenLive()
+{
+    Cluster c;
+    QList<quint16> ports;
+    QVERIFY2(start(c, &ports), qPrintable(c.error()));
+    // Let the agent gather a few seconds of history.
+    QTRY_VERIFY_WITH_TIMEOUT(
+        [&] {
+            const auto r = controlCall(c, "GET", "/v1/stats/history?seconds=900");
+            return r && jsonBody(*r).value("points").toArray().size() >= 3;
+        }(),
+        kStreamWaitMs);
+    AgentConnection conn(endpoint(c, kViewer));
+    conn.open();
+    StatsStream stream(&conn);
+    QSignalSpy history(&stream, &StatsStream::historyLoaded);
+    QSignalSpy samples(&stream, &StatsStream::sampleReceived);
+    stream.start();
+    QTRY_COMPARE_WITH_TIMEOUT(history.size(), 1, kWaitMs);
+    const QJsonArray points = history.at(0).at(0).toJsonArray();
+    QVERIFY(points.size() >= 3);
+    const qint64 lastHistoryId = points.last().toObject().value("id").toInteger();
+    QTRY_VERIFY_WITH_TIMEOUT(samples.size() >= 3, kStreamWaitMs);
+    QCOMPARE(stream.state(), ConnectionState::Connected);
+    // Every sample is newer than the history and than the one before: nothing doubled.
+    qint64 previous = lastHistoryId;
+    for (const QList<QVariant>& s : samples) {
+        const QJsonObject o = s.at(0).toJsonObject();
+        const qint64 id = o.value("id").toInteger();
+        QVERIFY2(id == previous + 1, qPrintable(QStringLiteral("id %1 after %2").arg(id).arg(previous)));
+        previous = id;
+        QVERIFY(o.value("rates").isObject());
+        QCOMPARE(o.value("pools").toArray().at(0).toObject().value("name").toString(), QStringLiteral("web"));
+    }
+    QCOMPARE(stream.lastId(), quint64(previous));
+    checkAgentExit(c, c.stopAgent());
+}
+
+void TstConsoleClient::reconnectAfterAgentRestarts()
+{
+    Cluster c;
+    QList<quint16> ports;
+    QVERIFY2(start(c, &ports), qPrintable(c.error()));
+    AgentConnection conn(endpoint(c));
+    conn.open();
+    StatsStream stream(&conn);
+    QSignalSpy history(&stream, &StatsStream::historyLoaded);
+    QSignalSpy samples(&stream, &StatsStream::sampleReceived);
+    QSignalSpy connStates(&conn, &AgentConnection::stateChanged);
+    QSignalSpy streamStates(&stream, &StatsStream::stateChanged);
+    stream.start();
+    QTRY_VERIFY_WITH_TIMEOUT(samples.size() >= 2, kStreamWaitMs);
+    QCOMPARE(conn.state(), ConnectionState::Connected);
+
+    QCOMPARE(c.stopAgent(), 0);
+    QTRY_COMPARE_WITH_TIMEOUT(stream.state(), ConnectionState::Reconnecting, kStreamWaitMs);
+    QTRY_COMPARE_WITH_TIMEOUT(conn.state(), ConnectionState::Reconnecting, kStreamWaitMs);
+    const Answer down = await(conn.request("GET", QStringLiteral("/v1/status")));
+    QCOMPARE(down.error.code, QStringLiteral("unreachable"));
+
+    const qsizetype before = samples.size();
+    QVERIFY2(c.startAgent(config_), qPrintable(c.error()));
+    QTRY_COMPARE_WITH_TIMEOUT(conn.state(), ConnectionState::Connected, kStreamWaitMs);
+    QTRY_VERIFY_WITH_TIMEOUT(samples.size() > before + 1, kStreamWaitMs);
+    QCOMPARE(stream.state(), ConnectionState::Connected);
+    // The new agent's ids start again at 1: the history was fetched again for it.
+    QCOMPARE(history.size(), 2);
+    QVERIFY(stream.lastId() < 100);
+    const Answer up = await(conn.request("GET", QStringLiteral("/v1/status")));
+    QCOMPARE(up.status, 200);
+    QCOMPARE(up.body.object().value("pid").toInteger(), c.agent().process().processId());
+    checkAgentExit(c, c.stopAgent());
+}
+
+// control.address with control.tls: the client verifies the agent's certificate against the CA
+// file and then works as over the socket (a request, the stream); without that CA (the system's
+// only) the certificate is refused, never ignored, and the message says what to do.
+void TstConsoleClient::tlsVerifiesTheAgent()
+{
+    TestCerts certs;
+    QVERIFY2(certs.ok(), qPrintable(certs.error()));
+    Cluster c;
+    QList<quint16> ports;
+    const quint16 p1 = c.startReplica(QStringLiteral("r1"));
+    QVERIFY(p1 != 0);
+    QJsonObject cfg = controlConfig(c, {p1});
+    QJsonObject control = cfg[QStringLiteral("control")].toObject();
+    control[QStringLiteral("address")] = QStringLiteral("127.0.0.1:0");
+    control[QStringLiteral("tls")] = QJsonObject{{QStringLiteral("certificate"), certs.path(QStringLiteral("server.pem"))},
+                                                 {QStringLiteral("private_key"), certs.path(QStringLiteral("server.key"))}};
+    cfg[QStringLiteral("control")] = control;
+    QVERIFY2(c.startAgent(cfg), qPrintable(c.error()));
+    QProcess& agent = c.agent().process();
+    QByteArray line;
+    QDeadlineTimer deadline(kWaitMs);
+    while (!line.startsWith("dlb-agent: control listening on 127.0.0.1:") && !deadline.hasExpired()) {
+        if (!agent.canReadLine())
+            agent.waitForReadyRead(100);
+        else
+            line = agent.readLine().trimmed();
+    }
+    QVERIFY2(line.endsWith(" (tls)"), line.constData());
+    const QString port = QString::fromLatin1(
+        line.mid(int(sizeof "dlb-agent: control listening on 127.0.0.1:") - 1).split(' ').first());
+
+    QString error;
+    // The certificate names localhost; 127.0.0.1 is where the agent listens.
+    const auto ep = AgentEndpoint::parse(QStringLiteral("https://localhost:%1").arg(port), kViewer,
+                                         certs.path(QStringLiteral("ca.pem")), &error);
+    QVERIFY2(ep, qPrintable(error));
+    AgentConnection conn(*ep);
+    conn.open();
+    const Answer status = await(conn.request("GET", QStringLiteral("/v1/status")));
+    QVERIFY2(status.status == 200, qPrintable(status.error.text()));
+    QCOMPARE(status.body.object().value("pid").toInteger(), agent.processId());
+    StatsStream stream(&conn);
+    QSignalSpy samples(&stream, &StatsStream::sampleReceived);
+    stream.start();
+    QTRY_VERIFY_WITH_TIMEOUT(samples.size() >= 1, kStreamWaitMs);
+
+    const auto untrusted = AgentEndpoint::parse(QStringLiteral("https://localhost:%1").arg(port), kViewer, {}, &error);
+    QVERIFY(untrusted);
+    AgentConnection refused(*untrusted);
+    refused.open();
+    const Answer no = await(refused.request("GET", QStringLiteral("/v1/status")));
+    QCOMPARE(no.status, 0);
+    QCOMPARE(no.error.code, QStringLiteral("unreachable"));
+    QVERIFY2(no.error.message.contains(QLatin1String("not trusted")), qPrintable(no.error.message));
+    QCOMPARE(refused.state(), ConnectionState::Unreachable);
+    checkAgentExit(c, c.stopAgent());
+}
+
+QTEST_GUILESS_MAIN(TstConsoleClient)
+#include "tst_console_client.moc"
