@@ -77,7 +77,8 @@ wait_for() {
   done
 }
 
-port_free() { ! ss -Hltn "sport = :${1##*:}" | grep -q .; }
+# Whether nothing accepts connections on HOST:PORT (bash's /dev/tcp: no iproute2 needed).
+port_free() { ! (exec 3<>"/dev/tcp/${1%:*}/${1##*:}") 2>/dev/null; }
 
 start_agent() {
   # As the unit runs it: user dlb, the control socket's folder made for it as RuntimeDirectory=
@@ -144,17 +145,18 @@ for f in /usr/bin/dlb-agent /usr/bin/dlb-replica /usr/bin/dlb-loadgen /usr/bin/d
          /usr/share/icons/hicolor/scalable/apps/org.dlb.Console.svg; do
   [ -e "$f" ] || fail "$f is not installed"
 done
+if [ -e /usr/bin/dlbctl ]; then
+  [ -e /usr/share/man/man1/dlbctl.1.gz ] || fail "dlbctl is installed without its man page"
+fi
 grep -q "^dlb-agent " <(/usr/bin/dlb-agent --version) || fail "the installed dlb-agent --version"
-if command -v systemd-analyze >/dev/null; then
-  systemd-analyze verify /lib/systemd/system/dlb-agent.service >"$WORK/verify.txt" 2>&1 ||
-    { cat "$WORK/verify.txt" >&2; fail "systemd-analyze verify rejects the unit"; }
-  # It warns, exit 0, about what it cannot judge without a running manager; show that too.
-  cat "$WORK/verify.txt"
-fi
-if command -v logrotate >/dev/null; then
-  $SUDO logrotate -d /etc/logrotate.d/dlb-agent >"$WORK/logrotate.txt" 2>&1 ||
-    { cat "$WORK/logrotate.txt" >&2; fail "logrotate rejects /etc/logrotate.d/dlb-agent"; }
-fi
+command -v systemd-analyze >/dev/null || fail "systemd-analyze is missing (Debian: systemd; scripts/install-deps.sh)"
+systemd-analyze verify /lib/systemd/system/dlb-agent.service >"$WORK/verify.txt" 2>&1 ||
+  { cat "$WORK/verify.txt" >&2; fail "systemd-analyze verify rejects the unit"; }
+# It may warn, exit 0, about what it cannot judge without a running manager; show that too.
+cat "$WORK/verify.txt"
+command -v logrotate >/dev/null || fail "logrotate is missing (scripts/install-deps.sh)"
+$SUDO logrotate -d /etc/logrotate.d/dlb-agent >"$WORK/logrotate.txt" 2>&1 ||
+  { cat "$WORK/logrotate.txt" >&2; fail "logrotate rejects /etc/logrotate.d/dlb-agent"; }
 
 # --- 3. run the installed agent and replica
 step "the installed agent with its default config, the installed replica on $REPLICA_ADDR"
@@ -175,7 +177,7 @@ fi
 
 # --- 4. a token as docs/operations.md says, then the control API over the packaged socket
 step "a control token (docs/operations.md), restart, /v1/status on $SOCK"
-token=$(openssl rand -base64 32 | tr -d '=+/\n')
+token=$(head -c 32 /dev/urandom | base64 | tr -d '=+/\n')
 printf '%s' "$token" >"$WORK/token"
 chmod 0600 "$WORK/token"
 hash=$(printf '%s' "$token" | sha256sum | cut -d' ' -f1)
