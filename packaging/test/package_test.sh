@@ -99,10 +99,11 @@ start_agent() {
 
 # --- preconditions: a clean slate, the default config's ports free
 for p in dlb-agent dlb-tools dlb-console; do
-  if dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed'; then
+  # Also a package removed but not purged: its old conffiles would stand in for the new ones.
+  if dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -qv 'not-installed'; then
     trap - EXIT
     rm -rf "$WORK"
-    fail "$p is installed already; this test installs and purges it: remove it first (dpkg -P $p)"
+    fail "$p is installed (or removed, not purged) already; this test installs and purges it: purge it first (dpkg -P $p)"
   fi
 done
 for a in $AGENT_ADDR $REPLICA_ADDR; do
