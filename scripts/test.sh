@@ -60,7 +60,7 @@ wants fuzz && run_pass fuzz build-fuzz \
 # The packages are built from a build of their own without the test suite (only what ships),
 # and the test that installs them is registered only there (DLB_PACKAGE_TESTS), so the plain
 # pass never touches the machine's packages.
-wants package && run_pass package build-package "-DDLB_BUILD_TESTS=OFF -DDLB_PACKAGE_TESTS=ON" "" -L package
+wants package && run_pass package build-package "-DDLB_BUILD_TESTS=OFF -DDLB_HARDENING=ON -DDLB_PACKAGE_TESTS=ON" "" -L package
 
 if [ ${#failed[@]} -ne 0 ]; then
   echo "test.sh: FAILED passes: ${failed[*]}" >&2
