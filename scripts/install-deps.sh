@@ -12,6 +12,11 @@ PACKAGES=(
   # scripts/test.sh's fuzz pass (clang with libFuzzer) and readable sanitizer stacks (symbolizer)
   clang libclang-rt-14-dev llvm
   prometheus
+  # the agent's sd_notify readiness (optional at build time), and the package pass of
+  # scripts/test.sh: rpmbuild for CPack's RPM generator, lintian for the .debs, adduser for
+  # dlb-agent's postinst (which dpkg -i does not fetch), logrotate and systemd (systemd-analyze)
+  # to check its logrotate file and unit
+  libsystemd-dev rpm lintian adduser logrotate systemd
 )
 
 missing=()

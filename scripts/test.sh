@@ -6,13 +6,16 @@
 #   asan   build-asan/  AddressSanitizer + UndefinedBehaviorSanitizer, the whole CTest suite
 #   tsan   build-tsan/  ThreadSanitizer, the integration tests (multi-worker agents)
 #   fuzz   build-fuzz/  clang + libFuzzer (+ASan/UBSan), the bounded fuzz runs (label fuzz)
+#   package build-package/ the DEB/RPM/TGZ packages built, lintian-checked, installed into this
+#          machine with dpkg, run, upgraded and purged (label package; root or sudo, Debian;
+#          127.0.0.1:8080 and :9001 free: packaging/test/package_test.sh)
 # With no arguments everything runs: that is what CI runs. For a quick local run choose the
 # passes, e.g. DLB_TEST_PASSES=plain scripts/test.sh -L unit. Arguments go to ctest in the
 # plain and asan passes. JOBS sets the parallelism (default: nproc).
 set -uo pipefail
 cd "$(dirname "$0")/.." || exit 1
 
-PASSES=${DLB_TEST_PASSES:-plain,asan,tsan,fuzz}
+PASSES=${DLB_TEST_PASSES:-plain,asan,tsan,fuzz,package}
 JOBS=${JOBS:-$(nproc)}
 BUILD_DIR=${BUILD_DIR:-build}
 failed=()
@@ -20,8 +23,8 @@ failed=()
 wants() { [[ ",$PASSES," == *",$1,"* ]]; }
 
 for p in ${PASSES//,/ }; do
-  case "$p" in plain|asan|tsan|fuzz) ;; *)
-    echo "test.sh: unknown pass \"$p\" in DLB_TEST_PASSES; the passes are plain,asan,tsan,fuzz" >&2
+  case "$p" in plain|asan|tsan|fuzz|package) ;; *)
+    echo "test.sh: unknown pass \"$p\" in DLB_TEST_PASSES; the passes are plain,asan,tsan,fuzz,package" >&2
     exit 2 ;;
   esac
 done
@@ -54,6 +57,10 @@ wants tsan && run_pass tsan build-tsan "-DDLB_SANITIZE=thread" dlb_integration_t
 wants fuzz && run_pass fuzz build-fuzz \
   "-DCMAKE_C_COMPILER=clang -DCMAKE_CXX_COMPILER=clang++ -DDLB_SANITIZE=address,undefined -DDLB_FUZZ=ON -DDLB_BUILD_TESTS=OFF" \
   dlb_fuzz -L fuzz
+# The packages are built from a build of their own without the test suite (only what ships),
+# and the test that installs them is registered only there (DLB_PACKAGE_TESTS), so the plain
+# pass never touches the machine's packages.
+wants package && run_pass package build-package "-DDLB_BUILD_TESTS=OFF -DDLB_HARDENING=ON -DDLB_PACKAGE_TESTS=ON" "" -L package
 
 if [ ${#failed[@]} -ne 0 ]; then
   echo "test.sh: FAILED passes: ${failed[*]}" >&2

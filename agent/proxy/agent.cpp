@@ -3,6 +3,7 @@
 #include "agent/net/listener.hpp"
 #include "agent/balance/prequal.hpp"
 #include "agent/proxy/log.hpp"
+#include "agent/systemd_notify.hpp"
 #include "agent/tls/context.hpp"
 
 #include <sys/stat.h>
@@ -298,6 +299,12 @@ bool Agent::start(std::string* why)
     stats_->setTopology(statsTopology(*snapshot_));
     stats_->start(&loop_);
 
+    // systemd's READY=1 waits until every worker's loop runs, as /readyz does; their threads
+    // were just started, so the first looks (one per kReadyCheckMs) find them running.
+    uv_timer_init(&loop_, &ready_timer_);
+    ready_timer_.data = this;
+    uv_timer_start(&ready_timer_, &Agent::onReadyCheck, 0, kReadyCheckMs);
+
     logLine("started " + std::to_string(workers) + " worker(s), " + std::to_string(cfg.pools.size()) + " pool(s)");
     return true;
 }
@@ -316,9 +323,19 @@ int Agent::run()
     // during the drain is caught and ignored instead of killing requests in flight.
     for (uv_signal_t* s : {&sigterm_, &sigint_, &sighup_})
         uv_close(reinterpret_cast<uv_handle_t*>(s), nullptr);
+    uv_close(reinterpret_cast<uv_handle_t*>(&ready_timer_), nullptr);
     uv_run(&loop_, UV_RUN_DEFAULT);
     logLine("stopped");
     return 0;
+}
+
+void Agent::onReadyCheck(uv_timer_t* t)
+{
+    auto* self = static_cast<Agent*>(t->data);
+    if (!self->ready())
+        return;
+    uv_timer_stop(t);
+    notifyReady();
 }
 
 void Agent::onSignal(uv_signal_t* h, int signum)
@@ -334,6 +351,19 @@ void Agent::reload()
 {
     if (stopping_)
         return;
+    // systemd hears RELOADING=1, then READY=1 however the reload ends (applied or refused, the
+    // agent serves); not before the first READY=1, which onReadyCheck still owes it.
+    const bool tell = !uv_is_active(reinterpret_cast<uv_handle_t*>(&ready_timer_));
+    if (tell)
+        notifyReloading();
+    struct ReadyAgain {
+        bool tell;
+        ~ReadyAgain()
+        {
+            if (tell)
+                notifyReady();
+        }
+    } ready_again{tell};
     std::string why;
     if (!access_log_.reopen(&why))
         logLine(why);
@@ -367,6 +397,8 @@ void Agent::shutdown()
     if (stopping_)
         return;
     stopping_ = true;
+    notifyStopping();
+    uv_timer_stop(&ready_timer_); // never READY=1 after STOPPING=1
     logLine("stopping: draining requests in flight (up to timeouts.drain_ms)");
     for (auto& w : workers_)
         w->stop();

@@ -108,6 +108,11 @@ private:
     void shutdown();
     void publish(std::shared_ptr<const Snapshot> next);
     static void onSignal(uv_signal_t* h, int signum);
+    static void onReadyCheck(uv_timer_t* t);
+
+    // How often the main loop looks whether every worker runs, until it does (then systemd
+    // hears READY=1, agent/systemd_notify.hpp).
+    static constexpr uint64_t kReadyCheckMs = 1;
 
     std::string config_path_;
     std::string config_file_text_;
@@ -117,6 +122,7 @@ private:
     uint64_t started_at_ns_ = 0;
     uv_loop_t loop_;
     uv_signal_t sigterm_, sigint_, sighup_;
+    uv_timer_t ready_timer_; // from start() until every worker runs
     std::shared_ptr<const Snapshot> snapshot_;
     // The config the process started with: what restart-only keys are running with, whatever
     // later reloads said.
