@@ -4,19 +4,37 @@
 
 #include <QJsonDocument>
 
+#include <cmath>
+
 namespace dlb::console::client {
+
+namespace {
+
+// When the agent run that took `sample` started, by the agent's clock: "time" - "uptime_s" of
+// the full /v1/stats form. Empty for the history form (a replay), which has no uptime.
+std::optional<double> runStartOf(const QJsonObject& sample)
+{
+    const QJsonValue time = sample.value(QLatin1String("time"));
+    const QJsonValue uptime = sample.value(QLatin1String("uptime_s"));
+    if (!time.isDouble() || !uptime.isDouble())
+        return std::nullopt;
+    return time.toDouble() - uptime.toDouble();
+}
+
+bool sameRun(double a, double b)
+{
+    return std::abs(a - b) <= kRunStartToleranceS;
+}
+
+} // namespace
 
 StatsStream::StatsStream(AgentConnection* connection, QObject* parent) : QObject(parent), connection_(connection)
 {
     qRegisterMetaType<ConnectionState>();
     retryTimer_.setSingleShot(true);
     connect(&retryTimer_, &QTimer::timeout, this, [this] {
-        if (!running_)
-            return;
-        if (historyLoaded_)
-            openStream();
-        else
-            fetchHistory();
+        if (running_)
+            checkRun();
     });
     stallTimer_.setSingleShot(true);
     connect(&stallTimer_, &QTimer::timeout, this, [this] {
@@ -67,11 +85,17 @@ void StatsStream::start()
         return;
     running_ = true;
     everConnected_ = false;
-    historyLoaded_ = false;
-    lastId_ = 0;
+    restarted();
     backoffMs_ = 0;
     setState(ConnectionState::Connecting, connection_->endpoint().display());
-    fetchHistory();
+    checkRun();
+}
+
+void StatsStream::restarted()
+{
+    historyLoaded_ = false;
+    lastId_ = 0;
+    runStart_.reset();
 }
 
 void StatsStream::stop()
@@ -79,8 +103,8 @@ void StatsStream::stop()
     running_ = false;
     retryTimer_.stop();
     stallTimer_.stop();
-    if (historyReply_)
-        historyReply_->disconnect(this);
+    if (reply_)
+        reply_->disconnect(this);
     dropChannel();
     setState(ConnectionState::Unreachable, QStringLiteral("stopped"));
 }
@@ -96,13 +120,53 @@ void StatsStream::dropChannel()
     channel_ = nullptr;
 }
 
+void StatsStream::checkRun()
+{
+    dropChannel();
+    if (reply_)
+        reply_->disconnect(this);
+    reply_ = connection_->request("GET", QStringLiteral("/v1/stats"));
+    connect(reply_, &AgentReply::finished, this, [this](int status, const QJsonDocument& body, const AgentError& error) {
+        if (!running_)
+            return;
+        if (error.isError() || status != 200) {
+            lost(QStringLiteral("the agent's stats: %1").arg(error.text()));
+            return;
+        }
+        const QJsonObject sample = body.object();
+        const QJsonValue idValue = sample.value(QLatin1String("id"));
+        if (!idValue.isDouble() || idValue.toDouble() < 0) {
+            lost(QStringLiteral("the agent's GET /v1/stats has no numeric \"id\""));
+            return;
+        }
+        const auto id = quint64(idValue.toDouble());
+        std::optional<double> start; // id 0: the agent has sampled nothing yet, its run is unknown
+        if (id > 0) {
+            start = runStartOf(sample);
+            if (!start) {
+                lost(QStringLiteral("the agent's GET /v1/stats has no numeric \"time\" and \"uptime_s\", which "
+                                    "tell one run of the agent from the next; run a dlb-agent of this console's version"));
+                return;
+            }
+        }
+        if (historyLoaded_ && runStart_ && start && sameRun(*runStart_, *start) && id >= lastId_) {
+            openStream(); // the same run: Last-Event-ID replays what was missed
+            return;
+        }
+        // First time, or another run (or one not known yet): its past is another history.
+        restarted();
+        runStart_ = start;
+        fetchHistory();
+    });
+}
+
 void StatsStream::fetchHistory()
 {
     dropChannel();
-    if (historyReply_)
-        historyReply_->disconnect(this);
-    historyReply_ = connection_->request("GET", QStringLiteral("/v1/stats/history?seconds=%1").arg(kHistorySeconds));
-    connect(historyReply_, &AgentReply::finished, this,
+    if (reply_)
+        reply_->disconnect(this);
+    reply_ = connection_->request("GET", QStringLiteral("/v1/stats/history?seconds=%1").arg(kHistorySeconds));
+    connect(reply_, &AgentReply::finished, this,
             [this](int status, const QJsonDocument& body, const AgentError& error) {
                 if (!running_)
                     return;
@@ -198,13 +262,17 @@ void StatsStream::onEvent(const SseEvent& e)
         pendingFailure_ = QStringLiteral("the agent sent a stats event without a numeric id");
         return;
     }
-    if (id <= lastId_) {
-        // Ids went backwards: another run of the agent. Its past is another history.
-        lastId_ = 0;
-        historyLoaded_ = false;
-        fetchHistory(); // drops this stream; a new one follows the history
+    // Ids going backwards, or a live event (full form) from a run that started at another
+    // time, say the agent restarted since the history (between the run check and the stream
+    // opening): its past is another history.
+    const std::optional<double> start = runStartOf(doc.object());
+    if (id <= lastId_ || (start && runStart_ && !sameRun(*start, *runStart_))) {
+        restarted();
+        checkRun(); // drops this stream; a new one follows the history
         return;
     }
+    if (start)
+        runStart_ = start;
     if (sinceEvent_.isValid())
         lastGapMs_ = sinceEvent_.restart();
     else

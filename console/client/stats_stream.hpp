@@ -3,9 +3,15 @@
 // charts' 15 minutes), then GET /v1/stats/stream (Server-Sent Events) on a connection of its
 // own, sending Last-Event-ID = the newest point it has, so nothing between the two is lost or
 // doubled. When the stream ends it reconnects after the stream's retry time (backing off while
-// the agent stays away), again with Last-Event-ID: the agent replays what was missed. When ids
-// go backwards the agent restarted: the history is fetched again and historyLoaded() replaces
-// everything. No widgets; lives on the thread that made it.
+// the agent stays away), again with Last-Event-ID: the agent replays what was missed.
+//
+// Another run of the agent has another history: its ids start again at 1, and by the time the
+// console is back they may already be above the last id it saw (the agent then replays its new
+// run's points as if they followed the old ones). So ids alone cannot tell a restart: before
+// every history fetch and every reconnection it asks GET /v1/stats which run this is (the
+// run's start, "time" - "uptime_s", both the agent's own clocks), and every live event says it
+// again. When the run changed (or ids went backwards) the history is fetched again and
+// historyLoaded() replaces everything. No widgets; lives on the thread that made it.
 
 #include "client/agent_connection.hpp"
 #include "client/sse_parser.hpp"
@@ -16,6 +22,8 @@
 #include <QObject>
 #include <QTimer>
 
+#include <optional>
+
 namespace dlb::console::client {
 
 class HttpChannel;
@@ -23,6 +31,10 @@ class HttpChannel;
 constexpr int kHistorySeconds = 900;          // what the agent keeps, and what the charts can show
 constexpr int kStreamStallMinMs = 10000;      // no byte for this long (or 3 intervals): the stream is dead
 constexpr qsizetype kMaxStreamErrorBytes = 64 * 1024; // a refused stream's error body
+// Two samples whose "time" - "uptime_s" differ by more than this come from different runs of
+// the agent. Within a run the two clocks move together (uptime is rounded to 1 ms); a wall-clock
+// step larger than this reads as a restart, which costs one history fetch.
+constexpr double kRunStartToleranceS = 0.5;
 
 class StatsStream : public QObject {
     Q_OBJECT
@@ -37,6 +49,9 @@ public:
 
     ConnectionState state() const { return state_; }
     QString lastError() const { return lastError_; }
+    // The start of the agent run the stream follows ("time" - "uptime_s" of its samples, Unix
+    // seconds by the agent's clock), empty while unknown.
+    std::optional<double> runStart() const { return runStart_; }
     // The id of the newest sample received (0: none).
     quint64 lastId() const { return lastId_; }
     // The reconnection delay the agent asked for (its "retry:" field), default 2000 ms.
@@ -51,7 +66,12 @@ signals:
     void stateChanged(dlb::console::client::ConnectionState state, const QString& detail);
 
 private:
+    // Asks GET /v1/stats which run of the agent answers, then fetches the history (first time,
+    // or another run) or reopens the stream (the same run).
+    void checkRun();
     void fetchHistory();
+    // Forgets the history and the last id: the agent restarted.
+    void restarted();
     void openStream();
     void onStreamClosed(const QString& reason);
     void onBytes(const QByteArray& bytes);
@@ -62,7 +82,7 @@ private:
 
     AgentConnection* connection_;
     HttpChannel* channel_ = nullptr;
-    QPointer<AgentReply> historyReply_;
+    QPointer<AgentReply> reply_; // the run check or the history in flight
     HttpResponseParser parser_{true};
     SseParser sse_;
     bool running_ = false;
@@ -74,6 +94,9 @@ private:
     ConnectionState state_ = ConnectionState::Unreachable;
     QString lastError_;
     quint64 lastId_ = 0;
+    // The run the history and lastId_ belong to: its start by the agent's clock (Unix seconds);
+    // empty until a sample says it (an agent that has sampled nothing yet).
+    std::optional<double> runStart_;
     int retryMs_ = 2000;
     int backoffMs_ = 0;
     QTimer retryTimer_;

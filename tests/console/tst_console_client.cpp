@@ -44,6 +44,35 @@ Answer await(AgentReply* reply)
     return a;
 }
 
+// Blocks until the agent's stats stream (a stream of this function's own) shows a sample with
+// an id of at least `minId`, and returns that id. It waits on the socket, never on the event
+// loop: the console under test, which lives on this thread, does nothing meanwhile.
+std::optional<quint64> waitForSampleBlocking(const Cluster& c, quint64 minId, QString* error)
+{
+    ControlClient client(controlSocket(c));
+    if (!client.connect() ||
+        !client.send("GET /v1/stats/stream HTTP/1.1\r\nHost: dlb\r\nAuthorization: Bearer " + kViewer + "\r\n\r\n")) {
+        *error = client.error();
+        return std::nullopt;
+    }
+    QLocalSocket& s = client.socket();
+    const QDeadlineTimer deadline(kStreamWaitMs);
+    for (;;) {
+        while (s.canReadLine()) {
+            const QByteArray line = s.readLine().trimmed();
+            bool ok = false;
+            const quint64 id = line.startsWith("id: ") ? line.mid(4).toULongLong(&ok) : 0;
+            if (ok && id >= minId)
+                return id;
+        }
+        if (deadline.hasExpired() || s.state() != QLocalSocket::ConnectedState) {
+            *error = QStringLiteral("no sample with an id of %1 or more from the agent's stream").arg(minId);
+            return std::nullopt;
+        }
+        s.waitForReadyRead(int(std::max<qint64>(1, deadline.remainingTime())));
+    }
+}
+
 AgentEndpoint endpoint(const Cluster& c, const QByteArray& token = kAdmin)
 {
     QString error;
@@ -274,6 +303,11 @@ void TstConsoleClient::statsStreamHistoryThenLive()
     checkAgentExit(c, c.stopAgent());
 }
 
+// The agent restarts and the new run's ids are already above the last one the console saw
+// when it reconnects (the old run was short): ids never go backwards, yet the history must be
+// fetched again, never the new run's points appended to the old run's as a replay. Made
+// certain, not left to timing: while the new agent gathers samples the test blocks without
+// running the event loop, so the console can only reconnect once the new ids are higher.
 void TstConsoleClient::reconnectAfterAgentRestarts()
 {
     Cluster c;
@@ -282,13 +316,23 @@ void TstConsoleClient::reconnectAfterAgentRestarts()
     AgentConnection conn(endpoint(c));
     conn.open();
     StatsStream stream(&conn);
+    // What the stream emitted, in order: -1 for a history (then its points' ids), a sample's id.
+    QList<qint64> log;
+    connect(&stream, &StatsStream::historyLoaded, this, [&log](const QJsonArray& points) {
+        log.append(-1);
+        for (const QJsonValue& p : points)
+            log.append(p.toObject().value("id").toInteger());
+    });
     QSignalSpy history(&stream, &StatsStream::historyLoaded);
     QSignalSpy samples(&stream, &StatsStream::sampleReceived);
-    QSignalSpy connStates(&conn, &AgentConnection::stateChanged);
-    QSignalSpy streamStates(&stream, &StatsStream::stateChanged);
+    connect(&stream, &StatsStream::sampleReceived, this,
+            [&log](const QJsonObject& s) { log.append(s.value("id").toInteger()); });
     stream.start();
     QTRY_VERIFY_WITH_TIMEOUT(samples.size() >= 2, kStreamWaitMs);
     QCOMPARE(conn.state(), ConnectionState::Connected);
+    const quint64 oldLastId = stream.lastId();
+    QVERIFY(stream.runStart().has_value());
+    const double oldRunStart = *stream.runStart();
 
     QCOMPARE(c.stopAgent(), 0);
     QTRY_COMPARE_WITH_TIMEOUT(stream.state(), ConnectionState::Reconnecting, kStreamWaitMs);
@@ -296,14 +340,33 @@ void TstConsoleClient::reconnectAfterAgentRestarts()
     const Answer down = await(conn.request("GET", QStringLiteral("/v1/status")));
     QCOMPARE(down.error.code, QStringLiteral("unreachable"));
 
-    const qsizetype before = samples.size();
+    // From here until the new agent's newest id is above the old one, nothing runs the event loop.
+    const qsizetype before = log.size();
     QVERIFY2(c.startAgent(config_), qPrintable(c.error()));
+    QString error;
+    const auto newId = waitForSampleBlocking(c, oldLastId + 1, &error);
+    QVERIFY2(newId, qPrintable(error));
+    QVERIFY(*newId > oldLastId);
+
     QTRY_COMPARE_WITH_TIMEOUT(conn.state(), ConnectionState::Connected, kStreamWaitMs);
-    QTRY_VERIFY_WITH_TIMEOUT(samples.size() > before + 1, kStreamWaitMs);
-    QCOMPARE(stream.state(), ConnectionState::Connected);
-    // The new agent's ids start again at 1: the history was fetched again for it.
+    // A live sample past the one seen above (a replay, without the fix), then the count.
+    QTRY_VERIFY_WITH_TIMEOUT(
+        !samples.isEmpty() && samples.last().at(0).toJsonObject().value("id").toInteger() > qint64(*newId),
+        kStreamWaitMs);
     QCOMPARE(history.size(), 2);
-    QVERIFY(stream.lastId() < 100);
+    QCOMPARE(stream.state(), ConnectionState::Connected);
+    QVERIFY(stream.runStart().has_value());
+    QVERIFY2(*stream.runStart() - oldRunStart > kRunStartToleranceS,
+             qPrintable(QStringLiteral("run start %1 after %2").arg(*stream.runStart(), 0, 'f', 3).arg(oldRunStart, 0, 'f', 3)));
+    // After the old run: the new run's history first (from its id 1, up to at least the id seen
+    // above), then its samples, each the one after the one before.
+    const QList<qint64> after = log.mid(before);
+    QCOMPARE(after.value(0), qint64(-1));
+    QCOMPARE(after.value(1), qint64(1));
+    QVERIFY2(!after.mid(1).contains(-1), "one history for the new run");
+    for (qsizetype i = 2; i < after.size(); ++i)
+        QVERIFY2(after[i] == after[i - 1] + 1,
+                 qPrintable(QStringLiteral("id %1 after %2").arg(after[i]).arg(after[i - 1])));
     const Answer up = await(conn.request("GET", QStringLiteral("/v1/status")));
     QCOMPARE(up.status, 200);
     QCOMPARE(up.body.object().value("pid").toInteger(), c.agent().process().processId());
