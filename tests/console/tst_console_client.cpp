@@ -1,7 +1,9 @@
 // The console's control-API client against a real dlb-agent over its Unix socket: status and
 // pools, an admin write and its 201, the agent's errors parsed, a viewer refused, requests
 // queued on one keep-alive connection, the stats stream (history first, then live events), and
-// both the connection and the stream coming back after the agent restarts.
+// both the connection and the stream coming back after the agent restarts (its history fetched
+// again even when the new run's ids are above the old ones); and, against a scripted agent, a
+// restart told by the first live event after the stream opened.
 #include "client/agent_connection.hpp"
 #include "client/stats_stream.hpp"
 #include "control_fixture.hpp"
@@ -11,6 +13,8 @@
 
 #include <QJsonArray>
 #include <QJsonObject>
+#include <QLocalServer>
+#include <QLocalSocket>
 #include <QSignalSpy>
 #include <QtTest>
 
@@ -73,6 +77,63 @@ std::optional<quint64> waitForSampleBlocking(const Cluster& c, quint64 minId, QS
     }
 }
 
+// A scripted agent on a Unix socket for what a real one cannot be made to do on cue: each GET
+// is answered by `answer` (path, how many times that path was asked before) with a 200 JSON
+// body, or for /v1/stats/stream with an event stream; requests are recorded in order, with the
+// Last-Event-ID they carried.
+class ScriptedAgent : public QObject {
+public:
+    std::function<QByteArray(const QByteArray& path, int nth)> answer;
+    QList<QByteArray> requests;
+
+    bool listen(const QString& path)
+    {
+        connect(&server_, &QLocalServer::newConnection, this, [this] {
+            while (QLocalSocket* s = server_.nextPendingConnection()) {
+                auto* buf = new QByteArray;
+                connect(s, &QObject::destroyed, [buf] { delete buf; });
+                connect(s, &QLocalSocket::disconnected, s, &QObject::deleteLater);
+                connect(s, &QLocalSocket::readyRead, this, [this, s, buf] {
+                    *buf += s->readAll();
+                    for (qsizetype end; (end = buf->indexOf("\r\n\r\n")) >= 0;) {
+                        const QByteArray head = buf->left(end);
+                        buf->remove(0, end + 4);
+                        serve(s, head);
+                    }
+                });
+            }
+        });
+        return server_.listen(path);
+    }
+
+private:
+    void serve(QLocalSocket* s, const QByteArray& head)
+    {
+        const QList<QByteArray> lines = head.split('\n');
+        const QByteArray path = lines.first().split(' ').value(1);
+        QByteArray record = "GET " + path;
+        for (const QByteArray& l : lines)
+            if (l.toLower().startsWith("last-event-id:"))
+                record += " Last-Event-ID " + l.mid(14).trimmed();
+        requests.append(record);
+        const QByteArray body = answer(path, asked_[path]++);
+        if (path == "/v1/stats/stream")
+            s->write("HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nConnection: close\r\n\r\n" + body);
+        else
+            s->write("HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: " +
+                     QByteArray::number(body.size()) + "\r\n\r\n" + body);
+    }
+
+    QLocalServer server_;
+    QHash<QByteArray, int> asked_;
+};
+
+QByteArray statsEvent(const QJsonObject& sample)
+{
+    return "id: " + QByteArray::number(sample.value("id").toInteger()) + "\nevent: stats\ndata: " +
+           QJsonDocument(sample).toJson(QJsonDocument::Compact) + "\n\n";
+}
+
 AgentEndpoint endpoint(const Cluster& c, const QByteArray& token = kAdmin)
 {
     QString error;
@@ -94,6 +155,7 @@ private slots:
     void unreachableAgent();
     void statsStreamHistoryThenLive();
     void reconnectAfterAgentRestarts();
+    void liveEventFromAnotherRun();
     void tlsVerifiesTheAgent();
 
 private:
@@ -371,6 +433,63 @@ void TstConsoleClient::reconnectAfterAgentRestarts()
     QCOMPARE(up.status, 200);
     QCOMPARE(up.body.object().value("pid").toInteger(), c.agent().process().processId());
     checkAgentExit(c, c.stopAgent());
+}
+
+// The agent restarts between the console's run check and its stream opening (its ids above
+// the Last-Event-ID sent): the replay looks like the old run's next seconds, but the first
+// live event says when its run started, and that start is another: the history is fetched
+// again, and that live event is not drawn on the old run's charts.
+void TstConsoleClient::liveEventFromAnotherRun()
+{
+    QTemporaryDir dir;
+    QVERIFY(dir.isValid());
+    const QString socket = dir.filePath(QStringLiteral("agent.sock"));
+    // Run A started at Unix time 1000, run B at 1993.
+    const auto sample = [](int id, double time, double uptime) {
+        return QJsonObject{{"id", id}, {"time", time}, {"uptime_s", uptime}};
+    };
+    const auto points = [](int last) {
+        QJsonArray a;
+        for (int id = 1; id <= last; ++id)
+            a.append(QJsonObject{{"id", id}});
+        return QJsonDocument(QJsonObject{{"points", a}}).toJson(QJsonDocument::Compact);
+    };
+    ScriptedAgent agent;
+    agent.answer = [&](const QByteArray& path, int nth) -> QByteArray {
+        if (path == "/v1/stats")
+            return QJsonDocument(nth == 0 ? sample(5, 1005.0, 5.0) : sample(7, 2000.0, 7.0)).toJson();
+        if (path.startsWith("/v1/stats/history"))
+            return points(nth == 0 ? 5 : 7);
+        if (path == "/v1/stats/stream" && nth == 0) // B's point 6 replayed (history form), then B live
+            return "retry: 2000\n\n" + statsEvent(QJsonObject{{"id", 6}, {"time", 1999.0}}) +
+                   statsEvent(sample(7, 2000.0, 7.0));
+        if (path == "/v1/stats/stream")
+            return "retry: 2000\n\n" + statsEvent(sample(8, 2001.0, 8.0));
+        return {};
+    };
+    QVERIFY(agent.listen(socket));
+    QString error;
+    const auto ep = AgentEndpoint::parse(socket, kViewer, {}, &error);
+    QVERIFY2(ep, qPrintable(error));
+    AgentConnection conn(*ep);
+    conn.open();
+    StatsStream stream(&conn);
+    QSignalSpy history(&stream, &StatsStream::historyLoaded);
+    QList<qint64> samples;
+    connect(&stream, &StatsStream::sampleReceived, this,
+            [&samples](const QJsonObject& s) { samples.append(s.value("id").toInteger()); });
+    stream.start();
+    QTRY_VERIFY_WITH_TIMEOUT(samples.contains(8), kStreamWaitMs);
+    QCOMPARE(history.size(), 2);
+    QCOMPARE(history.at(1).at(0).toJsonArray().last().toObject().value("id").toInt(), 7);
+    QCOMPARE(samples, (QList<qint64>{6, 8}));
+    QCOMPARE(agent.requests, (QList<QByteArray>{"GET /v1/stats", "GET /v1/stats/history?seconds=900",
+                                                "GET /v1/stats/stream Last-Event-ID 5", "GET /v1/stats",
+                                                "GET /v1/stats/history?seconds=900",
+                                                "GET /v1/stats/stream Last-Event-ID 7"}));
+    QVERIFY(stream.runStart().has_value());
+    QCOMPARE(*stream.runStart(), 1993.0);
+    QCOMPARE(stream.lastId(), quint64(8));
 }
 
 // control.address with control.tls: the client verifies the agent's certificate against the CA
