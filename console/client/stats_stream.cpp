@@ -118,6 +118,7 @@ void StatsStream::fetchHistory()
                 const QJsonArray arr = points.toArray();
                 lastId_ = arr.isEmpty() ? 0 : quint64(arr.last().toObject().value(QLatin1String("id")).toDouble());
                 historyLoaded_ = true;
+                sampleSinceHistory_ = false;
                 emit historyLoaded(arr);
                 openStream();
             });
@@ -199,6 +200,17 @@ void StatsStream::onEvent(const SseEvent& e)
         return;
     }
     if (id <= lastId_) {
+        if (!sampleSinceHistory_) {
+            // The stream contradicts the history just fetched (a broken agent, not a restart):
+            // refetching at once would loop without pause, so it is a lost stream, retried with
+            // the backoff, and the history is fetched again then.
+            historyLoaded_ = false;
+            pendingFailure_ = QStringLiteral("the agent's stream went backwards from its own history (event id %1 "
+                                             "after history id %2): check the agent")
+                                  .arg(id)
+                                  .arg(lastId_);
+            return;
+        }
         // Ids went backwards: another run of the agent. Its past is another history.
         lastId_ = 0;
         historyLoaded_ = false;
@@ -210,6 +222,7 @@ void StatsStream::onEvent(const SseEvent& e)
     else
         sinceEvent_.start();
     lastId_ = id;
+    sampleSinceHistory_ = true;
     everConnected_ = true;
     backoffMs_ = 0;
     if (sse_.retryMs())

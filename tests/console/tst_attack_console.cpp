@@ -1,0 +1,111 @@
+// Attacks on the console's agent side: a hostile or broken agent (a scripted fake on a
+// QLocalServer) and lying samples fed to the models. Each case is a defect that was found and
+// fixed; the comment says what the agent does and what went wrong before.
+#include "client/agent_connection.hpp"
+#include "client/stats_stream.hpp"
+
+#include <QElapsedTimer>
+#include <QLocalServer>
+#include <QLocalSocket>
+#include <QTemporaryDir>
+#include <QtTest>
+
+#include <functional>
+
+using namespace dlb::console;
+using namespace dlb::console::client;
+
+namespace {
+
+constexpr int kWaitMs = 5000;
+
+// A fake agent: hands every complete request head (GETs only, no body) to `answer`, which
+// writes to the socket. Keep-alive: several requests may come on one connection.
+class FakeAgent : public QObject {
+public:
+    using Answer = std::function<void(QLocalSocket*, const QByteArray& requestLine)>;
+
+    explicit FakeAgent(const QString& path, Answer answer) : answer_(std::move(answer))
+    {
+        ok_ = server_.listen(path);
+        connect(&server_, &QLocalServer::newConnection, this, [this] {
+            while (QLocalSocket* s = server_.nextPendingConnection()) {
+                auto buf = std::make_shared<QByteArray>();
+                connect(s, &QLocalSocket::readyRead, this, [this, s, buf] {
+                    *buf += s->readAll();
+                    qsizetype end;
+                    while ((end = buf->indexOf("\r\n\r\n")) >= 0) {
+                        const QByteArray head = buf->left(end);
+                        buf->remove(0, end + 4);
+                        answer_(s, head.left(head.indexOf("\r\n")));
+                    }
+                });
+            }
+        });
+    }
+    bool ok() const { return ok_; }
+    QString name() const { return server_.fullServerName(); }
+
+private:
+    QLocalServer server_;
+    Answer answer_;
+    bool ok_ = false;
+};
+
+QByteArray jsonAnswer(const QByteArray& body)
+{
+    return "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: " + QByteArray::number(body.size()) +
+           "\r\n\r\n" + body;
+}
+
+const QByteArray kSseHead = "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nCache-Control: no-cache\r\n\r\n";
+
+} // namespace
+
+class TstAttackConsole : public QObject {
+    Q_OBJECT
+private slots:
+    void historyAheadOfStreamBacksOff();
+};
+
+// The agent's history says the newest point is id 1000; its stream then starts at id 5 (and
+// does so again after every refetch). Before: "ids went backwards, the agent restarted" led to an
+// immediate refetch of the history and a new stream, with no delay, forever: hundreds of
+// history requests a second from the GUI thread against a broken agent. Now a backwards id
+// right after a fresh history (no sample taken from it yet) is the agent contradicting itself
+// and is handled as a lost stream, with the retry delay and backoff.
+void TstAttackConsole::historyAheadOfStreamBacksOff()
+{
+    QTemporaryDir dir;
+    int histories = 0;
+    FakeAgent agent(dir.filePath(QStringLiteral("fake.sock")), [&](QLocalSocket* s, const QByteArray& line) {
+        if (line.startsWith("GET /v1/stats/history")) {
+            ++histories;
+            s->write(jsonAnswer(R"({"seconds":900,"points":[{"id":1000,"time":1000}]})"));
+        } else if (line.startsWith("GET /v1/stats/stream")) {
+            s->write(kSseHead + "id: 5\nevent: stats\ndata: {\"id\":5,\"time\":1005}\n\n");
+        } else {
+            s->write("HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n");
+        }
+    });
+    QVERIFY(agent.ok());
+    QString error;
+    const auto ep = AgentEndpoint::parse(agent.name(), "tok", {}, &error);
+    QVERIFY2(ep, qPrintable(error));
+    AgentConnection conn(*ep);
+    conn.open();
+    StatsStream stream(&conn);
+    QSignalSpy samples(&stream, &StatsStream::sampleReceived);
+    stream.start();
+    QTRY_VERIFY_WITH_TIMEOUT(histories >= 1, kWaitMs);
+    // A rate is measured here, so a fixed span: the first retry is due after 2 s (retryMs()).
+    QTest::qWait(1500);
+    QVERIFY2(histories <= 2, qPrintable(QStringLiteral("%1 history requests in 1.5 s").arg(histories)));
+    QCOMPARE(samples.size(), 0); // the lying sample is not shown
+    QVERIFY(stream.state() != ConnectionState::Connected);
+    QVERIFY2(stream.lastError().contains(QLatin1String("backwards")), qPrintable(stream.lastError()));
+    stream.stop();
+}
+
+QTEST_GUILESS_MAIN(TstAttackConsole)
+#include "tst_attack_console.moc"
