@@ -3,6 +3,8 @@
 // fixed; the comment says what the agent does and what went wrong before.
 #include "client/agent_connection.hpp"
 #include "client/stats_stream.hpp"
+#include "models/replica_table.hpp"
+#include "models/time_series.hpp"
 
 #include <QElapsedTimer>
 #include <QLocalServer>
@@ -66,6 +68,7 @@ class TstAttackConsole : public QObject {
     Q_OBJECT
 private slots:
     void historyAheadOfStreamBacksOff();
+    void replicaTableReorderIsNotQuadratic();
 };
 
 // The agent's history says the newest point is id 1000; its stream then starts at id 5 (and
@@ -105,6 +108,47 @@ void TstAttackConsole::historyAheadOfStreamBacksOff()
     QVERIFY(stream.state() != ConnectionState::Connected);
     QVERIFY2(stream.lastError().contains(QLatin1String("backwards")), qPrintable(stream.lastError()));
     stream.stop();
+}
+
+// 10,000 replicas whose order changes between two samples (an agent may list them in any order).
+// Before: every changed set compared every new row with every old row (10^8 string compares,
+// seconds of a frozen GUI thread per sample). Now the old rows are looked up by (pool, id).
+void TstAttackConsole::replicaTableReorderIsNotQuadratic()
+{
+    constexpr int kReplicas = 10000;
+    StatsPoint full;
+    full.full = true;
+    for (int i = 0; i < kReplicas; ++i) {
+        ReplicaSample r;
+        r.pool = QStringLiteral("web");
+        r.id = QStringLiteral("10.0.%1.%2:8080").arg(i / 250).arg(i % 250);
+        r.state = QStringLiteral("healthy");
+        r.weight = 1 + i % 7;
+        r.url = QStringLiteral("http://") + r.id;
+        full.replicas.append(r);
+    }
+    ReplicaTableModel model;
+    model.update(full);
+    QCOMPARE(model.rowCount(), kReplicas);
+
+    StatsPoint reordered; // the history form: states and weights come from the rows held
+    std::reverse_copy(full.replicas.cbegin(), full.replicas.cend(), std::back_inserter(reordered.replicas));
+    for (ReplicaSample& r : reordered.replicas) {
+        r.state.clear();
+        r.weight = 0;
+        r.url.clear();
+    }
+    QElapsedTimer t;
+    t.start();
+    model.update(reordered);
+    const qint64 ms = t.elapsed();
+    QCOMPARE(model.rowCount(), kReplicas);
+    QCOMPARE(model.replica(0).id, full.replicas.last().id);
+    QCOMPARE(model.replica(0).weight, full.replicas.last().weight);
+    QCOMPARE(model.replica(0).state, QStringLiteral("healthy"));
+    QCOMPARE(model.replica(kReplicas - 1).url, full.replicas.first().url);
+    // Linear work is a few ms; the quadratic loop took seconds. Wide margin for a busy machine.
+    QVERIFY2(ms < 300, qPrintable(QStringLiteral("update took %1 ms").arg(ms)));
 }
 
 QTEST_GUILESS_MAIN(TstAttackConsole)
