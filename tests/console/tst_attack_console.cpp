@@ -69,6 +69,7 @@ class TstAttackConsole : public QObject {
 private slots:
     void historyAheadOfStreamBacksOff();
     void replicaTableReorderIsNotQuadratic();
+    void bannerOnConnectBacksOff();
 };
 
 // The agent's history says the newest point is id 1000; its stream then starts at id 5 (and
@@ -149,6 +150,35 @@ void TstAttackConsole::replicaTableReorderIsNotQuadratic()
     QCOMPARE(model.replica(kReplicas - 1).url, full.replicas.first().url);
     // Linear work is a few ms; the quadratic loop took seconds. Wide margin for a busy machine.
     QVERIFY2(ms < 300, qPrintable(QStringLiteral("update took %1 ms").arg(ms)));
+}
+
+// The console pointed at something that is not an agent and speaks first (an SSH or SMTP server
+// greets every connection). Before: the unrequested bytes dropped the connection and a new one
+// was opened at once, forever (thousands of connections a second). Now a fresh connection that
+// sends bytes nobody asked for counts as a failed connection: retried with the backoff.
+void TstAttackConsole::bannerOnConnectBacksOff()
+{
+    QTemporaryDir dir;
+    QLocalServer server;
+    QVERIFY(server.listen(dir.filePath(QStringLiteral("banner.sock"))));
+    int connections = 0;
+    connect(&server, &QLocalServer::newConnection, this, [&] {
+        while (QLocalSocket* s = server.nextPendingConnection()) {
+            ++connections;
+            s->write("SSH-2.0-OpenSSH_9.2p1 Debian-2\r\n");
+        }
+    });
+    QString error;
+    const auto ep = AgentEndpoint::parse(server.fullServerName(), "tok", {}, &error);
+    QVERIFY2(ep, qPrintable(error));
+    AgentConnection conn(*ep);
+    conn.open();
+    QTRY_VERIFY_WITH_TIMEOUT(connections >= 1, kWaitMs);
+    // A rate is measured: backoff 250, 500, 1000 ms (+-20%) allows about 3 in 1.5 s.
+    QTest::qWait(1500);
+    QVERIFY2(connections <= 6, qPrintable(QStringLiteral("%1 connections in 1.5 s").arg(connections)));
+    QVERIFY(conn.state() != ConnectionState::Connected);
+    QVERIFY2(conn.lastError().contains(QLatin1String("without a request")), qPrintable(conn.lastError()));
 }
 
 QTEST_GUILESS_MAIN(TstAttackConsole)
