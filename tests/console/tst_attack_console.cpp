@@ -70,6 +70,7 @@ private slots:
     void historyAheadOfStreamBacksOff();
     void replicaTableReorderIsNotQuadratic();
     void bannerOnConnectBacksOff();
+    void seriesFollowsAClockStepBack();
 };
 
 // The agent's history says the newest point is id 1000; its stream then starts at id 5 (and
@@ -179,6 +180,31 @@ void TstAttackConsole::bannerOnConnectBacksOff()
     QVERIFY2(connections <= 6, qPrintable(QStringLiteral("%1 connections in 1.5 s").arg(connections)));
     QVERIFY(conn.state() != ConnectionState::Connected);
     QVERIFY2(conn.lastError().contains(QLatin1String("without a request")), qPrintable(conn.lastError()));
+}
+
+// The agent's clock steps back (NTP, an operator) or one sample lies about the time (1e12 s): the
+// samples that follow have newer ids but older times. Before: the series took them for a replay
+// overlap and dropped every one, so the charts froze (for as long as the step, or for good after
+// the lie) while the Agents page went on showing fresh numbers. Now a newer id with an older time
+// starts the series again from that sample.
+void TstAttackConsole::seriesFollowsAClockStepBack()
+{
+    auto sample = [](quint64 id, double time, double rps) {
+        return QJsonObject{{"id", double(id)}, {"time", time}, {"rates", QJsonObject{{"requests_per_s", rps}}}};
+    };
+    TimeSeriesModel m;
+    m.setWindowSeconds(60);
+    for (quint64 id = 1; id <= 5; ++id)
+        m.append(parseStatsPoint(sample(id, 1000.0 + double(id), 10)));
+    QCOMPARE(m.rowCount(), 5);
+    m.append(parseStatsPoint(sample(5, 1005, 10))); // a replay overlap: still dropped
+    QCOMPARE(m.rowCount(), 5);
+    m.append(parseStatsPoint(sample(6, 1e12, 10))); // the lie
+    m.append(parseStatsPoint(sample(7, 1007, 42))); // the truth again
+    m.append(parseStatsPoint(sample(8, 1008, 43)));
+    QVERIFY(m.rowCount() >= 1);
+    QCOMPARE(m.point(m.rowCount() - 1).id, quint64(8));
+    QCOMPARE(m.data(m.index(m.rowCount() - 1, TimeSeriesModel::RequestsPerS)).toDouble(), 43.0);
 }
 
 QTEST_GUILESS_MAIN(TstAttackConsole)
