@@ -249,6 +249,9 @@ void AgentConnection::finishCurrent()
         current_->reply->complete(parser_.head(), parser_.body());
     current_.reset();
     reused_ = true;
+    // An answer: the agent works. The next outage starts the backoff over (not at connect: an
+    // agent that accepts and closes at once must keep backing off).
+    retryDelayMs_ = kReconnectInitialMs;
     parser_.reset();
 }
 

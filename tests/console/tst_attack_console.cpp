@@ -71,6 +71,7 @@ private slots:
     void replicaTableReorderIsNotQuadratic();
     void bannerOnConnectBacksOff();
     void seriesFollowsAClockStepBack();
+    void backoffStartsOverAfterAnAnswer();
 };
 
 // The agent's history says the newest point is id 1000; its stream then starts at id 5 (and
@@ -205,6 +206,53 @@ void TstAttackConsole::seriesFollowsAClockStepBack()
     QVERIFY(m.rowCount() >= 1);
     QCOMPARE(m.point(m.rowCount() - 1).id, quint64(8));
     QCOMPARE(m.data(m.index(m.rowCount() - 1, TimeSeriesModel::RequestsPerS)).toDouble(), 43.0);
+}
+
+// An agent away for a few seconds once (the backoff grows to 4 s), back, answering; later it goes
+// away again. Before: the backoff was only reset by open(), so the first retry after the second
+// outage waited the grown delay (up to kReconnectMaxMs) instead of kReconnectInitialMs. Now an
+// answer on a connection resets it.
+void TstAttackConsole::backoffStartsOverAfterAnAnswer()
+{
+    QTemporaryDir dir;
+    const QString path = dir.filePath(QStringLiteral("flap.sock"));
+    QString error;
+    const auto ep = AgentEndpoint::parse(path, "tok", {}, &error);
+    QVERIFY2(ep, qPrintable(error));
+    AgentConnection conn(*ep);
+    conn.open(); // nobody listens: retries after 250, 500, 1000, 2000 ms
+    QTest::qWait(2000); // let the backoff grow (a span is what is tested here)
+    QLocalServer server;
+    QLocalSocket* peer = nullptr;
+    QByteArray in;
+    connect(&server, &QLocalServer::newConnection, this, [&] {
+        while (QLocalSocket* s = server.nextPendingConnection()) {
+            peer = s;
+            connect(s, &QLocalSocket::readyRead, this, [&, s] {
+                in += s->readAll();
+                if (in.contains("\r\n\r\n")) {
+                    in.clear();
+                    s->write(jsonAnswer(R"({"ok":true})"));
+                }
+            });
+        }
+    });
+    QVERIFY(server.listen(path));
+    QTRY_VERIFY_WITH_TIMEOUT(peer != nullptr, kWaitMs);
+    AgentReply* r = conn.request("GET", QStringLiteral("/v1/status"));
+    QSignalSpy finished(r, &AgentReply::finished);
+    QTRY_COMPARE_WITH_TIMEOUT(finished.size(), 1, kWaitMs);
+    QCOMPARE(finished.at(0).at(0).toInt(), 200);
+    // The agent goes away: the immediate reconnect is refused, then the backoff runs.
+    server.close();
+    peer->abort();
+    peer = nullptr;
+    QTRY_VERIFY_WITH_TIMEOUT(conn.state() != ConnectionState::Connected, kWaitMs);
+    QVERIFY(server.listen(path));
+    QElapsedTimer t;
+    t.start();
+    QTRY_VERIFY_WITH_TIMEOUT(peer != nullptr, kWaitMs + 10000);
+    QVERIFY2(t.elapsed() < 1500, qPrintable(QStringLiteral("first retry after %1 ms").arg(t.elapsed())));
 }
 
 QTEST_GUILESS_MAIN(TstAttackConsole)
