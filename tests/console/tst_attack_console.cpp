@@ -1,6 +1,8 @@
 // Attacks on the console's agent side: a hostile or broken agent (a scripted fake on a
 // QLocalServer) and lying samples fed to the models. Each case is a defect that was found and
 // fixed; the comment says what the agent does and what went wrong before.
+#include "agent/ctl/client.hpp"
+#include "agent/ctl/render.hpp"
 #include "client/agent_connection.hpp"
 #include "client/stats_stream.hpp"
 #include "models/replica_table.hpp"
@@ -72,6 +74,7 @@ private slots:
     void bannerOnConnectBacksOff();
     void seriesFollowsAClockStepBack();
     void backoffStartsOverAfterAnAnswer();
+    void ctlPrintsAgentTextInert();
 };
 
 // The agent's history says the newest point is id 1000; its stream then starts at id 5 (and
@@ -253,6 +256,33 @@ void TstAttackConsole::backoffStartsOverAfterAnAnswer()
     t.start();
     QTRY_VERIFY_WITH_TIMEOUT(peer != nullptr, kWaitMs + 10000);
     QVERIFY2(t.elapsed() < 1500, qPrintable(QStringLiteral("first retry after %1 ms").arg(t.elapsed())));
+}
+
+// dlbctl and a hostile agent: a replica id, URL or error message with terminal escape sequences
+// (ESC ] 0 ; ... BEL retitles the window, ESC [ 2 J clears the screen, U+009B is an 8-bit CSI).
+// Before: printed raw, so the agent drove the operator's terminal. Now C0, DEL and C1 controls
+// are shown as \xNN / \u00NN.
+void TstAttackConsole::ctlPrintsAgentTextInert()
+{
+    const nlohmann::json pool = {
+        {"replicas",
+         {{{"id", "a\x1b]0;owned\x07" "b"}, {"url", "http://x/\xc2\x9b" "31m"}, {"weight", 1}, {"state", "ok\x7f"},
+           {"rif", nullptr}, {"latency_ms", 1.5}, {"requests", 1}, {"errors", 0}, {"in_flight", 0}}}}};
+    const std::string table = dlb::ctl::renderReplicas(pool);
+    QVERIFY2(table.find('\x1b') == std::string::npos, table.c_str());
+    QVERIFY(table.find('\x07') == std::string::npos);
+    QVERIFY(table.find('\x7f') == std::string::npos);
+    QVERIFY(table.find("\xc2\x9b") == std::string::npos);
+    QVERIFY2(table.find("a\\x1b]0;owned\\x07b") != std::string::npos, table.c_str());
+    QVERIFY2(table.find("http://x/\\u009b31m") != std::string::npos, table.c_str());
+
+    dlb::ctl::Answer refused;
+    refused.status = 400;
+    refused.content_type = "application/json";
+    refused.body = R"({"error":{"message":"no\u001b[2J such pool","code":"not_found"}})";
+    const std::string message = dlb::ctl::errorMessage(refused);
+    QVERIFY2(message.find('\x1b') == std::string::npos, message.c_str());
+    QCOMPARE(QString::fromStdString(message), QStringLiteral("no\\x1b[2J such pool (not_found)"));
 }
 
 QTEST_GUILESS_MAIN(TstAttackConsole)
