@@ -2,6 +2,7 @@
 
 #include "agent/ctl/errors.hpp"
 #include "agent/ctl/sse.hpp"
+#include "agent/ctl/table.hpp"
 #include "agent/http/parser.hpp"
 
 #include <exception>
@@ -190,8 +191,8 @@ std::string errorMessage(const Answer& answer)
             return e.contains(key) && e[key].is_string() ? e[key].get<std::string>() : std::string();
         };
         const std::string message = text("message"), code = text("code"), path = text("path");
-        if (!message.empty() && !code.empty())
-            return message + " (" + code + (path.empty() ? "" : " at " + path) + ")";
+        if (!message.empty() && !code.empty()) // the agent's text goes to a terminal
+            return printable(message + " (" + code + (path.empty() ? "" : " at " + path) + ")");
     }
     return "the agent answered HTTP " + std::to_string(answer.status) +
            " without the control API's error object; is that address the agent's control socket?";

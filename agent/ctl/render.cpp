@@ -37,7 +37,7 @@ std::string paramsText(const json& params)
     if (!params.is_object())
         return "-";
     for (const auto& [k, v] : params.items())
-        out += (out.empty() ? "" : " ") + k + "=" + cell(v);
+        out += (out.empty() ? "" : " ") + printable(k) + "=" + cell(v);
     return out.empty() ? "-" : out;
 }
 
@@ -49,14 +49,14 @@ std::string cell(const json& value)
     if (value.is_null())
         return "-";
     if (value.is_string())
-        return value.get<std::string>();
+        return printable(value.get<std::string>()); // the agent's text goes to a terminal
     if (value.is_boolean())
         return value.get<bool>() ? "yes" : "no";
     if (value.is_number_integer() || value.is_number_unsigned())
         return value.dump();
     if (value.is_number_float())
         return common::formatNumber(value.get<double>());
-    return value.dump();
+    return printable(value.dump()); // JSON escapes C0 controls, not DEL or C1
 }
 
 std::string renderStatus(const json& s)

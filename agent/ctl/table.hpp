@@ -4,6 +4,7 @@
 // trailing spaces.
 
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace dlb::ctl {
@@ -29,5 +30,10 @@ private:
 
 // Width of `text` on a terminal, in UTF-8 code points.
 size_t displayWidth(const std::string& text);
+
+// `text` (from the agent) safe to print on a terminal: C0 controls and DEL become \xNN and C1
+// controls (U+0080..U+009F) \u00NN, so that an id or a message cannot move the cursor, retitle
+// the window or hide text with escape sequences. Everything else is kept as it is.
+std::string printable(std::string_view text);
 
 } // namespace dlb::ctl

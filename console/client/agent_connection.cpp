@@ -201,7 +201,16 @@ void AgentConnection::onReceived(const QByteArray& bytes)
 {
     if (!current_) {
         // Bytes nobody asked for: the connection's framing cannot be trusted any more.
-        lastError_ = QStringLiteral("the agent sent bytes without a request");
+        const QString reason = QStringLiteral("the agent sent bytes without a request (is %1 a dlb-agent's "
+                                              "control address?)")
+                                   .arg(endpoint_.display());
+        if (!reused_) {
+            // On a fresh connection this is a server that speaks first (SSH, SMTP): it does it
+            // again on every connection, so reconnecting at once would spin. A failed connection.
+            onConnectFailed(reason);
+            return;
+        }
+        lastError_ = reason;
         dropChannel();
         if (opened_)
             connectNow();
@@ -240,6 +249,9 @@ void AgentConnection::finishCurrent()
         current_->reply->complete(parser_.head(), parser_.body());
     current_.reset();
     reused_ = true;
+    // An answer: the agent works. The next outage starts the backoff over (not at connect: an
+    // agent that accepts and closes at once must keep backing off).
+    retryDelayMs_ = kReconnectInitialMs;
     parser_.reset();
 }
 

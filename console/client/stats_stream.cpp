@@ -182,6 +182,7 @@ void StatsStream::fetchHistory()
                 const QJsonArray arr = points.toArray();
                 lastId_ = arr.isEmpty() ? 0 : quint64(arr.last().toObject().value(QLatin1String("id")).toDouble());
                 historyLoaded_ = true;
+                sampleSinceHistory_ = false;
                 emit historyLoaded(arr);
                 openStream();
             });
@@ -266,7 +267,19 @@ void StatsStream::onEvent(const SseEvent& e)
     // time, say the agent restarted since the history (between the run check and the stream
     // opening): its past is another history.
     const std::optional<double> start = runStartOf(doc.object());
-    if (id <= lastId_ || (start && runStart_ && !sameRun(*start, *runStart_))) {
+    const bool otherRun = start && runStart_ && !sameRun(*start, *runStart_);
+    if (id <= lastId_ || otherRun) {
+        if (!otherRun && !sampleSinceHistory_) {
+            // The stream contradicts the history just fetched from the same run (a broken agent,
+            // not a restart): refetching at once would loop without pause, so it is a lost
+            // stream, retried with the backoff, and the history is fetched again then.
+            historyLoaded_ = false;
+            pendingFailure_ = QStringLiteral("the agent's stream went backwards from its own history (event id %1 "
+                                             "after history id %2): check the agent")
+                                  .arg(id)
+                                  .arg(lastId_);
+            return;
+        }
         restarted();
         checkRun(); // drops this stream; a new one follows the history
         return;
@@ -278,6 +291,7 @@ void StatsStream::onEvent(const SseEvent& e)
     else
         sinceEvent_.start();
     lastId_ = id;
+    sampleSinceHistory_ = true;
     everConnected_ = true;
     backoffMs_ = 0;
     if (sse_.retryMs())

@@ -103,6 +103,9 @@ private:
     QTimer stallTimer_;
     QElapsedTimer sinceEvent_;
     qint64 lastGapMs_ = 0;
+    // A sample was taken since the history was loaded: a backwards id after one is an agent
+    // restart; before one, the agent contradicting itself.
+    bool sampleSinceHistory_ = false;
 };
 
 } // namespace dlb::console::client

@@ -2,6 +2,7 @@
 
 #include <QBrush>
 #include <QColor>
+#include <QHash>
 
 namespace dlb::console {
 
@@ -21,14 +22,22 @@ void ReplicaTableModel::update(const StatsPoint& point)
         same = rows_[i].pool == point.replicas[i].pool && rows_[i].id == point.replicas[i].id;
     if (!same) {
         QList<ReplicaSample> next = point.replicas;
-        // Keep what only the full form says, for replicas we knew.
-        for (ReplicaSample& n : next) {
-            for (const ReplicaSample& o : rows_) {
-                if (o.pool == n.pool && o.id == n.id && !point.full) {
-                    n.state = o.state;
-                    n.weight = o.weight;
-                    n.url = o.url;
-                }
+        // Keep what only the full form says, for replicas we knew. Looked up by (pool, id), not
+        // row by row: an agent with thousands of replicas would otherwise freeze the GUI thread
+        // (quadratic) each time their order or set changes. A repeated key keeps its last row.
+        if (!point.full && !rows_.isEmpty()) {
+            QHash<std::pair<QString, QString>, qsizetype> known;
+            known.reserve(rows_.size());
+            for (qsizetype i = 0; i < rows_.size(); ++i)
+                known.insert({rows_[i].pool, rows_[i].id}, i);
+            for (ReplicaSample& n : next) {
+                const auto it = known.constFind({n.pool, n.id});
+                if (it == known.cend())
+                    continue;
+                const ReplicaSample& o = rows_[*it];
+                n.state = o.state;
+                n.weight = o.weight;
+                n.url = o.url;
             }
         }
         beginResetModel();

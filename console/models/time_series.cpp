@@ -114,8 +114,21 @@ void TimeSeriesModel::setHistory(const QJsonArray& points)
 
 void TimeSeriesModel::append(const StatsPoint& point)
 {
-    if (count_ > 0 && point.time <= held(count_ - 1).time)
-        return; // not newer than what is held: a replay overlap
+    if (count_ > 0 && point.time <= held(count_ - 1).time) {
+        if (point.id <= held(count_ - 1).id)
+            return; // not newer than what is held: a replay overlap
+        // A newer sample with an older time: the agent's clock stepped back (or an earlier sample
+        // lied about the time). Dropping it would freeze the charts for as long as the step, so
+        // the series starts again from here: the window needs times that grow.
+        beginResetModel();
+        head_ = 0;
+        count_ = 0;
+        ring_[count_++] = point;
+        first_ = 0;
+        endResetModel();
+        emit reset();
+        return;
+    }
     // The ring's oldest slot is reused once full; that point is always out of the window by
     // then unless the window is the whole ring, so remove it from the rows first.
     if (count_ == kSeriesCapacity) {

@@ -65,7 +65,8 @@ public:
     // Replaces everything (the history, oldest first).
     void setHistory(const QJsonArray& points);
     // One newer point; the oldest falls out of the ring once it is full, and out of the window
-    // once it is older than the window.
+    // once it is older than the window. A point not newer (id and time) is dropped; a newer id
+    // with an older time (the agent's clock stepped back) restarts the series (reset()).
     void append(const StatsPoint& point);
     void clear();
 
