@@ -93,6 +93,9 @@ void TstAttackConsole::historyAheadOfStreamBacksOff()
             s->write(jsonAnswer(R"({"seconds":900,"points":[{"id":1000,"time":1000}]})"));
         } else if (line.startsWith("GET /v1/stats/stream")) {
             s->write(kSseHead + "id: 5\nevent: stats\ndata: {\"id\":5,\"time\":1005}\n\n");
+        } else if (line.startsWith("GET /v1/stats ")) {
+            // The run check (one run, started at 990) before the history.
+            s->write(jsonAnswer(R"({"id":1000,"time":1000,"uptime_s":10})"));
         } else {
             s->write("HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n");
         }
