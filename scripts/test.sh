@@ -51,8 +51,10 @@ run_pass() {
 wants plain && run_pass plain "$BUILD_DIR" "" "" "$@"
 wants asan && run_pass asan build-asan "-DDLB_SANITIZE=address,undefined" "" "$@"
 # Only the integration tests need the TSan build of the tests; the agent and replica they
-# start are built as their dependencies.
-wants tsan && run_pass tsan build-tsan "-DDLB_SANITIZE=thread" dlb_integration_tests -L integration
+# start are built as their dependencies. The console's integration tests (tst_console_*) are
+# left out: Qt is not instrumented and QMutex waits on futexes TSan cannot see, so their
+# threads would report races in code TSan only half sees; the ASan pass runs them.
+wants tsan && run_pass tsan build-tsan "-DDLB_SANITIZE=thread" dlb_integration_tests -L integration -E '^tst_console_'
 # The fuzz build needs no Qt: only the fuzz targets and what they link are built.
 wants fuzz && run_pass fuzz build-fuzz \
   "-DCMAKE_C_COMPILER=clang -DCMAKE_CXX_COMPILER=clang++ -DDLB_SANITIZE=address,undefined -DDLB_FUZZ=ON -DDLB_BUILD_TESTS=OFF" \
