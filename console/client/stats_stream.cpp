@@ -1,6 +1,7 @@
 #include "client/stats_stream.hpp"
 
 #include "client/http_channel.hpp"
+#include "client/json_number.hpp"
 
 #include <QJsonDocument>
 
@@ -134,12 +135,12 @@ void StatsStream::checkRun()
             return;
         }
         const QJsonObject sample = body.object();
-        const QJsonValue idValue = sample.value(QLatin1String("id"));
-        if (!idValue.isDouble() || idValue.toDouble() < 0) {
-            lost(QStringLiteral("the agent's GET /v1/stats has no numeric \"id\""));
+        const std::optional<std::uint64_t> sampleId = jsonWholeNumber(sample.value(QLatin1String("id")));
+        if (!sampleId) {
+            lost(QStringLiteral("the agent's GET /v1/stats has no whole-number \"id\""));
             return;
         }
-        const auto id = quint64(idValue.toDouble());
+        const auto id = quint64(*sampleId);
         std::optional<double> start; // id 0: the agent has sampled nothing yet, its run is unknown
         if (id > 0) {
             start = runStartOf(sample);
@@ -180,7 +181,9 @@ void StatsStream::fetchHistory()
                     return;
                 }
                 const QJsonArray arr = points.toArray();
-                lastId_ = arr.isEmpty() ? 0 : quint64(arr.last().toObject().value(QLatin1String("id")).toDouble());
+                lastId_ = arr.isEmpty()
+                    ? 0
+                    : quint64(jsonWholeNumber(arr.last().toObject().value(QLatin1String("id"))).value_or(0));
                 historyLoaded_ = true;
                 sampleSinceHistory_ = false;
                 emit historyLoaded(arr);

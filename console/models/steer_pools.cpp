@@ -1,6 +1,7 @@
 #include "models/steer_pools.hpp"
 
 #include "client/agent_connection.hpp"
+#include "client/json_number.hpp"
 #include "common/config.hpp"
 
 #include <QJsonArray>
@@ -29,11 +30,10 @@ bool readString(const QJsonObject& o, const char* key, const QString& where, QSt
 
 bool readWhole(const QJsonObject& o, const char* key, const QString& where, qint64& out, QString* why)
 {
-    const QJsonValue v = o.value(QLatin1String(key));
-    const double d = v.toDouble(-1);
-    if (!v.isDouble() || d < 0 || d != static_cast<double>(static_cast<qint64>(d)))
+    const std::optional<std::uint64_t> n = jsonWholeNumber(o.value(QLatin1String(key)));
+    if (!n)
         return fail(why, where + QLatin1Char('.') + QLatin1String(key), QStringLiteral("expected a whole number"));
-    out = static_cast<qint64>(d);
+    out = static_cast<qint64>(*n);
     return true;
 }
 
@@ -160,6 +160,11 @@ std::optional<QList<HealthResult>> parseHealthResults(const QJsonObject& json, Q
             || !readWhole(o, "status", at, status, why) || !readString(o, "reason", at, r.reason, why)
             || !readString(o, "state", at, r.state, why))
             return std::nullopt;
+        // An HTTP status, or 0 when the check got no answer at all.
+        if (status != 0 && (status < 100 || status > 599)) {
+            fail(why, at + QStringLiteral(".status"), QStringLiteral("expected 0 or an HTTP status (100-599)"));
+            return std::nullopt;
+        }
         r.status = static_cast<int>(status);
         out.append(r);
     }

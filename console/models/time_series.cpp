@@ -1,5 +1,7 @@
 #include "models/time_series.hpp"
 
+#include "client/json_number.hpp"
+
 #include <QDateTime>
 
 namespace dlb::console {
@@ -16,7 +18,7 @@ double num(const QJsonValue& v, double otherwise = NAN)
 StatsPoint parseStatsPoint(const QJsonObject& o)
 {
     StatsPoint p;
-    p.id = quint64(num(o.value(QLatin1String("id")), 0));
+    p.id = quint64(jsonWholeNumber(o.value(QLatin1String("id"))).value_or(0));
     p.time = num(o.value(QLatin1String("time")), 0);
     const QJsonObject rates = o.value(QLatin1String("rates")).toObject();
     p.requestsPerS = num(rates.value(QLatin1String("requests_per_s")), 0);
@@ -195,7 +197,9 @@ QVariant TimeSeriesModel::data(const QModelIndex& index, int role) const
     switch (index.column()) {
     case Time:
         return role == Qt::DisplayRole
-                   ? QVariant(QDateTime::fromMSecsSinceEpoch(qint64(p.time * 1000)).toString(QStringLiteral("HH:mm:ss")))
+                   ? QVariant(std::isfinite(p.time) && std::fabs(p.time) < kMaxExactJsonInteger / 1000
+                                  ? QDateTime::fromMSecsSinceEpoch(qint64(p.time * 1000)).toString(QStringLiteral("HH:mm:ss"))
+                                  : QString())
                    : QVariant(p.time);
     case RequestsPerS:
         return p.requestsPerS;

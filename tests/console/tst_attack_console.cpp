@@ -6,9 +6,11 @@
 #include "client/agent_connection.hpp"
 #include "client/stats_stream.hpp"
 #include "models/replica_table.hpp"
+#include "models/steer_pools.hpp"
 #include "models/time_series.hpp"
 
 #include <QElapsedTimer>
+#include <QJsonArray>
 #include <QLocalServer>
 #include <QLocalSocket>
 #include <QTemporaryDir>
@@ -75,6 +77,7 @@ private slots:
     void seriesFollowsAClockStepBack();
     void backoffStartsOverAfterAnAnswer();
     void ctlPrintsAgentTextInert();
+    void lyingNumbersAreRefused();
 };
 
 // The agent's history says the newest point is id 1000; its stream then starts at id 5 (and
@@ -289,4 +292,29 @@ void TstAttackConsole::ctlPrintsAgentTextInert()
 }
 
 QTEST_GUILESS_MAIN(TstAttackConsole)
+// Numbers no agent sends, from one that lies: a cast of such a double to an integer was undefined
+// behaviour (UBSan's float-cast-overflow), and a health status of 4294967496 read as 200.
+void TstAttackConsole::lyingNumbersAreRefused()
+{
+    for (const double id : {-1.0, 1e300, 1.5, std::nan("")}) {
+        const StatsPoint p = parseStatsPoint(QJsonObject{{QStringLiteral("id"), id}, {QStringLiteral("time"), 1e300}});
+        QCOMPARE(p.id, quint64(0));
+    }
+    TimeSeriesModel series;
+    series.append(parseStatsPoint(QJsonObject{{QStringLiteral("id"), 1}, {QStringLiteral("time"), 1e300}}));
+    if (series.rowCount() > 0)
+        for (int c = 0; c < series.columnCount(); ++c)
+            series.index(0, c).data(); // no overflowing cast of the time
+    for (const double status : {4294967496.0, -1.0, 99.0, 600.0, 200.5}) {
+        const QJsonObject answer{
+            {"generation", 4},
+            {"pool", "web"},
+            {"results", QJsonArray{QJsonObject{{"id", "a:1"}, {"url", "http://a:1"}, {"ok", true}, {"status", status},
+                                               {"reason", ""}, {"state", "healthy"}}}}};
+        QString why;
+        QVERIFY2(!parseHealthResults(answer, &why), qPrintable(QString::number(status, 'g', 12)));
+        QVERIFY2(why.contains(QLatin1String("status")), qPrintable(why));
+    }
+}
+
 #include "tst_attack_console.moc"
