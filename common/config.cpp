@@ -661,27 +661,29 @@ bool parseJsonText(std::string_view text, json& out, std::vector<ConfigError>& e
     return errors.size() == before;
 }
 
-ConfigResult loadConfigFile(const std::string& path, std::string* text_out) {
-    const auto cannotRead = [] {
-        return ConfigResult{std::nullopt, {{"", std::string("cannot read file: ") + std::strerror(errno)}}};
-    };
+bool readFileText(const std::string& path, std::string* text) {
     std::FILE* file = std::fopen(path.c_str(), "rb");
     if (!file) {
-        return cannotRead();
+        return false;
     }
-    std::string text;
+    text->clear();
     char buf[65536];
     size_t n = 0;
     while ((n = std::fread(buf, 1, sizeof buf, file)) > 0) {
-        text.append(buf, n);
+        text->append(buf, n);
     }
     // A directory opens fine on Linux; reading it is what fails (EISDIR).
     const bool failed = std::ferror(file) != 0;
     const int saved = errno;
     std::fclose(file);
-    if (failed) {
-        errno = saved;
-        return cannotRead();
+    errno = saved;
+    return !failed;
+}
+
+ConfigResult loadConfigFile(const std::string& path, std::string* text_out) {
+    std::string text;
+    if (!readFileText(path, &text)) {
+        return ConfigResult{std::nullopt, {{"", std::string("cannot read file: ") + std::strerror(errno)}}};
     }
     ConfigResult result = parseConfigText(text);
     if (text_out) {

@@ -216,6 +216,8 @@ ConfigResult parseConfigText(std::string_view text);
 // Parses JSON text as strictly as a config file is read (syntax errors and duplicate keys are
 // errors, appended with their JSON path): for control-API request bodies. False on error.
 bool parseJsonText(std::string_view text, nlohmann::json& out, std::vector<ConfigError>& errors);
+// A whole file's bytes; false with errno set when it cannot be opened or read.
+bool readFileText(const std::string& path, std::string* text);
 // `text_out`, when given, receives the bytes read (whatever the verdict).
 ConfigResult loadConfigFile(const std::string& path, std::string* text_out = nullptr);
 

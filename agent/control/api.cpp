@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <cmath>
 
 namespace dlb::agent::control {
@@ -280,9 +281,10 @@ bool Api::commit(const Request& req, Reply& reply, const json& doc, const std::s
     // The file must still be what the agent last read or wrote: edits an operator saved but did
     // not reload yet would be lost to the write-back (and a SIGHUP would then not apply them).
     // A file that is gone holds no edits: the write below fails and says so.
+    // Read only, not parsed: what matters is whether the bytes are the ones the agent knows.
     std::string on_disk;
-    common::loadConfigFile(agent_.configPath(), &on_disk);
-    if (::access(agent_.configPath().c_str(), F_OK) == 0 && on_disk != agent_.configFileText()) {
+    const bool readable = common::readFileText(agent_.configPath(), &on_disk);
+    if ((readable || errno != ENOENT) && on_disk != agent_.configFileText()) {
         proxy::logLine("control: token \"" + req.token_name + "\" (" + req.peer + "): " + what +
                        ": not applied, " + agent_.configPath() + " was changed since the agent read it");
         reply.send(Response::error(409, "config_file_changed",
