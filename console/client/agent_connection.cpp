@@ -76,10 +76,8 @@ QString AgentConnection::pathSegment(const QString& segment)
 
 void AgentConnection::setState(ConnectionState s, const QString& detail)
 {
-    if (s == state_)
-        return;
-    state_ = s;
-    emit stateChanged(s, detail);
+    if (status_.moveTo(s))
+        emit stateChanged(s, detail);
 }
 
 void AgentConnection::open()
@@ -87,7 +85,7 @@ void AgentConnection::open()
     if (opened_)
         return;
     opened_ = true;
-    everConnected_ = false;
+    status_.everConnected = false;
     retryDelayMs_ = kReconnectInitialMs;
     setState(ConnectionState::Connecting, endpoint_.display());
     connectNow();
@@ -153,7 +151,7 @@ void AgentConnection::failAll(const QString& code, const QString& message)
 
 void AgentConnection::onConnected()
 {
-    everConnected_ = true;
+    status_.everConnected = true;
     lastError_.clear();
     setState(ConnectionState::Connected, endpoint_.display());
     pump();
@@ -164,7 +162,7 @@ void AgentConnection::onConnectFailed(const QString& reason)
     dropChannel();
     lastError_ = reason;
     failAll(QStringLiteral("unreachable"), QStringLiteral("cannot reach the agent at %1: %2").arg(endpoint_.display(), reason));
-    setState(everConnected_ ? ConnectionState::Reconnecting : ConnectionState::Unreachable, reason);
+    setState(status_.afterLoss(), reason);
     scheduleRetry();
 }
 

@@ -32,6 +32,24 @@ constexpr qsizetype kMaxQueuedRequests = 256; // more waiting than this is a run
 enum class ConnectionState { Unreachable, Connecting, Connected, Reconnecting };
 QString stateName(ConnectionState s);
 
+// What a connection shows and whether it ever got through; AgentConnection and StatsStream
+// both track this, and a lost connection reads the same in both.
+struct ConnectionStatus {
+    ConnectionState state = ConnectionState::Unreachable;
+    bool everConnected = false;
+
+    // Moves to s; false when already there, so that no change is announced twice.
+    bool moveTo(ConnectionState s)
+    {
+        if (s == state)
+            return false;
+        state = s;
+        return true;
+    }
+    // Reconnecting once it had worked, Unreachable if it never did.
+    ConnectionState afterLoss() const { return everConnected ? ConnectionState::Reconnecting : ConnectionState::Unreachable; }
+};
+
 class AgentConnection : public QObject {
     Q_OBJECT
 public:
@@ -52,7 +70,7 @@ public:
     // A path segment %-escaped as the agent decodes it ("[::1]:9001" -> "%5B::1%5D:9001").
     static QString pathSegment(const QString& segment);
 
-    ConnectionState state() const { return state_; }
+    ConnectionState state() const { return status_.state; }
     // Why the last connection failed or ended, empty while connected.
     QString lastError() const { return lastError_; }
     const AgentEndpoint& endpoint() const { return endpoint_; }
@@ -85,9 +103,8 @@ private:
     AgentEndpoint endpoint_;
     HttpChannel* channel_ = nullptr;
     bool opened_ = false;
-    bool everConnected_ = false;
+    ConnectionStatus status_;
     bool reused_ = false; // the channel has carried an answer already
-    ConnectionState state_ = ConnectionState::Unreachable;
     QString lastError_;
     QQueue<Pending> queue_;
     std::optional<Pending> current_;

@@ -74,10 +74,8 @@ StatsStream::~StatsStream()
 
 void StatsStream::setState(ConnectionState s, const QString& detail)
 {
-    if (s == state_)
-        return;
-    state_ = s;
-    emit stateChanged(s, detail);
+    if (status_.moveTo(s))
+        emit stateChanged(s, detail);
 }
 
 void StatsStream::start()
@@ -85,7 +83,7 @@ void StatsStream::start()
     if (running_)
         return;
     running_ = true;
-    everConnected_ = false;
+    status_.everConnected = false;
     restarted();
     backoffMs_ = 0;
     setState(ConnectionState::Connecting, connection_->endpoint().display());
@@ -295,7 +293,7 @@ void StatsStream::onEvent(const SseEvent& e)
         sinceEvent_.start();
     lastId_ = id;
     sampleSinceHistory_ = true;
-    everConnected_ = true;
+    status_.everConnected = true;
     backoffMs_ = 0;
     if (sse_.retryMs())
         retryMs_ = int(qBound(qint64(100), qint64(*sse_.retryMs()), qint64(kReconnectMaxMs)));
@@ -308,7 +306,7 @@ void StatsStream::lost(const QString& reason)
     lastError_ = reason;
     if (!running_)
         return;
-    setState(everConnected_ ? ConnectionState::Reconnecting : ConnectionState::Unreachable, reason);
+    setState(status_.afterLoss(), reason);
     const int delay = backoffMs_ == 0 ? retryMs_ : backoffMs_;
     backoffMs_ = qMin(delay * 2, kReconnectMaxMs);
     retryTimer_.start(delay);

@@ -47,7 +47,7 @@ public:
     void start();
     void stop();
 
-    ConnectionState state() const { return state_; }
+    ConnectionState state() const { return status_.state; }
     QString lastError() const { return lastError_; }
     // The start of the agent run the stream follows ("time" - "uptime_s" of its samples, Unix
     // seconds by the agent's clock), empty while unknown.
@@ -86,12 +86,11 @@ private:
     HttpResponseParser parser_{true};
     SseParser sse_;
     bool running_ = false;
-    bool everConnected_ = false;
+    ConnectionStatus status_;
     bool headOk_ = false;
     bool historyLoaded_ = false;
     QString pendingFailure_; // set inside a parser callback, acted on after it returns
     QByteArray errorBody_;
-    ConnectionState state_ = ConnectionState::Unreachable;
     QString lastError_;
     quint64 lastId_ = 0;
     // The run the history and lastId_ belong to: its start by the agent's clock (Unix seconds);

@@ -3,11 +3,11 @@
 #include "db/database.hpp"
 #include "models/accounts_model.hpp"
 #include "ui/account_form.hpp"
+#include "ui/page_widgets.hpp"
 #include "ui/password_dialog.hpp"
 #include "ui/register_dialog.hpp"
 
 #include <QHBoxLayout>
-#include <QHeaderView>
 #include <QInputDialog>
 #include <QItemSelectionModel>
 #include <QLabel>
@@ -23,13 +23,7 @@ AccountsPage::AccountsPage(Database& db, QWidget* parent) : QWidget(parent), db_
     model_ = new AccountsModel(this);
     view_ = new QTableView(this);
     view_->setObjectName(QStringLiteral("accounts"));
-    view_->setModel(model_);
-    view_->setSelectionBehavior(QAbstractItemView::SelectRows);
-    view_->setSelectionMode(QAbstractItemView::SingleSelection);
-    view_->setEditTriggers(QAbstractItemView::NoEditTriggers);
-    view_->setAlternatingRowColors(true);
-    view_->verticalHeader()->hide();
-    view_->horizontalHeader()->setStretchLastSection(true);
+    setUpRowTable(view_, model_);
 
     register_ = new QPushButton(tr("&Register…"), this);
     register_->setObjectName(QStringLiteral("register"));

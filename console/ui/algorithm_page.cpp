@@ -1,6 +1,7 @@
 #include "ui/algorithm_page.hpp"
 
 #include "ui/account_form.hpp"
+#include "ui/page_widgets.hpp"
 #include "ui/param_editor.hpp"
 
 #include <QComboBox>
@@ -142,13 +143,7 @@ void AlgorithmPage::poolsChanged()
     QStringList names;
     for (const PoolInfo& p : controller_.pools().pools)
         names << p.name;
-    {
-        const QSignalBlocker block(pool_);
-        pool_->clear();
-        pool_->addItems(names);
-        const int index = static_cast<int>(names.indexOf(current));
-        pool_->setCurrentIndex(index >= 0 ? index : (names.isEmpty() ? -1 : 0));
-    }
+    refillPoolCombo(pool_, names, current);
     // Edits stay until applied or reloaded: a refresh (after a 409 too) must not overwrite them,
     // nor move the generation they are sent against.
     if (!edited_ || currentPool() != current)

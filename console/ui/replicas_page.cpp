@@ -3,11 +3,11 @@
 #include "common/config.hpp"
 #include "models/steer_replicas_model.hpp"
 #include "ui/account_form.hpp"
+#include "ui/page_widgets.hpp"
 #include "ui/replica_dialog.hpp"
 
 #include <QComboBox>
 #include <QHBoxLayout>
-#include <QHeaderView>
 #include <QInputDialog>
 #include <QItemSelectionModel>
 #include <QLabel>
@@ -27,13 +27,7 @@ ReplicasPage::ReplicasPage(SteerController& controller, bool maySteer, QWidget* 
     pool_->setMinimumContentsLength(16);
     view_ = new QTableView(this);
     view_->setObjectName(QStringLiteral("replicas"));
-    view_->setModel(model_);
-    view_->setSelectionBehavior(QAbstractItemView::SelectRows);
-    view_->setSelectionMode(QAbstractItemView::SingleSelection);
-    view_->setEditTriggers(QAbstractItemView::NoEditTriggers);
-    view_->setAlternatingRowColors(true);
-    view_->verticalHeader()->hide();
-    view_->horizontalHeader()->setStretchLastSection(true);
+    setUpRowTable(view_, model_);
 
     const auto button = [this](const QString& text, const char* name) {
         auto* b = new QPushButton(text, this);
@@ -137,13 +131,7 @@ void ReplicasPage::poolsChanged()
     QStringList names;
     for (const PoolInfo& p : controller_.pools().pools)
         names << p.name;
-    {
-        const QSignalBlocker block(pool_);
-        pool_->clear();
-        pool_->addItems(names);
-        const int index = static_cast<int>(names.indexOf(current));
-        pool_->setCurrentIndex(index >= 0 ? index : (names.isEmpty() ? -1 : 0));
-    }
+    refillPoolCombo(pool_, names, current);
     if (names.isEmpty() || currentPool() != current)
         model_->clearHealthResults();
     showPool();
