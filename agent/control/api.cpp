@@ -281,15 +281,24 @@ bool Api::commit(const Request& req, Reply& reply, const json& doc, const std::s
     // not reload yet would be lost to the write-back (and a SIGHUP would then not apply them).
     // A file that is gone holds no edits: the write below fails and says so.
     std::string on_disk;
-    common::loadConfigFile(agent_.configPath(), &on_disk);
+    const auto loaded = common::loadConfigFile(agent_.configPath(), &on_disk);
     if (::access(agent_.configPath().c_str(), F_OK) == 0 && on_disk != agent_.configFileText()) {
+        // A path that exists but cannot be read (a directory, no read access) was not "edited":
+        // say what reading it says, since a reload would fail the same way.
+        const bool unreadable = on_disk.empty() && !loaded.config && !loaded.errors.empty()
+            && loaded.errors.front().reason.starts_with("cannot read file");
         proxy::logLine("control: token \"" + req.token_name + "\" (" + req.peer + "): " + what +
-                       ": not applied, " + agent_.configPath() + " was changed since the agent read it");
-        reply.send(Response::error(409, "config_file_changed",
-                                   agent_.configPath() +
-                                       " was edited since the agent last read or wrote it; nothing was changed, so "
-                                       "the edits are not overwritten. Reload it (SIGHUP, systemctl reload "
-                                       "dlb-agent) or undo the edits, then retry"));
+                       ": not applied, " + agent_.configPath() +
+                       (unreadable ? " cannot be read: " + loaded.errors.front().reason
+                                   : std::string(" was changed since the agent read it")));
+        reply.send(Response::error(
+            409, "config_file_changed",
+            unreadable ? agent_.configPath() + " cannot be read: " + loaded.errors.front().reason +
+                             "; nothing was changed. Put the config file back (readable by the agent), then retry"
+                       : agent_.configPath() +
+                             " was edited since the agent last read or wrote it; nothing was changed, so "
+                             "the edits are not overwritten. Reload it (SIGHUP, systemctl reload "
+                             "dlb-agent) or undo the edits, then retry"));
         return false;
     }
     const std::string text = common::toJson(*result.config).dump(2) + "\n";
