@@ -592,6 +592,12 @@ std::optional<ReplicaConfig> parseReplicaConfig(const json& doc, std::vector<Con
             r.fail(join(path, "id"), "must be visible ASCII characters (no spaces or control characters), got " +
                                          quote(replica.id));
         }
+    } else if (doc.is_object() && !doc.contains("id") && replica.id.size() > kMaxReplicaIdBytes) {
+        // The default id (host:port) is held to the same bound: a host name may be 253 characters.
+        r.fail(join(path, "id"), "must be at most " + std::to_string(kMaxReplicaIdBytes) + " characters, got " +
+                                     std::to_string(replica.id.size()) +
+                                     " (the URL's host:port, used as the id when none is given); give the replica an "
+                                     "\"id\"");
     }
     if (r.errorCount() != before) {
         return std::nullopt;

@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstring>
 #include <cmath>
 
 namespace dlb::agent::control {
@@ -284,14 +285,25 @@ bool Api::commit(const Request& req, Reply& reply, const json& doc, const std::s
     // Read only, not parsed: what matters is whether the bytes are the ones the agent knows.
     std::string on_disk;
     const bool readable = common::readFileText(agent_.configPath(), &on_disk);
-    if ((readable || errno != ENOENT) && on_disk != agent_.configFileText()) {
+    const int read_errno = errno;
+    if ((readable || read_errno != ENOENT) && on_disk != agent_.configFileText()) {
+        // A path that exists but cannot be read (a directory, no read access) was not "edited":
+        // say what reading it says, since a reload would fail the same way.
+        const bool unreadable = !readable;
+        const std::string why_unreadable = unreadable ? std::string("cannot read file: ") + std::strerror(read_errno)
+                                                      : std::string();
         proxy::logLine("control: token \"" + req.token_name + "\" (" + req.peer + "): " + what +
-                       ": not applied, " + agent_.configPath() + " was changed since the agent read it");
-        reply.send(Response::error(409, "config_file_changed",
-                                   agent_.configPath() +
-                                       " was edited since the agent last read or wrote it; nothing was changed, so "
-                                       "the edits are not overwritten. Reload it (SIGHUP, systemctl reload "
-                                       "dlb-agent) or undo the edits, then retry"));
+                       ": not applied, " + agent_.configPath() +
+                       (unreadable ? " cannot be read: " + why_unreadable
+                                   : std::string(" was changed since the agent read it")));
+        reply.send(Response::error(
+            409, "config_file_changed",
+            unreadable ? agent_.configPath() + " cannot be read: " + why_unreadable +
+                             "; nothing was changed. Put the config file back (readable by the agent), then retry"
+                       : agent_.configPath() +
+                             " was edited since the agent last read or wrote it; nothing was changed, so "
+                             "the edits are not overwritten. Reload it (SIGHUP, systemctl reload "
+                             "dlb-agent) or undo the edits, then retry"));
         return false;
     }
     const std::string text = common::toJson(*result.config).dump(2) + "\n";

@@ -526,6 +526,12 @@ void TestConfig::badValue_data() {
     const std::string longId = R"({"url": "http://127.0.0.1:9001", "id": ")" + std::string(129, 'a') + R"("})";
     replica("id too long", longId.c_str(),
             "pools[0].replicas[0].id: must be at most 128 characters, got 129");
+    // Without an "id" the id is the URL's host:port; a 250-character host name made a 253-character
+    // id past the 128 limit that an explicit id is held to.
+    const std::string longHost = R"({"url": "http://)" + std::string(250, 'h') + R"(:9001"})";
+    replica("default id too long", longHost.c_str(),
+            "pools[0].replicas[0].id: must be at most 128 characters, got 255 (the URL's host:port, used as the "
+            "id when none is given); give the replica an \"id\"");
     replica("replica unknown key", R"({"url": "http://127.0.0.1:9001", "name": "r1"})",
             "pools[0].replicas[0].name: unknown key; expected one of: url, weight, id");
 

@@ -33,6 +33,7 @@ private slots:
     void addSwitchRemoveUnderLoad();
     void writeBackSurvivesSighupAndRestart();
     void unreloadedEditsAreNotOverwritten();
+    void unreadableFileIsNamedAsSuch();
     void socketIsCreatedWithMode0660();
     void staleSocketIsReplaced();
     void liveSocketIsRefused();
@@ -263,6 +264,27 @@ void TestControlRuntime::unreloadedEditsAreNotOverwritten()
     const QByteArray written = readFile();
     QVERIFY(written.contains("127.0.0.1:" + QByteArray::number(p2)));
     QVERIFY(written.contains("\"weight\": 4"));
+}
+
+// The config path turned into something that cannot be read (here a directory): still refused,
+// but the answer says it cannot be read and why. Before, it said the file "was edited" and to
+// reload it, which fails the same way.
+void TestControlRuntime::unreadableFileIsNamedAsSuch()
+{
+    const quint16 p1 = c_->startReplica(QStringLiteral("r1"));
+    QVERIFY(p1);
+    QVERIFY2(start({p1}), qPrintable(c_->error()));
+    const QByteArray id1 = "127.0.0.1:" + QByteArray::number(p1);
+    QVERIFY(QFile::remove(c_->configPath()));
+    QVERIFY(QDir().mkdir(c_->configPath()));
+    const auto r = call("PUT", "/v1/pools/web/replicas/" + id1 + "/weight", kAdmin, R"({"weight":4})");
+    QVERIFY(r);
+    QCOMPARE(r->status, 409);
+    const QJsonObject error = jsonBody(*r)["error"].toObject();
+    QCOMPARE(error["code"].toString(), QStringLiteral("config_file_changed"));
+    const QString message = error["message"].toString();
+    QVERIFY2(message.contains(QStringLiteral("cannot be read: cannot read file: Is a directory")), qPrintable(message));
+    QVERIFY(QDir().rmdir(c_->configPath()));
 }
 
 void TestControlRuntime::socketIsCreatedWithMode0660()
