@@ -17,6 +17,9 @@ PACKAGES=(
   # dlb-agent's postinst (which dpkg -i does not fetch), logrotate and systemd (systemd-analyze)
   # to check its logrotate file and unit
   libsystemd-dev rpm lintian adduser logrotate systemd
+  # replica discovery by DNS (c-ares on the main loop) and its tests' local DNS server;
+  # yaml-cpp for the test that checks the Kubernetes manifests
+  libc-ares-dev dnsmasq-base libyaml-cpp-dev
 )
 
 missing=()
