@@ -51,7 +51,7 @@ environment:
 Output: bench/out/matrix-<date>/ (per cell and case: every config, log and loadgen JSON;
 cells.json, table.md, matrix.dat, bench-matrix.png) and, unless --no-docs, the "Scenario
 matrix" section of docs/benchmarks.md and docs/bench-matrix.png.
-Full run: 18 cells x 6 cases, about 35 minutes. Needs nginx, haproxy, python3, gnuplot.
+Full run: 20 cells x 6 cases, about 40 minutes. Needs nginx, haproxy, python3, gnuplot.
 EOF
 }
 

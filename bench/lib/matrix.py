@@ -73,6 +73,11 @@ CELLS = [
     ("D8-8x-60-kill", "dlb", 8, "8x", "2x1", "o60", "kill"),
     ("D4-burst", "dlb", 4, "table5", "1x2", "burst", ""),
     ("A4-burst", "asyncio", 4, "table5", "2x1", "burst", ""),
+    # The asyncio replicas of A5-4x-90 and A30-2x-60 with --x-load: every answer carries
+    # `X-Load: rif=N, latency_ms=M`, the free load report service owners are asked to send
+    # (docs/load-reports.md), so Prequal's pool fills without the probes those replicas pay for.
+    ("X5-4x-90", "asyncio-xload", 5, "4x", "2x1", "o90", ""),
+    ("X30-2x-60", "asyncio-xload", 30, "2x-shift", "2x1", "o60", ""),
 ]
 QUICK = ["A3-closed", "D8-8x-90", "A8-8x-60", "A3-closed-kill", "A4-burst"]
 
@@ -227,7 +232,8 @@ def plan_cell(cell, warmup, duration):
                     names(1, k), names(k + 1, 2 * k)),
                 "table5": "all alike"}[uneven]
     plan["pool_desc"] = "%d × %s, %d slots, %s ms%s; %s" % (
-        n, "asyncio_replica.py" if impl == "asyncio" else "dlb-replica", slots,
+        n, {"asyncio": "asyncio_replica.py", "asyncio-xload": "asyncio_replica.py --x-load"}.get(impl, "dlb-replica"),
+        slots,
         ("%g" % svc) if not dist.startswith("uniform") else "500-2000", "" if dist == "uniform:500:2000" else " " + dist,
         slow_txt)
     if load.startswith("o"):
@@ -235,12 +241,18 @@ def plan_cell(cell, warmup, duration):
     return plan
 
 
+def is_asyncio(plan):
+    return plan["impl"] in ("asyncio", "asyncio-xload")
+
+
 def replica_cmd(plan, r, port, bin_dir, seed):
     sched = ",".join("%.2f:%g" % (t, f) for t, f in r.schedule)
-    if plan["impl"] == "asyncio":
+    if is_asyncio(plan):
         cmd = [sys.executable, ASYNCIO_REPLICA, "--listen", "127.0.0.1:%d" % port, "--name", r.name,
                "--slots", str(plan["slots"]), "--service-ms", "%g" % plan["service_ms"], "--dist", plan["dist"],
                "--slow", "%g" % r.slow, "--seed", str(seed)]
+        if plan["impl"] == "asyncio-xload":
+            cmd.append("--x-load")
     else:
         cmd = [os.path.join(bin_dir, "dlb-replica"), "--listen", "127.0.0.1:%d" % port, "--name", r.name,
                "--workers", str(plan["slots"]), "--service-ms", "%g" % plan["service_ms"], "--dist", plan["dist"],
@@ -412,7 +424,7 @@ def run_case(case, plan, d, bin_dir, tmp, warmup, duration):
         if load == "burst":  # sequential bursts: the rate is not a sum
             result["result"]["rate"] = None
     # probes per request, from what the asyncio replicas counted (a killed replica's count is lost)
-    if plan["impl"] == "asyncio":
+    if is_asyncio(plan):
         req = ping = 0
         for r in reps:
             with open(r.log, encoding="utf-8", errors="replace") as f:
@@ -536,7 +548,8 @@ def plan_json(plan):
     p["desc"] = describe(plan)
     load = plan["load"]
     p["short"] = "%s, %d %s, %s, %s%s" % (
-        "asyncio" if plan["impl"] == "asyncio" else "dlb-replica", plan["n"], plan["uneven"],
+        {"asyncio": "asyncio", "asyncio-xload": "asyncio + X-Load"}.get(plan["impl"], "dlb-replica"),
+        plan["n"], plan["uneven"],
         "1 agent × 2 workers" if plan["topo"] == "1x2" else "2 agents",
         load[1:] + "% open" if load.startswith("o") else "closed, 16 conns" if load == "c16" else "bursts of 1,000 conns",
         ", kill + restart" if plan["event"] == "kill" else "")
