@@ -14,7 +14,8 @@ usage() {
 usage: bench/matrix.sh [options]
 
 Every value of every axis is covered by some cell (not the cross product):
-  replica      dlb-replica | bench/replicas/asyncio_replica.py (probe costs a request)
+  replica      dlb-replica | bench/replicas/asyncio_replica.py (probe costs a request) |
+               the same with --x-load (a load report on every answer)
   pool         3, 8, 30 replicas (plus 5 for "2 of 5 at 4x" and 4 for the bursts)
   unevenness   even | 1 of 8 at 8x | 2 of 5 at 4x | a third 2x, a different third in the
                second half of the window
