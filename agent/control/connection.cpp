@@ -98,6 +98,9 @@ public:
         return conn_.startReading();
     }
 
+    const std::string& peer() const override { return peer_; }
+    bool unixSocket() const override { return unix_socket_; }
+
     void close() override
     {
         if (closing_)

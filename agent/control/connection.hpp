@@ -11,6 +11,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <string>
 
 namespace dlb::agent::control {
 
@@ -24,6 +25,10 @@ public:
     virtual int start(uv_stream_t* listener, const std::shared_ptr<const tls::ServerContext>& tls,
                       uint64_t handshake_ms) = 0;
     virtual void close() = 0;
+    // Who is at the other end, once start() succeeded: "uid:N" on the Unix socket, "ip:ADDR"
+    // on TCP (the key of the failed-authentication limiter and of the per-peer cap).
+    virtual const std::string& peer() const = 0;
+    virtual bool unixSocket() const = 0;
 };
 
 } // namespace dlb::agent::control

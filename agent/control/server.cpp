@@ -142,19 +142,60 @@ void Server::accept(uv_stream_t* server, bool unix_socket)
     Connection* c = Connection::create(*this, unix_socket, cfg);
     connections_.insert(c);
     const int rc = c->start(server, unix_socket ? nullptr : tls_, cfg.timeouts.tls_handshake_ms);
-    const size_t cap = rc == 0 ? connectionCap() : 0;
-    if (rc != 0 || connections_.size() > cap) {
-        if (rc == 0)
-            proxy::logLine("control: more than " + std::to_string(cap) +
-                           " control connections (at most 256, and a quarter of the open-file limit); closing a new "
-                           "one");
+    if (rc != 0) {
+        c->close();
+        return;
+    }
+    if (!c->unixSocket()) {
+        tcp_counted_.insert(c);
+        ++tcp_per_peer_[c->peer()];
+    }
+    const std::string why = overCap(*c, connectionCap());
+    if (!why.empty()) {
+        logRefusal(why);
         c->close();
     }
+}
+
+std::string Server::overCap(const Connection& c, size_t cap) const
+{
+    // Counts include `c`. The Unix socket may use every slot; TCP leaves kUnixReservedConnections
+    // of them (half, when the open-file limit makes the cap small) to the Unix socket.
+    if (connections_.size() > cap)
+        return "more than " + std::to_string(cap) +
+               " control connections (at most 256, and a quarter of the open-file limit)";
+    if (c.unixSocket())
+        return {};
+    const size_t tcp_cap = cap - std::min(kUnixReservedConnections, cap / 2);
+    if (tcp_counted_.size() > tcp_cap)
+        return "more than " + std::to_string(tcp_cap) + " control connections over TCP (" +
+               std::to_string(cap - tcp_cap) + " kept for the Unix socket)";
+    const auto it = tcp_per_peer_.find(c.peer());
+    if (it != tcp_per_peer_.end() && it->second > kMaxConnectionsPerPeer)
+        return "more than " + std::to_string(kMaxConnectionsPerPeer) + " control connections from " + c.peer();
+    return {};
+}
+
+void Server::logRefusal(const std::string& why)
+{
+    ++refusals_unlogged_;
+    const uint64_t now = uv_now(agent_.loop());
+    if (refusal_logged_ms_ != 0 && now - refusal_logged_ms_ < kRefusalLogIntervalMs)
+        return;
+    proxy::logLine("control: " + why + "; closing new ones (" + std::to_string(refusals_unlogged_) +
+                   " closed since the last such line)");
+    refusal_logged_ms_ = now == 0 ? 1 : now;
+    refusals_unlogged_ = 0;
 }
 
 void Server::connectionClosed(Connection* c)
 {
     connections_.erase(c);
+    if (tcp_counted_.erase(c) != 0) {
+        const auto it = tcp_per_peer_.find(c->peer());
+        if (it != tcp_per_peer_.end() && --it->second == 0)
+            tcp_per_peer_.erase(it);
+    }
     delete c;
 }
 

@@ -16,6 +16,7 @@
 
 #include <memory>
 #include <string>
+#include <unordered_map>
 #include <unordered_set>
 
 namespace dlb::agent::control {
@@ -28,6 +29,15 @@ inline constexpr size_t kMaxConnections = 256;
 // ... and at most this fraction (1/N) of the open-file limit, so that a low limit still leaves
 // the data plane its descriptors (holding a control connection needs no token).
 inline constexpr size_t kControlFdShare = 4;
+// Of those, this many are kept for the Unix socket: a crowd on the TCP listener, which a stranger
+// can reach with no token, never locks the local admin (dlbctl, systemd's ExecReload) out.
+inline constexpr size_t kUnixReservedConnections = 16;
+// TCP connections from one address at once: a console watching a few agents holds a handful;
+// one host cannot take every TCP slot from the others.
+inline constexpr size_t kMaxConnectionsPerPeer = 32;
+// Connections closed for a cap are logged at most once per this interval, with their count:
+// a flood must not turn into a log line per connection.
+inline constexpr uint64_t kRefusalLogIntervalMs = 1000;
 // Kernel accept queue of the control sockets.
 inline constexpr int kControlBacklog = 64;
 // A connection whose peer does not read its answers is closed once this much waits unwritten
@@ -64,6 +74,9 @@ private:
     static void onUnixConnection(uv_stream_t* server, int status);
     static void onTcpConnection(uv_stream_t* server, int status);
     void accept(uv_stream_t* server, bool unix_socket);
+    // Why a connection that just started must be closed for a cap, or empty when it may stay.
+    std::string overCap(const Connection& c, size_t cap) const;
+    void logRefusal(const std::string& why);
 
     proxy::Agent& agent_;
     Router router_;
@@ -80,6 +93,11 @@ private:
     bool stopping_ = false;
     std::shared_ptr<const tls::ServerContext> tls_;
     std::unordered_set<Connection*> connections_;
+    // Open TCP connections that started, in all and per peer (Connection::peer()).
+    std::unordered_set<const Connection*> tcp_counted_;
+    std::unordered_map<std::string, size_t> tcp_per_peer_;
+    uint64_t refusal_logged_ms_ = 0; // when the last refusal line was written (0: never)
+    size_t refusals_unlogged_ = 0;   // connections closed for a cap since that line
 };
 
 // Builds the control plane for proxy::Agent (dlb-agent's main.cpp passes this).

@@ -10,7 +10,9 @@
 #include <QJsonArray>
 #include <QtTest>
 
+#include <arpa/inet.h>
 #include <fcntl.h>
+#include <netinet/in.h>
 #include <poll.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
@@ -28,6 +30,27 @@ namespace {
 // a test can stop reading, half-close or leave at any moment.
 class RawUnix {
 public:
+    // A TCP connection to 127.0.0.1:port from `source` (any 127.0.0.0/8 address: every one is
+    // this host's, so a test can be several peers).
+    static std::unique_ptr<RawUnix> tcp(quint16 port, const char* source = "127.0.0.1")
+    {
+        auto r = std::unique_ptr<RawUnix>(new RawUnix());
+        r->fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        sockaddr_in from{};
+        from.sin_family = AF_INET;
+        ::inet_pton(AF_INET, source, &from.sin_addr);
+        sockaddr_in to{};
+        to.sin_family = AF_INET;
+        to.sin_port = htons(port);
+        ::inet_pton(AF_INET, "127.0.0.1", &to.sin_addr);
+        if (r->fd_ >= 0 && (::bind(r->fd_, reinterpret_cast<sockaddr*>(&from), sizeof from) != 0 ||
+                            ::connect(r->fd_, reinterpret_cast<sockaddr*>(&to), sizeof to) != 0)) {
+            ::close(r->fd_);
+            r->fd_ = -1;
+        }
+        return r;
+    }
+
     explicit RawUnix(const QString& path)
     {
         fd_ = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
@@ -96,6 +119,7 @@ public:
     }
 
 private:
+    RawUnix() = default;
     int fd_ = -1;
 };
 
@@ -142,10 +166,30 @@ private slots:
     void replicaIdCannotSplitTheAnswerHead();
     void headerValuesLoseTheirTrailingWhitespace();
     void controlConnectionsLeaveTheDataPlaneItsDescriptors();
+    void tcpCrowdLeavesTheUnixSocketItsShare();
+    void onePeerCannotTakeEveryTcpSlot();
 
 private:
     bool start(const QJsonObject& config) { return c_->startAgent(config); }
     QString sock() const { return controlSocket(*c_); }
+    // The TCP control listener's port, from the agent's "control: listening on" line.
+    quint16 controlTcpPort()
+    {
+        const QByteArray prefix = "control: listening on 127.0.0.1:";
+        quint16 port = 0;
+        QDeadlineTimer deadline(kWaitMs);
+        while (port == 0 && !deadline.hasExpired()) {
+            const QByteArray log = c_->agentLog();
+            const qsizetype at = log.indexOf(prefix);
+            if (at >= 0) {
+                const qsizetype end = log.indexOf('\n', at);
+                port = log.mid(at + prefix.size(), end - at - prefix.size()).split(' ').first().toUShort();
+            } else {
+                QTest::qWait(10);
+            }
+        }
+        return port;
+    }
     std::unique_ptr<Cluster> c_;
 };
 
@@ -392,6 +436,100 @@ void TestAttackControl::controlConnectionsLeaveTheDataPlaneItsDescriptors()
     // The data plane, with the crowd still connected.
     for (int i = 0; i < 10; ++i)
         QCOMPARE(knock(), 200);
+}
+
+namespace {
+
+// Sends /healthz on `c` and waits for the outcome: true when answered (the connection stays
+// open, held), false when the agent closed it.
+bool servedAndHeld(RawUnix& c)
+{
+    const QByteArray healthz = "GET /healthz HTTP/1.1\r\nHost: dlb\r\n\r\n";
+    if (!c.ok() || !c.sendAll(healthz))
+        return false;
+    bool closed = false;
+    const QByteArray a =
+        c.readUntil([](const QByteArray& b) { return answerStatuses(b).size() == 1; }, kWaitMs, &closed);
+    return !closed && answerStatuses(a).size() == 1;
+}
+
+} // namespace
+
+// A TCP control listener can be reached by anyone, with no token. A crowd there used to take
+// every control slot, the Unix socket's too: the local admin (dlbctl, systemd's reload) was
+// locked out. TCP now leaves kUnixReservedConnections (16) to the Unix socket. With the agent's
+// open-file limit at 160 the cap is 40 connections: 24 over TCP, the rest for the socket.
+void TestAttackControl::tcpCrowdLeavesTheUnixSocketItsShare()
+{
+    const quint16 replica = c_->startReplica(QStringLiteral("r1"));
+    QVERIFY2(replica, qPrintable(c_->error()));
+    QJsonObject cfg = controlConfig(*c_, {replica});
+    QJsonObject control = cfg[QStringLiteral("control")].toObject();
+    control[QStringLiteral("address")] = QStringLiteral("127.0.0.1:0");
+    cfg[QStringLiteral("control")] = control;
+    QVERIFY2(start(cfg), qPrintable(c_->error()));
+    const quint16 port = controlTcpPort();
+    QVERIFY(port > 0);
+    const auto pid = static_cast<pid_t>(c_->agent().process().processId());
+    const rlimit lim{160, 160};
+    QVERIFY2(::prlimit(pid, RLIMIT_NOFILE, &lim, nullptr) == 0, strerror(errno));
+
+    // Several source addresses, so the per-peer cap (32) is not what stops them.
+    std::vector<std::unique_ptr<RawUnix>> crowd;
+    int tcp_served = 0;
+    for (int i = 0; i < 30; ++i) {
+        const char* source = i % 2 == 0 ? "127.0.0.1" : "127.0.0.2";
+        crowd.push_back(RawUnix::tcp(port, source));
+        tcp_served += servedAndHeld(*crowd.back()) ? 1 : 0;
+    }
+    QCOMPARE(tcp_served, 24);
+    int unix_served = 0;
+    for (int i = 0; i < 17; ++i) {
+        crowd.push_back(std::make_unique<RawUnix>(sock()));
+        unix_served += servedAndHeld(*crowd.back()) ? 1 : 0;
+    }
+    QCOMPARE(unix_served, 16); // the 17th is over the cap of 40 in all
+    QTRY_VERIFY_WITH_TIMEOUT(c_->agentLog().contains("control connections over TCP (16 kept for the Unix socket)"),
+                             kWaitMs);
+}
+
+// One address cannot take every TCP slot from the others: at most kMaxConnectionsPerPeer (32)
+// from it at once. The refusals are logged at most once a second with their count, not a line
+// per connection (a flood would have been a log flood).
+void TestAttackControl::onePeerCannotTakeEveryTcpSlot()
+{
+    const quint16 replica = c_->startReplica(QStringLiteral("r1"));
+    QVERIFY2(replica, qPrintable(c_->error()));
+    QJsonObject cfg = controlConfig(*c_, {replica});
+    QJsonObject control = cfg[QStringLiteral("control")].toObject();
+    control[QStringLiteral("address")] = QStringLiteral("127.0.0.1:0");
+    cfg[QStringLiteral("control")] = control;
+    QVERIFY2(start(cfg), qPrintable(c_->error()));
+    const quint16 port = controlTcpPort();
+    QVERIFY(port > 0);
+    const auto pid = static_cast<pid_t>(c_->agent().process().processId());
+    const rlimit lim{4096, 4096}; // cap 256: only the per-peer cap can stop the crowd
+    QVERIFY2(::prlimit(pid, RLIMIT_NOFILE, &lim, nullptr) == 0, strerror(errno));
+
+    std::vector<std::unique_ptr<RawUnix>> crowd;
+    int served = 0;
+    for (int i = 0; i < 48; ++i) {
+        crowd.push_back(RawUnix::tcp(port));
+        served += servedAndHeld(*crowd.back()) ? 1 : 0;
+    }
+    QCOMPARE(served, 32);
+    auto other = RawUnix::tcp(port, "127.0.0.3");
+    QVERIFY(servedAndHeld(*other));
+    // One freed slot lets the crowded peer in again.
+    crowd.front().reset();
+    // (QTRY evaluates its expression again after success: `in` keeps that from opening more.)
+    std::unique_ptr<RawUnix> again;
+    bool in = false;
+    QTRY_VERIFY_WITH_TIMEOUT(in || (in = servedAndHeld(*(again = RawUnix::tcp(port)))), kWaitMs);
+    const QByteArray line = "control connections from ip:127.0.0.1; closing new ones";
+    QTRY_VERIFY_WITH_TIMEOUT(c_->agentLog().contains(line), kWaitMs);
+    const QByteArray log = c_->agentLog();
+    QVERIFY2(log.count(line) < 16, log.constData()); // 16 refused, fewer lines
 }
 
 QTEST_GUILESS_MAIN(TestAttackControl)
