@@ -5,6 +5,7 @@
 
 #include "control_fixture.hpp"
 #include "prequal_load.hpp"
+#include "test_certs.hpp"
 
 #include <QFile>
 #include <QJsonArray>
@@ -146,6 +147,7 @@ private slots:
     void addressesBecomeReplicasThatServe();
     void answerChangesUnderLoad();
     void srvRecordsGivePortsAndWeights();
+    void httpsSchemeUsesThePoolsTls();
     void deadDnsServerKeepsThePool();
     void nxdomainKeepsTheLastSet();
     void startsWithoutAnAnswerAndKeepsAsking();
@@ -222,6 +224,15 @@ private:
         return r->status == 200 ? r->header("X-Replica") : "<" + QByteArray::number(r->status) + ">";
     }
 
+    // The replicas that answer `n` requests in a row, on new connections.
+    QSet<QByteArray> answers(int n = 10)
+    {
+        QSet<QByteArray> seen;
+        for (int i = 0; i < n; ++i)
+            seen.insert(answer());
+        return seen;
+    }
+
     std::unique_ptr<Cluster> c_;
     std::unique_ptr<Dns> dns_;
     std::vector<std::unique_ptr<ChildProcess>> replicas_;
@@ -259,10 +270,8 @@ void TestDiscovery::addressesBecomeReplicasThatServe()
     QCOMPARE(list.value(a).value("source").toString(), QStringLiteral("dns://replicas.test:%1").arg(port));
     QCOMPARE(list.value(a).value("url").toString(), QStringLiteral("http://") + a);
     QCOMPARE(list.value(a).value("weight").toInt(), 1);
-    QSet<QByteArray> seen;
-    for (int i = 0; i < 10; ++i)
-        seen.insert(answer());
-    QCOMPARE(seen, (QSet<QByteArray>{"r2", "r3"}));
+    // Workers take health verdicts on their 10 ms tick, a moment after GET /v1/pools shows them.
+    QTRY_COMPARE_WITH_TIMEOUT(answers(), (QSet<QByteArray>{"r2", "r3"}), kWaitMs);
     const auto cfg = controlCall(*c_, "GET", "/v1/config");
     QVERIFY(cfg && cfg->status == 200);
     const QJsonObject pool = jsonBody(*cfg).value("config").toObject().value("pools").toArray().at(0).toObject();
@@ -284,6 +293,7 @@ void TestDiscovery::answerChangesUnderLoad()
     QVERIFY2(c_->startAgent(discoveryConfig(dnsEntry(port))), qPrintable(c_->error()));
     const QString a = QStringLiteral("127.0.0.2:%1").arg(port), b = QStringLiteral("127.0.0.3:%1").arg(port);
     QTRY_COMPARE_WITH_TIMEOUT(state(a), QStringLiteral("healthy"), kWaitMs);
+    QTRY_COMPARE_WITH_TIMEOUT(answer(), QByteArray("r2"), kWaitMs); // the worker has taken the verdict too
 
     Load load(c_->port(), 4, -1);
     QTRY_VERIFY_WITH_TIMEOUT(load.completed() > 100, kWaitMs);
@@ -329,10 +339,37 @@ void TestDiscovery::srvRecordsGivePortsAndWeights()
     QCOMPARE(list.value(a).value("weight").toInt(), 5);
     QCOMPARE(list.value(b).value("weight").toInt(), 1);
     QCOMPARE(list.value(b).value("source").toString(), QStringLiteral("srv://_http._tcp.svc.test"));
-    QSet<QByteArray> seen;
-    for (int i = 0; i < 10; ++i)
-        seen.insert(answer());
-    QCOMPARE(seen, (QSet<QByteArray>{"r2", "r3"}));
+    // Workers take health verdicts on their 10 ms tick, a moment after GET /v1/pools shows them.
+    QTRY_COMPARE_WITH_TIMEOUT(answers(), (QSet<QByteArray>{"r2", "r3"}), kWaitMs);
+}
+
+// "scheme": "https": the discovered replica (openssl s_server, whose certificate names
+// 127.0.0.1) is spoken to over TLS, verified against the pool's tls.ca_file, even though the
+// pool has no configured https:// replica.
+void TestDiscovery::httpsSchemeUsesThePoolsTls()
+{
+    TestCerts certs;
+    QVERIFY2(certs.ok(), qPrintable(certs.error()));
+    ChildProcess server;
+    const QByteArray port = server.startAndReadLine(QStringLiteral("openssl"),
+                                                    {"s_server", "-accept", "127.0.0.1:0", "-cert",
+                                                     certs.path("server.pem"), "-key", certs.path("server.key"), "-www"},
+                                                    "ACCEPT 127.0.0.1:");
+    QVERIFY2(!port.isEmpty(), qPrintable(server.error()));
+    QVERIFY(dns_->start());
+    QVERIFY(dns_->setHosts({"127.0.0.1 secure.test"}));
+    QJsonObject cfg = discoveryConfig(
+        {{"url", QStringLiteral("dns://secure.test:%1").arg(QString::fromLatin1(port))}, {"scheme", "https"}});
+    setJson(cfg, {"pools", "0", "tls", "ca_file"}, certs.path("ca.pem"));
+    QVERIFY2(c_->startAgent(cfg), qPrintable(c_->error()));
+    const QString id = QStringLiteral("127.0.0.1:") + QString::fromLatin1(port);
+    QTRY_COMPARE_WITH_TIMEOUT(state(id), QStringLiteral("healthy"), kWaitMs);
+    QCOMPARE(replicas().value(id).value("url").toString(), QStringLiteral("https://") + id);
+    QTRY_COMPARE_WITH_TIMEOUT(answer(), QByteArray(), kWaitMs); // 200 (s_server sends no X-Replica)
+    const auto r = fetch(c_->port(), getRequest("/"));
+    QVERIFY(r);
+    QCOMPARE(r->status, 200);
+    QVERIFY2(r->body.contains("TLSv1.3"), r->body.left(400).constData());
 }
 
 // The DNS server dies: the pool keeps its replicas and serves; the failure is logged once, not
@@ -357,10 +394,7 @@ void TestDiscovery::deadDnsServerKeepsThePool()
     QTest::qWait(3000);
     QCOMPARE(c_->agent().log().mid(mark).count("lookup failed"), 1);
     QCOMPARE(replicas().size(), 2);
-    QSet<QByteArray> seen;
-    for (int i = 0; i < 10; ++i)
-        seen.insert(answer());
-    QCOMPARE(seen, (QSet<QByteArray>{"r2", "r3"}));
+    QCOMPARE(answers(), (QSet<QByteArray>{"r2", "r3"}));
 
     QVERIFY(dns_->setHosts({"127.0.0.3 replicas.test"}));
     QVERIFY(dns_->start({}, dnsPort));
@@ -383,7 +417,7 @@ void TestDiscovery::nxdomainKeepsTheLastSet()
     QVERIFY(c_->agent().waitForLog("lookup failed (Domain name not found); keeping the last 1 replica(s)", mark));
     QCOMPARE(replicas().keys(), QStringList{a});
     QCOMPARE(state(a), QStringLiteral("healthy"));
-    QCOMPARE(answer(), QByteArray("r2"));
+    QTRY_COMPARE_WITH_TIMEOUT(answer(), QByteArray("r2"), kWaitMs);
 }
 
 // A name that does not resolve at start: the agent starts with an empty pool (503), logs it,
@@ -398,7 +432,7 @@ void TestDiscovery::startsWithoutAnAnswerAndKeepsAsking()
     QCOMPARE(answer(), QByteArray("<503>"));
     QVERIFY(dns_->setHosts({"127.0.0.3 replicas.test"}));
     QTRY_COMPARE_WITH_TIMEOUT(state(QStringLiteral("127.0.0.3:%1").arg(port)), QStringLiteral("healthy"), kWaitMs);
-    QCOMPARE(answer(), QByteArray("r3"));
+    QTRY_COMPARE_WITH_TIMEOUT(answer(), QByteArray("r3"), kWaitMs);
 }
 
 // interval_ms is a minute, the records' TTL one second: a change is picked up within seconds.
