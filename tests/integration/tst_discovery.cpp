@@ -344,8 +344,9 @@ void TestDiscovery::srvRecordsGivePortsAndWeights()
 }
 
 // "scheme": "https": the discovered replica (openssl s_server, whose certificate names
-// 127.0.0.1) is spoken to over TLS, verified against the pool's tls.ca_file, even though the
-// pool has no configured https:// replica.
+// 127.0.0.1) is spoken to over TLS and verified, in a pool with no `tls` key and no configured
+// https:// replica: the pool still gets its TLS context (the system's bundle, which
+// SSL_CERT_FILE points at the test CA for this agent). Without one, every check was "not run".
 void TestDiscovery::httpsSchemeUsesThePoolsTls()
 {
     TestCerts certs;
@@ -360,7 +361,9 @@ void TestDiscovery::httpsSchemeUsesThePoolsTls()
     QVERIFY(dns_->setHosts({"127.0.0.1 secure.test"}));
     QJsonObject cfg = discoveryConfig(
         {{"url", QStringLiteral("dns://secure.test:%1").arg(QString::fromLatin1(port))}, {"scheme", "https"}});
-    setJson(cfg, {"pools", "0", "tls", "ca_file"}, certs.path("ca.pem"));
+    QProcessEnvironment env = QProcessEnvironment::systemEnvironment();
+    env.insert(QStringLiteral("SSL_CERT_FILE"), certs.path("ca.pem"));
+    c_->agent().process().setProcessEnvironment(env);
     QVERIFY2(c_->startAgent(cfg), qPrintable(c_->error()));
     const QString id = QStringLiteral("127.0.0.1:") + QString::fromLatin1(port);
     QTRY_COMPARE_WITH_TIMEOUT(state(id), QStringLiteral("healthy"), kWaitMs);
