@@ -296,6 +296,143 @@ void parseHealthCheck(Reader& r, const json& pool, const std::string& pool_path,
     }
 }
 
+// "resolvers": ["127.0.0.1:5353", "[::1]", "10.0.0.10"]: numeric addresses (a resolver found by
+// name would need a resolver), port 53 unless given.
+void parseResolvers(Reader& r, const json& obj, const std::string& path, std::vector<Endpoint>& out) {
+    const json* list = r.member(obj, path, "resolvers", Presence::Optional);
+    const std::string list_path = join(path, "resolvers");
+    if (!list || !r.isType(*list, list_path, json::value_t::array, "array")) {
+        return;
+    }
+    if (list->empty()) {
+        r.fail(list_path, "must not be empty; leave the key out to use the system's resolvers");
+    } else if (list->size() > kMaxDiscoveryResolvers) {
+        r.fail(list_path, "must name at most " + std::to_string(kMaxDiscoveryResolvers) + " resolvers, got " +
+                              std::to_string(list->size()));
+    }
+    for (size_t i = 0; i < list->size(); ++i) {
+        const std::string item_path = indexed(list_path, i);
+        if (!r.isType((*list)[i], item_path, json::value_t::string, "string")) {
+            continue;
+        }
+        const std::string text = (*list)[i].get<std::string>();
+        std::string why;
+        auto endpoint = parseHostPort(text, kDefaultDnsPort, false, &why);
+        if (endpoint && endpoint->host.find(':') == std::string::npos &&
+            endpoint->host.find_first_not_of("0123456789.") != std::string::npos) {
+            endpoint.reset();
+            why = "must be an IP address (a resolver cannot be found by name), as in \"10.0.0.10\", "
+                  "\"127.0.0.1:5353\" or \"[::1]:53\", got " + quote(text);
+        }
+        if (!endpoint) {
+            r.fail(item_path, why);
+            continue;
+        }
+        out.push_back(*endpoint);
+    }
+}
+
+// The name of a dns:// or srv:// URL: a DNS name, never an address (there is nothing to
+// discover about an address; write it under "replicas").
+bool checkDiscoveryName(Reader& r, const std::string& path, std::string_view name, const std::string& url) {
+    std::string why;
+    const bool numeric = name.find(':') != std::string_view::npos || name.starts_with('[') ||
+                         name.find_first_not_of("0123456789.") == std::string_view::npos;
+    if (numeric) {
+        r.fail(path, "names an address, not a DNS name, in " + quote(url) +
+                         "; write an address under \"replicas\" instead");
+        return false;
+    }
+    if (!parseHostPort(name, 1, false, &why)) {
+        r.fail(path, why + " in " + quote(url));
+        return false;
+    }
+    return true;
+}
+
+void parseDiscoveryUrl(Reader& r, const std::string& path, DiscoveryConfig& d) {
+    const std::string url_path = join(path, "url");
+    constexpr std::string_view kDns = "dns://", kSrv = "srv://";
+    const std::string_view url = d.url;
+    if (url.starts_with(kDns)) {
+        const std::string_view rest = url.substr(kDns.size());
+        const size_t colon = rest.rfind(':');
+        if (colon == std::string_view::npos || rest.find('/') != std::string_view::npos) {
+            r.fail(url_path, "must be dns://NAME:PORT, as in \"dns://replicas.example.svc:8080\", got " + quote(url));
+            return;
+        }
+        if (!checkDiscoveryName(r, url_path, rest.substr(0, colon), d.url)) {
+            return;
+        }
+        std::string why;
+        auto endpoint = parseHostPort(rest, std::nullopt, false, &why);
+        if (!endpoint) {
+            r.fail(url_path, why + " in " + quote(url));
+            return;
+        }
+        d.name = endpoint->host;
+        d.port = endpoint->port;
+    } else if (url.starts_with(kSrv)) {
+        const std::string_view rest = url.substr(kSrv.size());
+        const char* shape = "must be srv://_SERVICE._tcp.NAME, as in \"srv://_http._tcp.replicas.example.svc\" (the "
+                            "port comes from the SRV records), got ";
+        const size_t dot1 = rest.find('.');
+        const size_t dot2 = dot1 == std::string_view::npos ? dot1 : rest.find('.', dot1 + 1);
+        if (rest.find_first_of(":/") != std::string_view::npos || dot2 == std::string_view::npos ||
+            !rest.starts_with('_') || dot1 < 2 || rest.substr(dot1 + 1, dot2 - dot1 - 1) != "_tcp" ||
+            dot2 + 1 >= rest.size() || rest[dot2 + 1] == '.') {
+            r.fail(url_path, shape + quote(url));
+            return;
+        }
+        if (!checkDiscoveryName(r, url_path, rest, d.url)) {
+            return;
+        }
+        d.srv = true;
+        d.name = std::string(rest);
+    } else {
+        r.fail(url_path, "must start with dns:// (A and AAAA records: \"dns://replicas.example.svc:8080\") or srv:// "
+                         "(SRV records: \"srv://_http._tcp.replicas.example.svc\"), got " + quote(url));
+    }
+}
+
+void parseDiscovery(Reader& r, const json& pool, const std::string& pool_path, std::vector<DiscoveryConfig>& out) {
+    const json* list = r.member(pool, pool_path, "discovery", Presence::Optional);
+    const std::string list_path = join(pool_path, "discovery");
+    if (!list || !r.isType(*list, list_path, json::value_t::array, "array")) {
+        return;
+    }
+    std::map<std::string, size_t, std::less<>> urls;
+    for (size_t i = 0; i < list->size(); ++i) {
+        const std::string path = indexed(list_path, i);
+        const json& item = (*list)[i];
+        if (!r.object(item, path, {"url", "interval_ms", "scheme", "weight", "resolvers"})) {
+            continue;
+        }
+        DiscoveryConfig d;
+        if (r.string(item, path, "url", d.url, Presence::Required)) {
+            parseDiscoveryUrl(r, path, d);
+            if (const auto [it, fresh] = urls.emplace(d.url, i); !fresh) {
+                r.fail(join(path, "url"), "duplicate discovery url " + quote(d.url) + " (also " +
+                                              indexed(list_path, it->second) + ")");
+            }
+        }
+        r.whole(item, path, "interval_ms", d.interval_ms, kMinDiscoveryIntervalMs, kMaxDiscoveryIntervalMs);
+        std::string scheme = "http";
+        if (r.string(item, path, "scheme", scheme) && scheme != "http" && scheme != "https") {
+            r.fail(join(path, "scheme"), "must be \"http\" or \"https\", got " + quote(scheme));
+        }
+        d.https = scheme == "https";
+        if (item.contains("weight") && d.srv) {
+            r.fail(join(path, "weight"), "srv:// entries take each replica's weight from its SRV record "
+                                         "(weight 0 counts as 1); remove \"weight\"");
+        } else {
+            r.whole(item, path, "weight", d.weight, kMinReplicaWeight, kMaxReplicaWeight);
+        }
+        parseResolvers(r, item, path, d.resolvers);
+        out.push_back(std::move(d));
+    }
+}
+
 void parsePools(Reader& r, const json& doc, Config& config, std::vector<ConfigError>& errors) {
     const json* list = r.member(doc, "", "pools", Presence::Required);
     if (!list || !r.isType(*list, "pools", json::value_t::array, "array")) {
@@ -308,7 +445,7 @@ void parsePools(Reader& r, const json& doc, Config& config, std::vector<ConfigEr
     for (size_t i = 0; i < list->size(); ++i) {
         const std::string path = indexed("pools", i);
         const json& item = (*list)[i];
-        if (!r.object(item, path, {"name", "algorithm", "probe", "health_check", "replicas", "tls"})) {
+        if (!r.object(item, path, {"name", "algorithm", "probe", "health_check", "replicas", "discovery", "tls"})) {
             continue;
         }
         PoolConfig pool;
@@ -351,6 +488,7 @@ void parsePools(Reader& r, const json& doc, Config& config, std::vector<ConfigEr
                 pool.replicas.push_back(std::move(*replica));
             }
         }
+        parseDiscovery(r, item, path, pool.discovery);
         config.pools.push_back(std::move(pool));
     }
 }
@@ -610,7 +748,7 @@ ConfigResult parseConfig(const json& doc) {
     Reader r(result.errors);
     Config config;
     if (r.object(doc, "", {"workers", "listeners", "control", "routes", "pools", "timeouts",
-                           "limits", "access_log"})) {
+                           "limits", "access_log", "resolvers"})) {
         r.whole(doc, "", "workers", config.workers, 0, kMaxWorkers);
         parseListeners(r, doc, config);
         parseControl(r, doc, config);
@@ -619,6 +757,7 @@ ConfigResult parseConfig(const json& doc) {
         parseTimeouts(r, doc, config.timeouts);
         parseLimits(r, doc, config.limits);
         parseAccessLog(r, doc, config.access_log);
+        parseResolvers(r, doc, "", config.resolvers);
     }
     if (result.errors.empty()) {
         result.config = std::move(config);
@@ -743,6 +882,14 @@ json tlsJson(const TlsConfig& tls) {
     }
     return t;
 }
+json resolversJson(const std::vector<Endpoint>& resolvers) {
+    json list = json::array();
+    for (const Endpoint& e : resolvers) {
+        list.push_back(hostPort(e));
+    }
+    return list;
+}
+
 } // namespace
 
 json toJson(const Config& config) {
@@ -808,6 +955,19 @@ json toJson(const Config& config) {
         for (const ReplicaConfig& replica : pool.replicas) {
             p["replicas"].push_back(toJson(replica));
         }
+        if (!pool.discovery.empty()) {
+            p["discovery"] = json::array();
+            for (const DiscoveryConfig& d : pool.discovery) {
+                json e = {{"url", d.url}, {"interval_ms", d.interval_ms}, {"scheme", d.https ? "https" : "http"}};
+                if (!d.srv) {
+                    e["weight"] = d.weight;
+                }
+                if (!d.resolvers.empty()) {
+                    e["resolvers"] = resolversJson(d.resolvers);
+                }
+                p["discovery"].push_back(std::move(e));
+            }
+        }
         j["pools"].push_back(std::move(p));
     }
     const TimeoutsConfig& t = config.timeouts;
@@ -827,6 +987,9 @@ json toJson(const Config& config) {
         log["path"] = config.access_log.path;
     }
     j["access_log"] = std::move(log);
+    if (!config.resolvers.empty()) {
+        j["resolvers"] = resolversJson(config.resolvers);
+    }
     return j;
 }
 

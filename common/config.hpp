@@ -48,6 +48,16 @@ inline constexpr std::size_t kMaxReplicaIdBytes = 128;
 inline constexpr unsigned kMinReplicaWeight = 1;
 inline constexpr unsigned kMaxReplicaWeight = 1000000;
 
+// Replica discovery by DNS (pools[].discovery; agent/discovery). An entry is re-resolved every
+// interval_ms, sooner when the answer's TTL is shorter, but never more often than the floor: a
+// TTL of 0 must not make the agent query in a loop.
+inline constexpr unsigned kDefaultDiscoveryIntervalMs = 30000;
+inline constexpr unsigned kMinDiscoveryIntervalMs = 1000;
+inline constexpr unsigned kMaxDiscoveryIntervalMs = 86400000;
+// Resolvers a discovery entry (or the top-level "resolvers") may name; c-ares tries them in order.
+inline constexpr std::size_t kMaxDiscoveryResolvers = 8;
+inline constexpr uint16_t kDefaultDnsPort = 53;
+
 struct Endpoint {
     std::string host; // numeric IPv4/IPv6 address or a host name
     uint16_t port = 0;
@@ -125,6 +135,21 @@ struct ReplicaConfig {
     bool operator==(const ReplicaConfig&) const = default;
 };
 
+// One pools[].discovery entry: {"url": "dns://name:port"} (every A and AAAA address becomes a
+// replica on that port) or {"url": "srv://_service._tcp.name"} (SRV: each target's addresses on
+// the record's port, lowest priority only).
+struct DiscoveryConfig {
+    std::string url;   // as written
+    bool srv = false;  // srv:// (else dns://)
+    std::string name;  // the name queried: "replicas.example.svc", "_http._tcp.replicas.example.svc"
+    uint16_t port = 0; // dns:// only
+    unsigned interval_ms = kDefaultDiscoveryIntervalMs;
+    bool https = false; // "scheme": "https"
+    unsigned weight = 1; // dns:// only; srv:// takes each record's weight
+    std::vector<Endpoint> resolvers; // numeric addresses; empty: Config::resolvers
+    bool operator==(const DiscoveryConfig&) const = default;
+};
+
 struct ProbeConfig {
     std::string path = "/ping";
     unsigned timeout_ms = 50;
@@ -150,6 +175,7 @@ struct PoolConfig {
     ProbeConfig probe;
     HealthCheckConfig health_check;
     std::vector<ReplicaConfig> replicas;
+    std::vector<DiscoveryConfig> discovery; // replicas found by DNS, beside `replicas`
     UpstreamTlsConfig tls; // used by https:// replicas only
     bool operator==(const PoolConfig&) const = default;
 };
@@ -191,6 +217,8 @@ struct Config {
     TimeoutsConfig timeouts;
     LimitsConfig limits;
     AccessLogConfig access_log;
+    // DNS servers of discovery entries that name none; empty: the system's (/etc/resolv.conf).
+    std::vector<Endpoint> resolvers;
 
     const PoolConfig* findPool(std::string_view name) const;
     // Lets a reload tell what changed; defaulted, so a new field is compared without a word.

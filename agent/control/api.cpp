@@ -52,8 +52,6 @@ std::string describe(const common::AlgorithmConfig& a)
 
 Api::Api(Server& server) : server_(server), agent_(server.agent())
 {
-    uv_timer_init(agent_.loop(), &drain_timer_);
-    drain_timer_.data = this;
     route(HTTP_GET, "/healthz", Role::None, &Api::healthz);
     route(HTTP_GET, "/readyz", Role::None, &Api::readyz);
     route(HTTP_GET, "/v1/status", Role::Viewer, &Api::status);
@@ -76,7 +74,6 @@ void Api::stop()
         return;
     stopped_ = true;
     stats_routes_->stop();
-    uv_close(reinterpret_cast<uv_handle_t*>(&drain_timer_), nullptr);
 }
 
 void Api::route(llhttp_method_t method, const char* pattern, Role role,
@@ -139,7 +136,8 @@ json Api::replicaJson(const proxy::ReplicaSpec& r) const
             {"latency_ms", latency > 0 ? json(latency) : json(nullptr)},
             {"requests", s.requests},
             {"errors", s.errors},
-            {"in_flight", s.in_flight}};
+            {"in_flight", s.in_flight},
+            {"source", r.source.empty() ? "config" : r.source}};
 }
 
 json Api::poolJson(const proxy::PoolSpec& pool) const
@@ -147,7 +145,7 @@ json Api::poolJson(const proxy::PoolSpec& pool) const
     json replicas = json::array();
     for (const auto& r : pool.replicas)
         replicas.push_back(replicaJson(r));
-    for (const auto& d : draining_) {
+    for (const auto& d : agent_.drainer().list()) {
         if (d.pool != pool.config.name)
             continue;
         proxy::ReplicaSpec r;
@@ -156,6 +154,7 @@ json Api::poolJson(const proxy::PoolSpec& pool) const
         r.weight = d.weight;
         r.health = d.health;
         r.stats = d.stats;
+        r.source = d.source;
         json j = replicaJson(r);
         j["state"] = "draining";
         replicas.push_back(std::move(j));
@@ -243,9 +242,16 @@ bool Api::findReplica(const Request& req, Reply& reply, size_t pool, size_t* ind
             *index = i;
             return true;
         }
-    const bool gone = std::any_of(draining_.begin(), draining_.end(), [&](const Draining& d) {
-        return d.pool == req.params.at(0) && d.id == req.params.at(1);
-    });
+    // A discovered replica is not the API's to change: DNS added it and DNS removes it.
+    for (const auto& r : agent_.snapshot()->pools[pool]->replicas)
+        if (r.id == req.params.at(1) && !r.source.empty()) {
+            reply.send(Response::error(409, "replica_discovered",
+                                       "replica \"" + r.id + "\" of pool \"" + req.params.at(0) + "\" was found by " +
+                                           r.source + "; change the DNS records, or the pool's discovery entry, "
+                                           "to remove or reweigh it"));
+            return false;
+        }
+    const bool gone = agent_.drainer().draining(req.params.at(0), req.params.at(1));
     reply.send(Response::error(404, "unknown_replica",
                                "pool \"" + req.params.at(0) + "\" has no replica \"" + req.params.at(1) + "\"" +
                                    (gone ? " (it is draining: removed already)" : "")));
@@ -347,7 +353,15 @@ void Api::addReplica(const Request& req, const ReplyPtr& reply)
                                         body.contains("id") ? "id" : "url"));
             return;
         }
-    for (const auto& d : draining_)
+    for (const auto& r : agent_.snapshot()->pools[p]->replicas)
+        if (r.id == replica->id && !r.source.empty()) {
+            reply->send(Response::error(409, "replica_exists",
+                                        "pool \"" + pool + "\" has a replica \"" + replica->id + "\" already, found by " +
+                                            r.source,
+                                        body.contains("id") ? "id" : "url"));
+            return;
+        }
+    for (const auto& d : agent_.drainer().list())
         if (d.pool == pool && d.id == replica->id) {
             reply->send(Response::error(409, "replica_draining",
                                         "replica \"" + replica->id + "\" of pool \"" + pool +
@@ -381,25 +395,18 @@ void Api::removeReplica(const Request& req, const ReplyPtr& reply)
         return;
     const auto snap = agent_.snapshot(); // the one with the replica: its ReplicaHealth is kept
     const auto& rc = snap->config.pools[p].replicas[i];
-    const proxy::ReplicaSpec& rs = snap->pools[p]->replicas[i];
-    Draining d{snap->config.pools[p].name, rc.id, rc.url, rc.weight, rs.health, rs.stats, 0};
+    const proxy::ReplicaSpec& spec = snap->pools[p]->replicas[i];
+    const std::string pool = snap->config.pools[p].name;
     json doc = common::toJson(snap->config);
     doc["pools"][p]["replicas"].erase(i);
     uint64_t generation = 0;
-    const std::string what = "pool " + d.pool + ": removed replica " + d.id + " (" + d.url + ", weight " +
-                             std::to_string(d.weight) + "); it drains: no new requests, removed when the last ends";
+    const std::string what = "pool " + pool + ": removed replica " + rc.id + " (" + rc.url + ", weight " +
+                             std::to_string(rc.weight) + "); it drains: no new requests, removed when the last ends";
     if (!commit(req, *reply, doc, what, {}, &generation))
         return;
-    d.generation = generation;
-    proxy::ReplicaSpec spec;
-    spec.id = d.id;
-    spec.url = d.url;
-    spec.weight = d.weight;
-    spec.health = d.health;
-    spec.stats = d.stats;
     json rj = replicaJson(spec);
     rj["state"] = "draining";
-    watchDrain(std::move(d));
+    agent_.drainer().watch(pool, spec, generation, "control: ");
     reply->send(Response::json(202, {{"replica", rj}, {"generation", generation}}));
 }
 
@@ -504,32 +511,6 @@ void Api::healthCheck(const Request& req, const ReplyPtr& reply)
         }
         reply->send(Response::json(200, {{"pool", pool}, {"generation", snap->generation}, {"results", list}}));
     });
-}
-
-// ---- draining -------------------------------------------------------------------------------
-
-void Api::watchDrain(Draining d)
-{
-    draining_.push_back(std::move(d));
-    if (!stopped_ && !uv_is_active(reinterpret_cast<uv_handle_t*>(&drain_timer_)))
-        uv_timer_start(&drain_timer_, &Api::onDrainPoll, kDrainPollMs, kDrainPollMs);
-}
-
-void Api::onDrainPoll(uv_timer_t* t)
-{
-    auto* self = static_cast<Api*>(t->data);
-    // Once every worker has ticked on generation G or later, new requests take G's runtimes and
-    // none reaches a replica G removed; its counters (written as requests start and end) then
-    // say when the last one ended.
-    const uint64_t ticked = self->agent_.workersTickedGeneration();
-    std::erase_if(self->draining_, [&](const Draining& d) {
-        if (ticked < d.generation || stats::summarize(*d.stats).in_flight > 0)
-            return false;
-        proxy::logLine("control: pool " + d.pool + ": replica " + d.id + " drained (its last request ended) and removed");
-        return true;
-    });
-    if (self->draining_.empty())
-        uv_timer_stop(t);
 }
 
 } // namespace dlb::agent::control

@@ -2,7 +2,8 @@
 // The control API's endpoints (docs/control-api.md): the route table and its handlers, and the
 // one path every change takes: validated as `dlb-agent --check` validates a file, written back to
 // the config file atomically, then applied as a new snapshot (SIGHUP's path). Removed replicas
-// are watched until their last request ends. Threading: main loop only.
+// are watched until their last request ends (the agent's Drainer, shared with DNS discovery).
+// Threading: main loop only.
 
 #include "agent/control/router.hpp"
 #include "agent/control/stats_routes.hpp"
@@ -19,9 +20,6 @@
 namespace dlb::agent::control {
 
 class Server;
-
-// How often removed replicas are looked at for their last request to end.
-inline constexpr uint64_t kDrainPollMs = 100;
 
 class Api {
 public:
@@ -61,23 +59,8 @@ private:
     nlohmann::json replicaJson(const proxy::ReplicaSpec& r) const;
     nlohmann::json poolJson(const proxy::PoolSpec& pool) const;
 
-    // A replica removed from the config whose requests in flight have not all ended.
-    struct Draining {
-        std::string pool;
-        std::string id;
-        std::string url;
-        unsigned weight = 1;
-        std::shared_ptr<proxy::ReplicaHealth> health;
-        std::shared_ptr<stats::ReplicaStats> stats; // its in_flight says when it has drained
-        uint64_t generation = 0; // the first without it
-    };
-    void watchDrain(Draining d);
-    static void onDrainPoll(uv_timer_t* t);
-
     Server& server_;
     proxy::Agent& agent_;
-    std::vector<Draining> draining_;
-    uv_timer_t drain_timer_{};
     std::unique_ptr<StatsRoutes> stats_routes_; // GET /v1/stats, .../history, .../stream, /metrics
     bool stopped_ = false;
 };

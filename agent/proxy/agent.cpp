@@ -12,6 +12,7 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <algorithm>
 #include <random>
 #include <thread>
 
@@ -189,7 +190,58 @@ std::shared_ptr<const Snapshot> Agent::prepareConfig(const common::Config& next,
         *why = "the agent is stopping";
         return nullptr;
     }
-    return buildSnapshot(next, snapshot_.get(), why);
+    const DiscoveredReplicas discovered = discoveredFor(next);
+    return buildSnapshot(next, snapshot_.get(), why, &discovered);
+}
+
+DiscoveredReplicas Agent::discoveredFor(const common::Config& config) const
+{
+    DiscoveredReplicas out;
+    for (const auto& pool : config.pools) {
+        const auto found = discovered_.find(pool.name);
+        if (found == discovered_.end())
+            continue;
+        for (const auto& d : pool.discovery)
+            if (const auto it = found->second.find(d.url); it != found->second.end())
+                out[pool.name][d.url] = it->second;
+    }
+    return out;
+}
+
+void Agent::onDiscovered(const std::string& pool, const std::string& url, std::vector<common::ReplicaConfig> replicas)
+{
+    if (stopping_)
+        return;
+    DiscoveredReplicas next_found = discoveredFor(snapshot_->config);
+    next_found[pool][url] = std::move(replicas);
+    std::string why;
+    auto next = buildSnapshot(snapshot_->config, snapshot_.get(), &why, &next_found);
+    if (!next) {
+        logLine("discovery: pool " + pool + ": " + url + ": the new replicas are not applied: " + why);
+        return;
+    }
+    discovered_ = std::move(next_found);
+    std::vector<AddedReplica> added;
+    std::string names;
+    for (const auto& ps : next->pools) {
+        if (ps->config.name != pool)
+            continue;
+        for (const auto& r : ps->replicas) {
+            bool known = false;
+            for (const auto& old : snapshot_->pools)
+                if (old->config.name == pool)
+                    for (const auto& o : old->replicas)
+                        known = known || o.id == r.id;
+            if (known)
+                continue;
+            added.push_back({pool, r.id});
+            names += (names.empty() ? "" : ", ") + r.id;
+            drainer_->forget(pool, r.id); // back before it had drained
+        }
+    }
+    commitConfig(std::move(next), added);
+    if (!added.empty())
+        logLine("discovery: pool " + pool + ": " + url + ": added " + names + ", pending their first health check");
 }
 
 void Agent::commitConfig(std::shared_ptr<const Snapshot> next, const std::vector<AddedReplica>& added)
@@ -208,7 +260,35 @@ void Agent::commitConfig(std::shared_ptr<const Snapshot> next, const std::vector
 
 void Agent::publish(std::shared_ptr<const Snapshot> next)
 {
+    // Discovered replicas the new snapshot no longer has (gone from an answer, or their entry
+    // from the config) drain as the control API's removal does. Configured ones that a reload
+    // drops are not watched (their requests still finish on the snapshot they started with).
+    if (snapshot_ && drainer_) {
+        for (const auto& old : snapshot_->pools) {
+            const PoolSpec* now = nullptr;
+            for (const auto& p : next->pools)
+                if (p->config.name == old->config.name)
+                    now = p.get();
+            std::string names;
+            for (const auto& r : old->replicas) {
+                if (r.source.empty())
+                    continue;
+                const bool stays = now && std::any_of(now->replicas.begin(), now->replicas.end(),
+                                                      [&](const ReplicaSpec& n) { return n.id == r.id; });
+                if (stays)
+                    continue;
+                drainer_->watch(old->config.name, r, next->generation, "discovery: ");
+                names += (names.empty() ? "" : ", ") + r.id + " (" + r.source + ")";
+            }
+            if (!names.empty())
+                logLine("discovery: pool " + old->config.name + ": removed " + names +
+                        "; draining: no new requests, removed when the last ends");
+        }
+    }
     snapshot_ = std::move(next);
+    discovered_ = discoveredFor(snapshot_->config);
+    if (discovery_)
+        discovery_->apply(snapshot_->config); // unchanged entries keep their state
     for (auto& w : workers_)
         w->publish(snapshot_);
     health_->apply(snapshot_);
@@ -274,6 +354,8 @@ bool Agent::start(std::string* why)
     }
     started_at_ns_ = uv_hrtime();
     health_ = std::make_unique<HealthChecker>(&loop_, &logLine);
+    drainer_ = std::make_unique<Drainer>(
+        &loop_, [this] { return workersTickedGeneration(); }, &logLine);
     if (control_factory_ && (!cfg.control.unix_socket.empty() || !cfg.control.address.empty())) {
         control_ = control_factory_(*this);
         if (!control_->start(why)) {
@@ -298,6 +380,14 @@ bool Agent::start(std::string* why)
     stats_ = std::make_unique<stats::Collector>(std::move(counters));
     stats_->setTopology(statsTopology(*snapshot_));
     stats_->start(&loop_);
+
+    // Discovery last: its first answers build snapshots that the workers and checks above take.
+    // A name that does not resolve is logged and asked again; the pool starts with what it has.
+    discovery_ = std::make_unique<discovery::Discovery>(
+        &loop_, &logLine, [this](const std::string& pool, const std::string& url, std::vector<common::ReplicaConfig> r) {
+            onDiscovered(pool, url, std::move(r));
+        });
+    discovery_->apply(cfg);
 
     // systemd's READY=1 waits until every worker's loop runs, as /readyz does; their threads
     // were just started, so the first looks (one per kReadyCheckMs) find them running.
@@ -376,7 +466,8 @@ void Agent::reload()
         logLine(msg);
         return;
     }
-    auto next = buildSnapshot(*loaded.config, snapshot_.get(), &why);
+    const DiscoveredReplicas discovered = discoveredFor(*loaded.config);
+    auto next = buildSnapshot(*loaded.config, snapshot_.get(), &why, &discovered);
     if (!next) {
         logLine("reload rejected, the running config stays: " + why);
         return;
@@ -404,6 +495,8 @@ void Agent::shutdown()
         w->stop();
     health_->stop();
     stats_->stop();
+    discovery_->stop();
+    drainer_->stop();
     if (control_)
         control_->stop();
     // Unreferenced, not closed: the loop may end once the health checks stop, and the

@@ -3,7 +3,9 @@
 // main thread's loop, the health checks and the signals (SIGTERM/SIGINT drain and exit,
 // SIGHUP reloads the config and reopens the access log).
 
+#include "agent/discovery/discovery.hpp"
 #include "agent/proxy/access_log.hpp"
+#include "agent/proxy/drainer.hpp"
 #include "agent/proxy/health_checker.hpp"
 #include "agent/proxy/snapshot.hpp"
 #include "agent/proxy/worker.hpp"
@@ -87,13 +89,16 @@ public:
     uint64_t workersTickedGeneration() const;
     uint64_t startedAtNs() const { return started_at_ns_; }
     HealthChecker& health() { return *health_; }
+    // Replicas removed while requests to them may be in flight (control API, DNS discovery).
+    Drainer& drainer() { return *drainer_; }
     // The stats collector; null until start() has started the workers (before any request).
     stats::Collector* statsCollector() { return stats_.get(); }
     // Applying an already validated config, as a reload does, in two steps so that the caller
     // can write the file in between: prepareConfig() builds the next snapshot (generation + 1)
     // and changes nothing (null with `why` set when it cannot be built); commitConfig() hands it
     // to every worker and the health checker, the `added` replicas pending. Nothing else may
-    // run on the main loop between the two.
+    // run on the main loop between the two. Replicas found by discovery are kept through both:
+    // a change of the config neither drains nor re-adds them.
     std::shared_ptr<const Snapshot> prepareConfig(const common::Config& next, std::string* why) const;
     void commitConfig(std::shared_ptr<const Snapshot> next, const std::vector<AddedReplica>& added);
     // The config file's bytes as the agent last read them (start, a reload it applied) or wrote
@@ -107,6 +112,11 @@ private:
     void reload();
     void shutdown();
     void publish(std::shared_ptr<const Snapshot> next);
+    // discovered_ without the pools and entries `config` no longer has.
+    DiscoveredReplicas discoveredFor(const common::Config& config) const;
+    // A discovery entry's new set of replicas: those new to the pool are added pending their
+    // first health check, those gone drain (publish()).
+    void onDiscovered(const std::string& pool, const std::string& url, std::vector<common::ReplicaConfig> replicas);
     static void onSignal(uv_signal_t* h, int signum);
     static void onReadyCheck(uv_timer_t* t);
 
@@ -129,6 +139,9 @@ private:
     common::Config started_;
     std::vector<std::unique_ptr<Worker>> workers_;
     std::unique_ptr<HealthChecker> health_;
+    std::unique_ptr<Drainer> drainer_;
+    DiscoveredReplicas discovered_;
+    std::unique_ptr<discovery::Discovery> discovery_;
     std::unique_ptr<stats::Collector> stats_; // merges the workers' counters once a second
     AccessLog access_log_;
     bool stopping_ = false;

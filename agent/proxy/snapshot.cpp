@@ -57,7 +57,8 @@ unsigned configuredWorkers(const common::Config& config)
     return config.workers != 0 ? config.workers : std::max(1U, std::thread::hardware_concurrency());
 }
 
-std::shared_ptr<const Snapshot> buildSnapshot(const common::Config& config, const Snapshot* previous, std::string* why)
+std::shared_ptr<const Snapshot> buildSnapshot(const common::Config& config, const Snapshot* previous, std::string* why,
+                                              const DiscoveredReplicas* discovered)
 {
     auto snap = std::make_shared<Snapshot>();
     snap->config = config;
@@ -84,8 +85,22 @@ std::shared_ptr<const Snapshot> buildSnapshot(const common::Config& config, cons
                 if (p->config.name == pc.name)
                     old = p.get();
         pool->stats = old ? old->stats : std::make_shared<stats::PoolStats>(snap->stats_slots);
-        for (const auto& rc : pc.replicas) {
+        // The configured replicas, then the discovered ones (source: the entry's URL).
+        std::vector<std::pair<const common::ReplicaConfig*, const std::string*>> all;
+        for (const auto& rc : pc.replicas)
+            all.emplace_back(&rc, nullptr);
+        const auto found = discovered ? discovered->find(pc.name) : DiscoveredReplicas::const_iterator{};
+        if (discovered && found != discovered->end())
+            for (const auto& d : pc.discovery)
+                if (const auto it = found->second.find(d.url); it != found->second.end())
+                    for (const auto& rc : it->second)
+                        if (std::none_of(all.begin(), all.end(), [&](const auto& a) { return a.first->id == rc.id; }))
+                            all.emplace_back(&rc, &it->first);
+        for (const auto& [rcp, source] : all) {
+            const common::ReplicaConfig& rc = *rcp;
             ReplicaSpec r;
+            if (source)
+                r.source = *source;
             r.id = rc.id;
             r.url = rc.url;
             r.host_header = rc.host_header;

@@ -10,6 +10,7 @@
 #include "common/config.hpp"
 
 #include <atomic>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -40,7 +41,14 @@ struct ReplicaSpec {
     std::shared_ptr<stats::ReplicaStats> stats;
     bool https = false;
     std::string host; // as in the URL: SNI and the name checked against its certificate
+    // Empty for a replica of the config (file or control API); else the pools[].discovery URL
+    // that found it ("dns://replicas.example.svc:8080"). Shown by GET /v1/pools as "source".
+    std::string source;
 };
+
+// Replicas found by discovery (agent/discovery), by pool name and then by the discovery URL
+// that found them. They live beside the config, never in it: the file keeps the discovery entry.
+using DiscoveredReplicas = std::map<std::string, std::map<std::string, std::vector<common::ReplicaConfig>>>;
 
 struct PoolSpec {
     common::PoolConfig config;
@@ -82,7 +90,11 @@ unsigned configuredWorkers(const common::Config& config);
 
 // Resolves addresses, loads TLS certificates and builds routes. `previous` lends its
 // ReplicaHealth objects to replicas that stay. Returns null with `why` set when an address
-// cannot be resolved or a certificate, key or CA file cannot be loaded.
-std::shared_ptr<const Snapshot> buildSnapshot(const common::Config& config, const Snapshot* previous, std::string* why);
+// cannot be resolved or a certificate, key or CA file cannot be loaded. `discovered` adds, after
+// each pool's configured replicas, the ones its discovery entries found (in entry order; an id
+// taken already, by the config or an earlier entry, is left out); entries the config no longer
+// has are ignored.
+std::shared_ptr<const Snapshot> buildSnapshot(const common::Config& config, const Snapshot* previous, std::string* why,
+                                              const DiscoveredReplicas* discovered = nullptr);
 
 } // namespace dlb::agent::proxy

@@ -336,6 +336,8 @@ std::vector<common::ConfigError> loadContexts(const common::Config& config, Cont
         bool https = false;
         for (const auto& r : p.replicas)
             https = https || r.https;
+        for (const auto& d : p.discovery)
+            https = https || d.https;
         // A pool that may get https:// replicas later (control API) also gets one when its
         // `tls` is set, so a bad CA file is reported now rather than at that add.
         if (https || p.tls != common::UpstreamTlsConfig{}) {

@@ -49,6 +49,7 @@ private slots:
     void goodFileParses();
     void tlsFileParses();
     void defaultsAreFilledIn();
+    void discoveryParses();
     void badValue_data();
     void badValue();
     void rootMustBeAnObject();
@@ -211,6 +212,36 @@ void TestConfig::defaultsAreFilledIn() {
     QVERIFY(prequal.config->pools[0].replicas.empty()); // replicas may be left out
 }
 
+// Each discovery entry's URL is split into what is queried; defaults filled in.
+void TestConfig::discoveryParses() {
+    const ConfigResult result = loadConfigFile((kData + "good_discovery.json").toStdString());
+    QCOMPARE(errorsOf(result), QString());
+    const Config& c = *result.config;
+    QCOMPARE(c.resolvers.size(), size_t{2});
+    QVERIFY((c.resolvers[0] == Endpoint{"127.0.0.1", 5353}));
+    QVERIFY((c.resolvers[1] == Endpoint{"::1", kDefaultDnsPort}));
+    const auto& d = c.pools[0].discovery;
+    QCOMPARE(d.size(), size_t{3});
+    QVERIFY(!d[0].srv);
+    QCOMPARE(q(d[0].name), QStringLiteral("replicas.example.svc"));
+    QCOMPARE(d[0].port, uint16_t{8080});
+    QCOMPARE(d[0].interval_ms, kDefaultDiscoveryIntervalMs);
+    QVERIFY(!d[0].https);
+    QCOMPARE(d[0].weight, 1U);
+    QVERIFY(d[0].resolvers.empty()); // the top-level ones apply
+    QCOMPARE(q(d[1].name), QStringLiteral("Other-Replicas.example.svc."));
+    QCOMPARE(d[1].port, uint16_t{8443});
+    QCOMPARE(d[1].interval_ms, 5000U);
+    QVERIFY(d[1].https);
+    QCOMPARE(d[1].weight, 3U);
+    QVERIFY((d[1].resolvers == std::vector<Endpoint>{{"10.0.0.10", 53}}));
+    QVERIFY(d[2].srv);
+    QCOMPARE(q(d[2].name), QStringLiteral("_http._tcp.replicas.example.svc"));
+    QCOMPARE(d[2].port, uint16_t{0});
+    QCOMPARE(c.pools[1].replicas.size(), size_t{0}); // a pool may have only discovered replicas
+    QCOMPARE(c.pools[1].discovery.size(), size_t{1});
+}
+
 void TestConfig::badValue_data() {
     QTest::addColumn<QString>("patch");
     QTest::addColumn<QString>("error");
@@ -227,7 +258,7 @@ void TestConfig::badValue_data() {
     // Top level and workers.
     row("unknown top-level key", R"({"wrokers": 2})",
         "wrokers: unknown key; expected one of: workers, listeners, control, routes, pools, "
-        "timeouts, limits, access_log");
+        "timeouts, limits, access_log, resolvers");
     row("workers too many", R"({"workers": 65})", "workers: must be in [0,64], got 65");
     row("workers negative", R"({"workers": -1})", "workers: must be in [0,64], got -1");
     row("workers fraction", R"({"workers": 2.5})", "workers: must be a whole number, got 2.5");
@@ -392,7 +423,8 @@ void TestConfig::badValue_data() {
         R"({"pools": [{"name": "web"}, {"name": "web"}], "routes": [{"path_prefix": "/", "pool": "web"}]})",
         "pools[1].name: duplicate pool name \"web\" (also pools[0])");
     row("pool unknown key", R"({"pools": [{"name": "web", "algo": "random"}]})",
-        "pools[0].algo: unknown key; expected one of: name, algorithm, probe, health_check, replicas, tls");
+        "pools[0].algo: unknown key; expected one of: name, algorithm, probe, health_check, replicas, discovery, "
+        "tls");
 
     // Algorithms.
     algo("q_rif above range", R"({"name": "prequal", "q_rif": 1.7})",
@@ -535,6 +567,82 @@ void TestConfig::badValue_data() {
     replica("replica unknown key", R"({"url": "http://127.0.0.1:9001", "name": "r1"})",
             "pools[0].replicas[0].name: unknown key; expected one of: url, weight, id");
 
+    // Discovery by DNS (pools[].discovery) and its resolvers.
+    const auto disc = [&](const char* name, const char* entries, const char* error) {
+        QTest::newRow(name) << QString::fromUtf8(R"({"pools": [{"name": "web", "discovery": [%1]}]})")
+                                   .arg(QString::fromUtf8(entries))
+                            << QString::fromUtf8(error);
+    };
+    row("discovery not array", R"({"pools": [{"name": "web", "discovery": {}}]})",
+        "pools[0].discovery: must be an array, got object");
+    disc("discovery url missing", R"({"interval_ms": 1000})", "pools[0].discovery[0].url: required");
+    disc("discovery http url", R"({"url": "http://replicas.test:80"})",
+         "pools[0].discovery[0].url: must start with dns:// (A and AAAA records: \"dns://replicas.example.svc:8080\") "
+         "or srv:// (SRV records: \"srv://_http._tcp.replicas.example.svc\"), got \"http://replicas.test:80\"");
+    disc("dns without port", R"({"url": "dns://replicas.test"})",
+         "pools[0].discovery[0].url: must be dns://NAME:PORT, as in \"dns://replicas.example.svc:8080\", got "
+         "\"dns://replicas.test\"");
+    disc("dns with path", R"({"url": "dns://replicas.test:80/x"})",
+         "pools[0].discovery[0].url: must be dns://NAME:PORT, as in \"dns://replicas.example.svc:8080\", got "
+         "\"dns://replicas.test:80/x\"");
+    disc("dns port zero", R"({"url": "dns://replicas.test:0"})",
+         "pools[0].discovery[0].url: port must be in [1,65535], got 0 in \"dns://replicas.test:0\"");
+    disc("dns port too big", R"({"url": "dns://replicas.test:65536"})",
+         "pools[0].discovery[0].url: port must be in [1,65535], got 65536 in \"dns://replicas.test:65536\"");
+    disc("dns bad host", R"({"url": "dns://repl!cas.test:80"})",
+         "pools[0].discovery[0].url: invalid host name \"repl!cas.test\" in \"dns://repl!cas.test:80\"");
+    disc("dns empty label", R"({"url": "dns://replicas..test:80"})",
+         "pools[0].discovery[0].url: invalid host name \"replicas..test\" in \"dns://replicas..test:80\"");
+    disc("dns address", R"({"url": "dns://127.0.0.1:80"})",
+         "pools[0].discovery[0].url: names an address, not a DNS name, in \"dns://127.0.0.1:80\"; write an "
+         "address under \"replicas\" instead");
+    disc("dns v6 address", R"({"url": "dns://[::1]:80"})",
+         "pools[0].discovery[0].url: names an address, not a DNS name, in \"dns://[::1]:80\"; write an address "
+         "under \"replicas\" instead");
+    disc("srv without service", R"({"url": "srv://replicas.test"})",
+         "pools[0].discovery[0].url: must be srv://_SERVICE._tcp.NAME, as in "
+         "\"srv://_http._tcp.replicas.example.svc\" (the port comes from the SRV records), got \"srv://replicas.test\"");
+    disc("srv udp", R"({"url": "srv://_http._udp.replicas.test"})",
+         "pools[0].discovery[0].url: must be srv://_SERVICE._tcp.NAME, as in "
+         "\"srv://_http._tcp.replicas.example.svc\" (the port comes from the SRV records), got "
+         "\"srv://_http._udp.replicas.test\"");
+    disc("srv with port", R"({"url": "srv://_http._tcp.replicas.test:80"})",
+         "pools[0].discovery[0].url: must be srv://_SERVICE._tcp.NAME, as in "
+         "\"srv://_http._tcp.replicas.example.svc\" (the port comes from the SRV records), got "
+         "\"srv://_http._tcp.replicas.test:80\"");
+    disc("srv without name", R"({"url": "srv://_http._tcp."})",
+         "pools[0].discovery[0].url: must be srv://_SERVICE._tcp.NAME, as in "
+         "\"srv://_http._tcp.replicas.example.svc\" (the port comes from the SRV records), got \"srv://_http._tcp.\"");
+    disc("srv empty service", R"({"url": "srv://_._tcp.replicas.test"})",
+         "pools[0].discovery[0].url: must be srv://_SERVICE._tcp.NAME, as in "
+         "\"srv://_http._tcp.replicas.example.svc\" (the port comes from the SRV records), got "
+         "\"srv://_._tcp.replicas.test\"");
+    disc("srv weight", R"({"url": "srv://_http._tcp.replicas.test", "weight": 2})",
+         "pools[0].discovery[0].weight: srv:// entries take each replica's weight from its SRV record (weight 0 "
+         "counts as 1); remove \"weight\"");
+    disc("duplicate discovery url", R"({"url": "dns://r.test:80"}, {"url": "dns://r.test:80"})",
+         "pools[0].discovery[1].url: duplicate discovery url \"dns://r.test:80\" (also pools[0].discovery[0])");
+    disc("discovery interval too short", R"({"url": "dns://r.test:80", "interval_ms": 999})",
+         "pools[0].discovery[0].interval_ms: must be in [1000,86400000], got 999");
+    disc("discovery scheme", R"({"url": "dns://r.test:80", "scheme": "ftp"})",
+         "pools[0].discovery[0].scheme: must be \"http\" or \"https\", got \"ftp\"");
+    disc("discovery weight zero", R"({"url": "dns://r.test:80", "weight": 0})",
+         "pools[0].discovery[0].weight: must be in [1,1000000], got 0");
+    disc("discovery unknown key", R"({"url": "dns://r.test:80", "ttl": 5})",
+         "pools[0].discovery[0].ttl: unknown key; expected one of: url, interval_ms, scheme, weight, resolvers");
+    disc("resolver by name", R"({"url": "dns://r.test:80", "resolvers": ["dns.test:53"]})",
+         "pools[0].discovery[0].resolvers[0]: must be an IP address (a resolver cannot be found by name), as in "
+         "\"10.0.0.10\", \"127.0.0.1:5353\" or \"[::1]:53\", got \"dns.test:53\"");
+    disc("resolver port zero", R"({"url": "dns://r.test:80", "resolvers": ["127.0.0.1:0"]})",
+         "pools[0].discovery[0].resolvers[0]: port must be in [1,65535], got 0");
+    disc("resolvers empty", R"({"url": "dns://r.test:80", "resolvers": []})",
+         "pools[0].discovery[0].resolvers: must not be empty; leave the key out to use the system's resolvers");
+    row("top-level resolver not a string", R"({"resolvers": [53]})", "resolvers[0]: must be a string, got number");
+    row("too many resolvers",
+        R"({"resolvers": ["10.0.0.1", "10.0.0.2", "10.0.0.3", "10.0.0.4", "10.0.0.5", "10.0.0.6", "10.0.0.7",
+            "10.0.0.8", "10.0.0.9"]})",
+        "resolvers: must name at most 8 resolvers, got 9");
+
     // Timeouts, limits, access log.
     row("timeout zero", R"({"timeouts": {"connect_ms": 0}})",
         "timeouts.connect_ms: must be in [1,86400000], got 0");
@@ -651,6 +759,7 @@ void TestConfig::roundTrip_data() {
     QTest::addColumn<QString>("file");
     QTest::newRow("good") << "good.json";
     QTest::newRow("tls") << "good_tls.json";
+    QTest::newRow("discovery") << "good_discovery.json";
     QTest::newRow("base") << "";
 }
 

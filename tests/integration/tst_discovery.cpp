@@ -1,0 +1,530 @@
+// Replica discovery by DNS against a real DNS server: dnsmasq on 127.0.0.1 at a free high port,
+// answering from a hosts file the test rewrites (dnsmasq rereads it on SIGHUP) and from SRV
+// records on its command line. The replicas are dlb-replica processes on 127.0.0.2, 127.0.0.3...
+// (all loopback on Linux), so one name can resolve to several of them on one port.
+
+#include "control_fixture.hpp"
+#include "prequal_load.hpp"
+#include "test_certs.hpp"
+
+#include <QFile>
+#include <QJsonArray>
+#include <QJsonDocument>
+#include <QProcess>
+#include <QUdpSocket>
+#include <QtTest>
+
+#include <grp.h>
+#include <pwd.h>
+#include <unistd.h>
+
+#include <csignal>
+
+using namespace dlb::test;
+
+namespace {
+
+// How many times a DNS port is picked again when dnsmasq finds it taken (by another test
+// between our probe and its bind).
+constexpr int kPortAttempts = 5;
+
+// dnsmasq on 127.0.0.1:port, answering only from its hosts file and the records it is given,
+// NXDOMAIN for any other name under .test, nothing cached, no upstream.
+class Dns {
+public:
+    explicit Dns(QString dir) : dir_(std::move(dir)) {}
+    ~Dns() { stop(); }
+
+    QString hostsPath() const { return dir_ + QStringLiteral("/dns-hosts"); }
+    quint16 port() const { return port_; }
+
+    // `port` 0: a free one (picked again when taken). `extra`: more dnsmasq options.
+    bool start(const QStringList& extra = {}, quint16 port = 0)
+    {
+        extra_ = extra;
+        for (int attempt = 0; attempt < kPortAttempts; ++attempt) {
+            port_ = port != 0 ? port : freeUdpPort();
+            if (launch())
+                return true;
+            if (port != 0 && attempt >= 1)
+                break;
+        }
+        return false;
+    }
+
+    // Rewrites the hosts file ("127.0.0.2 replicas.test" lines) and has dnsmasq reread it.
+    bool setHosts(const QStringList& lines)
+    {
+        QFile f(hostsPath());
+        if (!f.open(QIODevice::WriteOnly | QIODevice::Truncate))
+            return false;
+        f.write((lines.join('\n') + '\n').toUtf8());
+        f.close();
+        if (proc_.state() != QProcess::Running)
+            return true; // read at the next start
+        const int before = reads();
+        ::kill(static_cast<pid_t>(proc_.processId()), SIGHUP);
+        return waitFor([&] { return reads() > before; });
+    }
+
+    void stop()
+    {
+        if (proc_.state() == QProcess::NotRunning)
+            return;
+        proc_.kill();
+        proc_.waitForFinished(kWaitMs);
+    }
+
+    QByteArray log()
+    {
+        log_ += proc_.readAll();
+        return log_;
+    }
+
+private:
+    static quint16 freeUdpPort()
+    {
+        QUdpSocket s;
+        s.bind(QHostAddress::LocalHost, 0);
+        return s.localPort();
+    }
+
+    int reads() { return static_cast<int>(log().count("read " + hostsPath().toUtf8())); }
+
+    template <typename F>
+    bool waitFor(F done)
+    {
+        QElapsedTimer t;
+        t.start();
+        while (!done()) {
+            if (t.elapsed() > kWaitMs || proc_.state() != QProcess::Running)
+                return false;
+            proc_.waitForReadyRead(50);
+        }
+        return true;
+    }
+
+    bool launch()
+    {
+        if (!QFile::exists(hostsPath()))
+            setHosts({});
+        log_.clear();
+        // As root dnsmasq would switch to "nobody", who cannot read the test's private folder.
+        const QString user = QString::fromLocal8Bit(getpwuid(geteuid())->pw_name);
+        const QString group = QString::fromLocal8Bit(getgrgid(getegid())->gr_name);
+        QStringList args{QStringLiteral("--no-daemon"), QStringLiteral("--conf-file=/dev/null"),
+                         QStringLiteral("--no-resolv"), QStringLiteral("--no-hosts"),
+                         QStringLiteral("--bind-interfaces"), QStringLiteral("--listen-address=127.0.0.1"),
+                         QStringLiteral("--port=%1").arg(port_), QStringLiteral("--addn-hosts=%1").arg(hostsPath()),
+                         QStringLiteral("--local=/test/"), QStringLiteral("--cache-size=0"),
+                         QStringLiteral("--pid-file=%1/dnsmasq.pid").arg(dir_), QStringLiteral("--user=%1").arg(user),
+                         QStringLiteral("--group=%1").arg(group), QStringLiteral("--log-facility=-")};
+        args += extra_;
+        proc_.setProcessChannelMode(QProcess::MergedChannels);
+        proc_.start(QStringLiteral("dnsmasq"), args);
+        if (!proc_.waitForStarted(kWaitMs))
+            return false;
+        // "read <hosts file>" comes once its sockets are bound; a taken port ends it instead.
+        return waitFor([&] { return reads() > 0; });
+    }
+
+    QString dir_;
+    QStringList extra_;
+    quint16 port_ = 0;
+    QProcess proc_;
+    QByteArray log_;
+};
+
+} // namespace
+
+class TestDiscovery : public QObject {
+    Q_OBJECT
+
+private slots:
+    void init();
+    void cleanup();
+
+    void addressesBecomeReplicasThatServe();
+    void answerChangesUnderLoad();
+    void srvRecordsGivePortsAndWeights();
+    void httpsSchemeUsesThePoolsTls();
+    void deadDnsServerKeepsThePool();
+    void nxdomainKeepsTheLastSet();
+    void startsWithoutAnAnswerAndKeepsAsking();
+    void shortTtlIsLookedUpSooner();
+    void hugeAnswerIsCapped();
+    void reloadAndApiChangesKeepDiscoveredReplicas();
+    void checkDoesNotResolve();
+
+private:
+    // A dlb-replica on `ip`:`port` (0: any); its port, 0 on failure.
+    quint16 startReplicaAt(const QString& ip, quint16 port, const QString& name)
+    {
+        auto proc = std::make_unique<ChildProcess>();
+        const QByteArray got = proc->startAndReadLine(
+            binPath(QStringLiteral("dlb-replica")),
+            {QStringLiteral("--listen"), QStringLiteral("%1:%2").arg(ip).arg(port), QStringLiteral("--name"), name,
+             QStringLiteral("--workers"), QStringLiteral("8"), QStringLiteral("--service-ms"), QStringLiteral("1"),
+             QStringLiteral("--dist"), QStringLiteral("fixed"), QStringLiteral("--seed"), QStringLiteral("1")},
+            "listening on " + ip.toLatin1() + ":");
+        if (got.isEmpty())
+            return 0;
+        replicas_.push_back(std::move(proc));
+        return static_cast<quint16>(got.toUInt());
+    }
+
+    // Two replicas, r2 on 127.0.0.2 and r3 on 127.0.0.3, on one port; that port.
+    quint16 startTwoReplicas()
+    {
+        for (int attempt = 0; attempt < kPortAttempts; ++attempt) {
+            const quint16 port = startReplicaAt(QStringLiteral("127.0.0.2"), 0, QStringLiteral("r2"));
+            if (port != 0 && startReplicaAt(QStringLiteral("127.0.0.3"), port, QStringLiteral("r3")) == port)
+                return port;
+            replicas_.clear();
+        }
+        return 0;
+    }
+
+    // The control config with pool "web" discovering by `entry` through the test's dnsmasq,
+    // health-checked every 100 ms.
+    QJsonObject discoveryConfig(const QJsonObject& entry)
+    {
+        QJsonObject cfg = controlConfig(*c_, {});
+        setJson(cfg, {"pools", "0", "discovery"}, QJsonArray{entry});
+        setJson(cfg, {"pools", "0", "health_check"},
+                QJsonObject{{"enabled", true}, {"interval_ms", 100}, {"timeout_ms", 50}, {"rise", 1}, {"fall", 1}});
+        cfg[QStringLiteral("resolvers")] = QJsonArray{QStringLiteral("127.0.0.1:%1").arg(dns_->port())};
+        return cfg;
+    }
+    static QJsonObject dnsEntry(quint16 port, int intervalMs = 1000, const QString& name = QStringLiteral("replicas.test"))
+    {
+        return {{"url", QStringLiteral("dns://%1:%2").arg(name).arg(port)}, {"interval_ms", intervalMs}};
+    }
+
+    // GET /v1/pools: pool "web"'s replicas by id (empty when the call fails).
+    QMap<QString, QJsonObject> replicas()
+    {
+        QMap<QString, QJsonObject> out;
+        const auto r = controlCall(*c_, "GET", "/v1/pools");
+        if (!r || r->status != 200)
+            return out;
+        for (const auto& p : jsonBody(*r).value("pools").toArray())
+            if (p.toObject().value("name") == QStringLiteral("web"))
+                for (const auto& v : p.toObject().value("replicas").toArray())
+                    out.insert(v.toObject().value("id").toString(), v.toObject());
+        return out;
+    }
+    QString state(const QString& id) { return replicas().value(id).value("state").toString(); }
+    // One GET / on a new connection: the X-Replica that answered, or "<status>".
+    QByteArray answer()
+    {
+        const auto r = fetch(c_->port(), getRequest("/"));
+        if (!r)
+            return "<none>";
+        return r->status == 200 ? r->header("X-Replica") : "<" + QByteArray::number(r->status) + ">";
+    }
+
+    // The replicas that answer `n` requests in a row, on new connections.
+    QSet<QByteArray> answers(int n = 10)
+    {
+        QSet<QByteArray> seen;
+        for (int i = 0; i < n; ++i)
+            seen.insert(answer());
+        return seen;
+    }
+
+    std::unique_ptr<Cluster> c_;
+    std::unique_ptr<Dns> dns_;
+    std::vector<std::unique_ptr<ChildProcess>> replicas_;
+};
+
+void TestDiscovery::init()
+{
+    c_ = std::make_unique<Cluster>();
+    dns_ = std::make_unique<Dns>(c_->path(QString()));
+}
+
+void TestDiscovery::cleanup()
+{
+    const int exitCode = c_->agent().running() ? c_->stopAgent() : 0;
+    checkAgentExit(*c_, exitCode);
+    replicas_.clear();
+    dns_.reset();
+    c_.reset();
+}
+
+// Each A record becomes a replica on the entry's port, checked before it takes traffic; the
+// config (GET /v1/config, the file) keeps the discovery entry and no replica.
+void TestDiscovery::addressesBecomeReplicasThatServe()
+{
+    const quint16 port = startTwoReplicas();
+    QVERIFY(port != 0);
+    QVERIFY(dns_->start());
+    QVERIFY(dns_->setHosts({"127.0.0.2 replicas.test", "127.0.0.3 replicas.test"}));
+    QVERIFY2(c_->startAgent(discoveryConfig(dnsEntry(port))), qPrintable(c_->error()));
+    const QString a = QStringLiteral("127.0.0.2:%1").arg(port), b = QStringLiteral("127.0.0.3:%1").arg(port);
+    QTRY_COMPARE_WITH_TIMEOUT(state(a), QStringLiteral("healthy"), kWaitMs);
+    QTRY_COMPARE_WITH_TIMEOUT(state(b), QStringLiteral("healthy"), kWaitMs);
+    const auto list = replicas();
+    QCOMPARE(list.size(), 2);
+    QCOMPARE(list.value(a).value("source").toString(), QStringLiteral("dns://replicas.test:%1").arg(port));
+    QCOMPARE(list.value(a).value("url").toString(), QStringLiteral("http://") + a);
+    QCOMPARE(list.value(a).value("weight").toInt(), 1);
+    // Workers take health verdicts on their 10 ms tick, a moment after GET /v1/pools shows them.
+    QTRY_COMPARE_WITH_TIMEOUT(answers(), (QSet<QByteArray>{"r2", "r3"}), kWaitMs);
+    const auto cfg = controlCall(*c_, "GET", "/v1/config");
+    QVERIFY(cfg && cfg->status == 200);
+    const QJsonObject pool = jsonBody(*cfg).value("config").toObject().value("pools").toArray().at(0).toObject();
+    QCOMPARE(pool.value("replicas").toArray().size(), 0);
+    QCOMPARE(pool.value("discovery").toArray().size(), 1);
+    QFile f(c_->configPath());
+    QVERIFY(f.open(QIODevice::ReadOnly));
+    QVERIFY(!f.readAll().contains("127.0.0.2"));
+}
+
+// Under closed-loop load: an address added to the answer becomes a replica that takes traffic
+// once it passed its health check; an address removed drains, and no request fails.
+void TestDiscovery::answerChangesUnderLoad()
+{
+    const quint16 port = startTwoReplicas();
+    QVERIFY(port != 0);
+    QVERIFY(dns_->start());
+    QVERIFY(dns_->setHosts({"127.0.0.2 replicas.test"}));
+    QVERIFY2(c_->startAgent(discoveryConfig(dnsEntry(port))), qPrintable(c_->error()));
+    const QString a = QStringLiteral("127.0.0.2:%1").arg(port), b = QStringLiteral("127.0.0.3:%1").arg(port);
+    QTRY_COMPARE_WITH_TIMEOUT(state(a), QStringLiteral("healthy"), kWaitMs);
+    QTRY_COMPARE_WITH_TIMEOUT(answer(), QByteArray("r2"), kWaitMs); // the worker has taken the verdict too
+
+    Load load(c_->port(), 4, -1);
+    QTRY_VERIFY_WITH_TIMEOUT(load.completed() > 100, kWaitMs);
+    QVERIFY(dns_->setHosts({"127.0.0.2 replicas.test", "127.0.0.3 replicas.test"}));
+    QTRY_VERIFY_WITH_TIMEOUT(replicas().contains(b), kWaitMs);
+    QTRY_COMPARE_WITH_TIMEOUT(state(b), QStringLiteral("healthy"), kWaitMs);
+    QTRY_VERIFY_WITH_TIMEOUT(shares(load.outcomes()).value("r3") > 50, kWaitMs);
+
+    const qsizetype mark = c_->agent().logMark();
+    QVERIFY(dns_->setHosts({"127.0.0.3 replicas.test"}));
+    QTRY_VERIFY_WITH_TIMEOUT(!replicas().contains(a), kWaitMs); // listed as draining until its last request ended
+    QVERIFY(c_->agent().waitForLog("replica " + a.toLatin1() + " drained", mark));
+    const int r2Then = shares(load.outcomes()).value("r2");
+    const int after = load.completed();
+    QTRY_VERIFY_WITH_TIMEOUT(load.completed() > after + 300, kWaitMs);
+    load.stop();
+    QVERIFY(load.wait(kWaitMs));
+    QVERIFY2(load.failures().isEmpty(), qPrintable(load.failures().join('\n')));
+    QVERIFY2(non200(load.outcomes()).isEmpty(), qPrintable(non200(load.outcomes()).join('\n')));
+    QCOMPARE(shares(load.outcomes()).value("r2"), r2Then); // nothing after it left
+}
+
+// SRV: each target's addresses on the record's port, the record's weight (0 counts as 1), and
+// only the lowest priority.
+void TestDiscovery::srvRecordsGivePortsAndWeights()
+{
+    const quint16 p2 = startReplicaAt(QStringLiteral("127.0.0.2"), 0, QStringLiteral("r2"));
+    const quint16 p3 = startReplicaAt(QStringLiteral("127.0.0.3"), 0, QStringLiteral("r3"));
+    QVERIFY(p2 != 0 && p3 != 0);
+    const quint16 p4 = refusedPort();
+    QVERIFY(dns_->start({QStringLiteral("--srv-host=_http._tcp.svc.test,a.test,%1,0,5").arg(p2),
+                         QStringLiteral("--srv-host=_http._tcp.svc.test,b.test,%1,0,0").arg(p3),
+                         QStringLiteral("--srv-host=_http._tcp.svc.test,c.test,%1,1,9").arg(p4),
+                         QStringLiteral("--host-record=a.test,127.0.0.2"), QStringLiteral("--host-record=b.test,127.0.0.3"),
+                         QStringLiteral("--host-record=c.test,127.0.0.4")}));
+    QVERIFY2(c_->startAgent(discoveryConfig({{"url", "srv://_http._tcp.svc.test"}, {"interval_ms", 1000}})),
+             qPrintable(c_->error()));
+    const QString a = QStringLiteral("127.0.0.2:%1").arg(p2), b = QStringLiteral("127.0.0.3:%1").arg(p3);
+    QTRY_COMPARE_WITH_TIMEOUT(state(a), QStringLiteral("healthy"), kWaitMs);
+    QTRY_COMPARE_WITH_TIMEOUT(state(b), QStringLiteral("healthy"), kWaitMs);
+    const auto list = replicas();
+    QCOMPARE(list.keys(), (QStringList{a, b})); // not c.test: priority 1 is a fallback
+    QCOMPARE(list.value(a).value("weight").toInt(), 5);
+    QCOMPARE(list.value(b).value("weight").toInt(), 1);
+    QCOMPARE(list.value(b).value("source").toString(), QStringLiteral("srv://_http._tcp.svc.test"));
+    // Workers take health verdicts on their 10 ms tick, a moment after GET /v1/pools shows them.
+    QTRY_COMPARE_WITH_TIMEOUT(answers(), (QSet<QByteArray>{"r2", "r3"}), kWaitMs);
+}
+
+// "scheme": "https": the discovered replica (openssl s_server, whose certificate names
+// 127.0.0.1) is spoken to over TLS and verified, in a pool with no `tls` key and no configured
+// https:// replica: the pool still gets its TLS context (the system's bundle, which
+// SSL_CERT_FILE points at the test CA for this agent). Without one, every check was "not run".
+void TestDiscovery::httpsSchemeUsesThePoolsTls()
+{
+    TestCerts certs;
+    QVERIFY2(certs.ok(), qPrintable(certs.error()));
+    ChildProcess server;
+    const QByteArray port = server.startAndReadLine(QStringLiteral("openssl"),
+                                                    {"s_server", "-accept", "127.0.0.1:0", "-cert",
+                                                     certs.path("server.pem"), "-key", certs.path("server.key"), "-www"},
+                                                    "ACCEPT 127.0.0.1:");
+    QVERIFY2(!port.isEmpty(), qPrintable(server.error()));
+    QVERIFY(dns_->start());
+    QVERIFY(dns_->setHosts({"127.0.0.1 secure.test"}));
+    QJsonObject cfg = discoveryConfig(
+        {{"url", QStringLiteral("dns://secure.test:%1").arg(QString::fromLatin1(port))}, {"scheme", "https"}});
+    QProcessEnvironment env = QProcessEnvironment::systemEnvironment();
+    env.insert(QStringLiteral("SSL_CERT_FILE"), certs.path("ca.pem"));
+    c_->agent().process().setProcessEnvironment(env);
+    QVERIFY2(c_->startAgent(cfg), qPrintable(c_->error()));
+    const QString id = QStringLiteral("127.0.0.1:") + QString::fromLatin1(port);
+    QTRY_COMPARE_WITH_TIMEOUT(state(id), QStringLiteral("healthy"), kWaitMs);
+    QCOMPARE(replicas().value(id).value("url").toString(), QStringLiteral("https://") + id);
+    QTRY_COMPARE_WITH_TIMEOUT(answer(), QByteArray(), kWaitMs); // 200 (s_server sends no X-Replica)
+    const auto r = fetch(c_->port(), getRequest("/"));
+    QVERIFY(r);
+    QCOMPARE(r->status, 200);
+    QVERIFY2(r->body.contains("TLSv1.3"), r->body.left(400).constData());
+}
+
+// The DNS server dies: the pool keeps its replicas and serves; the failure is logged once, not
+// once per retry; when the server is back, its answer is taken again.
+void TestDiscovery::deadDnsServerKeepsThePool()
+{
+    const quint16 port = startTwoReplicas();
+    QVERIFY(port != 0);
+    QVERIFY(dns_->start());
+    QVERIFY(dns_->setHosts({"127.0.0.2 replicas.test", "127.0.0.3 replicas.test"}));
+    QVERIFY2(c_->startAgent(discoveryConfig(dnsEntry(port))), qPrintable(c_->error()));
+    const QString a = QStringLiteral("127.0.0.2:%1").arg(port), b = QStringLiteral("127.0.0.3:%1").arg(port);
+    QTRY_COMPARE_WITH_TIMEOUT(state(b), QStringLiteral("healthy"), kWaitMs);
+    QTRY_COMPARE_WITH_TIMEOUT(state(a), QStringLiteral("healthy"), kWaitMs);
+
+    const qsizetype mark = c_->agent().logMark();
+    const quint16 dnsPort = dns_->port();
+    dns_->stop();
+    QVERIFY(c_->agent().waitForLog("lookup failed", mark));
+    // An observation window, not a synchronisation: the entry asks again every second, and each
+    // failed retry must stay silent.
+    QTest::qWait(3000);
+    QCOMPARE(c_->agent().log().mid(mark).count("lookup failed"), 1);
+    QCOMPARE(replicas().size(), 2);
+    QCOMPARE(answers(), (QSet<QByteArray>{"r2", "r3"}));
+
+    QVERIFY(dns_->setHosts({"127.0.0.3 replicas.test"}));
+    QVERIFY(dns_->start({}, dnsPort));
+    QVERIFY(c_->agent().waitForLog("answers again", mark));
+    QTRY_COMPARE_WITH_TIMEOUT(replicas().keys(), QStringList{b}, kWaitMs);
+}
+
+// NXDOMAIN (the name is gone) keeps the last set: an empty answer never empties a pool.
+void TestDiscovery::nxdomainKeepsTheLastSet()
+{
+    const quint16 port = startTwoReplicas();
+    QVERIFY(port != 0);
+    QVERIFY(dns_->start());
+    QVERIFY(dns_->setHosts({"127.0.0.2 replicas.test"}));
+    QVERIFY2(c_->startAgent(discoveryConfig(dnsEntry(port))), qPrintable(c_->error()));
+    const QString a = QStringLiteral("127.0.0.2:%1").arg(port);
+    QTRY_COMPARE_WITH_TIMEOUT(state(a), QStringLiteral("healthy"), kWaitMs);
+    const qsizetype mark = c_->agent().logMark();
+    QVERIFY(dns_->setHosts({}));
+    QVERIFY(c_->agent().waitForLog("lookup failed (Domain name not found); keeping the last 1 replica(s)", mark));
+    QCOMPARE(replicas().keys(), QStringList{a});
+    QCOMPARE(state(a), QStringLiteral("healthy"));
+    QTRY_COMPARE_WITH_TIMEOUT(answer(), QByteArray("r2"), kWaitMs);
+}
+
+// A name that does not resolve at start: the agent starts with an empty pool (503), logs it,
+// and takes the answer once there is one.
+void TestDiscovery::startsWithoutAnAnswerAndKeepsAsking()
+{
+    const quint16 port = startTwoReplicas();
+    QVERIFY(port != 0);
+    QVERIFY(dns_->start());
+    QVERIFY2(c_->startAgent(discoveryConfig(dnsEntry(port))), qPrintable(c_->error()));
+    QVERIFY(c_->agent().waitForLog("lookup failed (Domain name not found); no replica found yet"));
+    QCOMPARE(answer(), QByteArray("<503>"));
+    QVERIFY(dns_->setHosts({"127.0.0.3 replicas.test"}));
+    QTRY_COMPARE_WITH_TIMEOUT(state(QStringLiteral("127.0.0.3:%1").arg(port)), QStringLiteral("healthy"), kWaitMs);
+    QTRY_COMPARE_WITH_TIMEOUT(answer(), QByteArray("r3"), kWaitMs);
+}
+
+// interval_ms is a minute, the records' TTL one second: a change is picked up within seconds.
+void TestDiscovery::shortTtlIsLookedUpSooner()
+{
+    const quint16 port = startTwoReplicas();
+    QVERIFY(port != 0);
+    QVERIFY(dns_->start({QStringLiteral("--local-ttl=1")}));
+    QVERIFY(dns_->setHosts({"127.0.0.2 replicas.test"}));
+    QVERIFY2(c_->startAgent(discoveryConfig(dnsEntry(port, 60000))), qPrintable(c_->error()));
+    const QString a = QStringLiteral("127.0.0.2:%1").arg(port), b = QStringLiteral("127.0.0.3:%1").arg(port);
+    QTRY_COMPARE_WITH_TIMEOUT(state(a), QStringLiteral("healthy"), kWaitMs);
+    QVERIFY(dns_->setHosts({"127.0.0.3 replicas.test"}));
+    QTRY_COMPARE_WITH_TIMEOUT(replicas().keys(), QStringList{b}, kWaitMs);
+}
+
+// A hostile answer of 300 addresses (over TCP, it does not fit a UDP datagram) yields the first
+// 256 in address order, and says so.
+void TestDiscovery::hugeAnswerIsCapped()
+{
+    QVERIFY(dns_->start());
+    QStringList lines;
+    for (int i = 0; i < 300; ++i)
+        lines << QStringLiteral("127.0.%1.%2 big.test").arg(1 + i / 200).arg(1 + i % 200);
+    QVERIFY(dns_->setHosts(lines));
+    QJsonObject cfg = discoveryConfig(dnsEntry(refusedPort(), 1000, QStringLiteral("big.test")));
+    setJson(cfg, {"pools", "0", "health_check", "interval_ms"}, 2000); // 256 refused checks: not too often
+    setJson(cfg, {"pools", "0", "health_check", "timeout_ms"}, 1000);
+    QVERIFY2(c_->startAgent(cfg), qPrintable(c_->error()));
+    QVERIFY(c_->agent().waitForLog("the answer has 300 addresses; only the first 256 in address order are used"));
+    QTRY_COMPARE_WITH_TIMEOUT(replicas().size(), 256, kWaitMs);
+    const auto list = replicas();
+    QVERIFY(std::all_of(list.begin(), list.end(), [](const QJsonObject& r) {
+        return r.value("state") != QStringLiteral("healthy"); // nothing listens there
+    }));
+}
+
+// A SIGHUP and a control API change rebuild the snapshot; discovered replicas stay as they are
+// (healthy, not drained and added again), and the API refuses to remove one.
+void TestDiscovery::reloadAndApiChangesKeepDiscoveredReplicas()
+{
+    const quint16 port = startTwoReplicas();
+    QVERIFY(port != 0);
+    QVERIFY(dns_->start());
+    QVERIFY(dns_->setHosts({"127.0.0.2 replicas.test", "127.0.0.3 replicas.test"}));
+    QVERIFY2(c_->startAgent(discoveryConfig(dnsEntry(port))), qPrintable(c_->error()));
+    const QString a = QStringLiteral("127.0.0.2:%1").arg(port), b = QStringLiteral("127.0.0.3:%1").arg(port);
+    QTRY_COMPARE_WITH_TIMEOUT(state(a), QStringLiteral("healthy"), kWaitMs);
+    QTRY_COMPARE_WITH_TIMEOUT(state(b), QStringLiteral("healthy"), kWaitMs);
+    const qsizetype mark = c_->agent().logMark();
+
+    c_->agent().signal(SIGHUP);
+    QVERIFY(c_->agent().waitForLog("config reloaded", mark));
+    QCOMPARE(state(a), QStringLiteral("healthy"));
+    QCOMPARE(state(b), QStringLiteral("healthy"));
+
+    const auto put = controlCall(*c_, "PUT", "/v1/pools/web/algorithm", kAdmin, R"({"name": "least_request"})");
+    QVERIFY(put);
+    QCOMPARE(put->status, 200);
+    QCOMPARE(state(a), QStringLiteral("healthy"));
+    QCOMPARE(state(b), QStringLiteral("healthy"));
+
+    const auto del = controlCall(*c_, "DELETE", "/v1/pools/web/replicas/" + a.toLatin1());
+    QVERIFY(del);
+    QCOMPARE(del->status, 409);
+    QCOMPARE(jsonBody(*del).value("error").toObject().value("code").toString(), QStringLiteral("replica_discovered"));
+    const auto add = controlCall(*c_, "POST", "/v1/pools/web/replicas", kAdmin,
+                                 "{\"url\": \"http://" + a.toLatin1() + "\"}");
+    QVERIFY(add);
+    QCOMPARE(add->status, 409);
+    QCOMPARE(replicas().size(), 2);
+    const QByteArray since = c_->agent().log().mid(mark);
+    QVERIFY2(!since.contains("removed") && !since.contains("added"), since.constData());
+}
+
+// --check does not look discovery names up: a Kubernetes service name does not resolve where
+// the config is checked.
+void TestDiscovery::checkDoesNotResolve()
+{
+    QJsonObject cfg = controlConfig(*c_, {});
+    setJson(cfg, {"pools", "0", "discovery"},
+            QJsonArray{QJsonObject{{"url", "dns://replicas.no-such-namespace.svc.cluster.local:8080"}},
+                       QJsonObject{{"url", "srv://_http._tcp.replicas.no-such-namespace.svc.cluster.local"}}});
+    QVERIFY(c_->writeConfig(cfg));
+    QProcess check;
+    check.start(binPath(QStringLiteral("dlb-agent")), {QStringLiteral("--check"), QStringLiteral("--config"), c_->configPath()});
+    QVERIFY(check.waitForFinished(kWaitMs));
+    QCOMPARE(check.exitCode(), 0);
+}
+
+QTEST_GUILESS_MAIN(TestDiscovery)
+#include "tst_discovery.moc"
