@@ -26,10 +26,12 @@ Pools (bench/matrix.sh's replicas; capacity = slots / mean service time, summed)
   D5-4x-90  5 x dlb-replica, the same shape; 90%
 
 options:
-  --quick          the first two pools, 6 s measured after 2 s warm-up (about 5 minutes)
-  --duration S     measured seconds per case (default 10; full run about 17 minutes)
+  --quick          the first two pools, 6 s measured after 2 s warm-up (about 4 minutes);
+                   leaves the docs alone unless --docs
+  --duration S     measured seconds per case (default 10; full run about 16 minutes)
   --warmup S       seconds of load before the measurement (default 3)
   --no-docs        do not touch docs/benchmarks.md
+  --docs           write it even after --quick
   --help           this text
 
 environment:
@@ -39,8 +41,8 @@ environment:
             bench/matrix.sh (experiments; the docs' table is written with agent defaults)
 
 Output: bench/out/fleet-<date>/ (per pool, algorithm and agent count: every config, log and
-loadgen JSON; pools.json, table.md) and, unless --no-docs, the "A fleet of agents" section
-of docs/benchmarks.md (a quick run says so in the table's heading).
+loadgen JSON; pools.json, table.md) and, unless --no-docs (or --quick without --docs), the
+"A fleet of agents" section of docs/benchmarks.md (a quick run says so in its first lines).
 Needs python3.
 EOF
 }
@@ -49,16 +51,21 @@ DURATION=10
 WARMUP=3
 QUICK=0
 WRITE_DOCS=1
+FORCE_DOCS=0
 while (($#)); do
     case "$1" in
     --duration) DURATION=${2:?--duration needs a value}; shift 2 ;;
     --warmup) WARMUP=${2:?--warmup needs a value}; shift 2 ;;
     --quick) DURATION=6; WARMUP=2; QUICK=1; shift ;;
     --no-docs) WRITE_DOCS=0; shift ;;
+    --docs) FORCE_DOCS=1; shift ;;
     -h | --help) usage; exit 0 ;;
     *) printf 'unknown option: %s (see --help)\n' "$1" >&2; exit 2 ;;
     esac
 done
+# A quick run is a smoke run: it does not replace the table unless asked to.
+if ((QUICK)); then WRITE_DOCS=0; fi
+if ((FORCE_DOCS)); then WRITE_DOCS=1; fi
 [[ $DURATION =~ ^[0-9]+$ && $DURATION -ge 3 ]] || bench_die "--duration: a whole number of seconds >= 3, got $DURATION"
 [[ $WARMUP =~ ^[0-9]+$ ]] || bench_die "--warmup: a whole number of seconds, got $WARMUP"
 
@@ -123,10 +130,12 @@ meta = {
         "`pings per request (replicas)`: `/ping` answers over request answers as the asyncio replicas "
         "count them, what the probes cost the pool.",
         "- `p99 / 1 agent`: this row's p99 over the same algorithm's with one agent; `p99 / RR`: over "
-        "round_robin's at the same agent count.",
+        "round_robin's at the same agent count (≤ where round_robin's p99 is a lower bound). "
+        "`slow replicas' share`: answers from the slow replicas over all answers (a request that timed "
+        "out has no answer and is not counted).",
     ],
     "commands": [
-        "bench/fleet.sh --quick     # or without --quick: all six pools, 10 s measured each",
+        "bench/fleet.sh             # all six pools, 10 s measured per case (--quick: the first two, 6 s; --docs to write them here)",
         "# one case, e.g. D8-8x-60 with 4 agents:",
         "dlb-replica --listen 127.0.0.1:0 --name rN --workers 4 --service-ms 20 --dist exp --slow S --seed 100N   # N = 1..8, r8: S = 8",
         "dlb-agent --config agent-K.json   # K = 0..3: {\"workers\": 1, \"pools\": [{\"algorithm\": {\"name\": \"prequal\"}, \"replicas\": [...]}]}",

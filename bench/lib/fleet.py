@@ -73,7 +73,7 @@ def report(pools, meta, md_out):
     md.extend(meta["method"])
     md.append("")
     headers = ["algorithm", "agents", "p50 ms", "p90 ms", "p99 ms", "p99.9 ms", "errors", "2xx / sent",
-               "p99 / 1 agent", "p99 / RR", "p99 per agent", "probes per request (agent)",
+               "p99 / 1 agent", "p99 / RR", "p99 per agent", "slow replicas' share", "probes per request (agent)",
                "pings per request (replicas)"]
     text_rows = []
     for entry in pools:
@@ -83,12 +83,14 @@ def report(pools, meta, md_out):
         md.append(plan["desc"] + ".")
         md.append("")
         by = {(c["algorithm"], c["agents"]): c for c in entry["cases"] if c.get("result")}
+        slow = {r["name"] for r in plan["replicas"] if r["kind"] != "normal"}
+        fair = len(slow) / float(len(plan["replicas"]))
         rows = []
         for c in entry["cases"]:
             res = c.get("result")
             if not res:
                 rows.append([c["algorithm"], c["agents"], "-", "-", "-", "-", c.get("failure", "did not run")]
-                            + ["-"] * 6)
+                            + ["-"] * 7)
                 continue
             lat, cen = res["latency_ms"], res.get("censored", {})
 
@@ -117,11 +119,17 @@ def report(pools, meta, md_out):
             ppr = "-"
             if c.get("replica_requests"):
                 ppr = "%.2f" % (c["replica_pings"] / c["replica_requests"])
+            answered = sum(res["replicas"].values())
+            share = "-" if not answered else "%.1f%%" % (100.0 * sum(v for k, v in res["replicas"].items()
+                                                                     if k in slow) / answered)
             rows.append([c["algorithm"], c["agents"], ms("p50"), ms("p90"), ms("p99"), ms("p999"), err,
                          "%d / %d" % (res["ok"], res["requests"]), ratio(one), ratio(rr), per_agent_p99(c),
-                         apr, ppr])
+                         share, apr, ppr])
             text_rows.append([plan["id"], c["algorithm"], c["agents"], ms("p50"), ms("p99"), ms("p999"), n, apr])
-        md.append(benchlib.md_table(headers, rows, ["l", "r", "r", "r", "r", "r", "l", "r", "r", "r", "r", "r", "r"]))
+        md.append(benchlib.md_table(headers, rows, ["l", "r", "r", "r", "r", "r", "l"] + ["r"] * 7))
+        md.append("")
+        md.append("A fair share of the slow replicas (%s) would be %.1f%% of the answers." % (
+            ", ".join(sorted(slow)), 100.0 * fair))
         md.append("")
     md.append("Commands (ports picked free at run time; every config, log and loadgen JSON is in the run's "
               "`bench/out/fleet-*/` folder):")
