@@ -100,6 +100,11 @@ LoginDialog::LoginDialog(Database& db, QSettings& settings, QWidget* parent)
     updateState();
 }
 
+void LoginDialog::showMessage(const QString& message)
+{
+    setError(error_, message);
+}
+
 void LoginDialog::logIn()
 {
     setError(error_, {});
