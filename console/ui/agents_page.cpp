@@ -1,4 +1,5 @@
 #include "ui/agents_page.hpp"
+#include "models/status_colors.hpp"
 
 #include "client/agent_endpoint.hpp"
 #include "db/database.hpp"
@@ -96,7 +97,7 @@ AddAgentDialog::AddAgentDialog(AgentHub& hub, QWidget* parent) : QDialog(parent)
     });
     connect(&hub_, &AgentHub::testFinished, this, [this](bool ok, const QString& message) {
         test_->setEnabled(true);
-        result_->setStyleSheet(ok ? QStringLiteral("color: #2e7d32;") : errorStyleSheet());
+        result_->setStyleSheet(ok ? QStringLiteral("color: %1;").arg(statusColor(Status::Good).name()) : errorStyleSheet());
         result_->setText(message);
     });
 }
@@ -238,7 +239,7 @@ AgentsPage::AgentsPage(Database& db, AgentHub& hub, QWidget* parent) : QWidget(p
     connect(&hub_, &AgentHub::testFinished, this, [this](bool ok, const QString& message) {
         if (!isVisible() || QApplication::activeModalWidget())
             return; // the add dialog's own test
-        status_->setStyleSheet(ok ? QStringLiteral("color: #2e7d32;") : errorStyleSheet());
+        status_->setStyleSheet(ok ? QStringLiteral("color: %1;").arg(statusColor(Status::Good).name()) : errorStyleSheet());
         status_->setText(message);
     });
     updateButtons();
