@@ -1,4 +1,5 @@
 #include "ui/agents_page.hpp"
+#include "ui/page_widgets.hpp"
 #include "models/status_colors.hpp"
 
 #include "client/agent_endpoint.hpp"
@@ -100,6 +101,7 @@ AddAgentDialog::AddAgentDialog(AgentHub& hub, QWidget* parent) : QDialog(parent)
         result_->setStyleSheet(ok ? QStringLiteral("color: %1;").arg(statusColor(Status::Good).name()) : errorStyleSheet());
         result_->setText(message);
     });
+    setUpKeyboard(this);
 }
 
 QString AddAgentDialog::name() const { return name_->text().trimmed(); }
@@ -179,11 +181,14 @@ AgentsPage::AgentsPage(Database& db, AgentHub& hub, QWidget* parent) : QWidget(p
     current_->setObjectName(QStringLiteral("makeCurrent"));
     current_->setToolTip(tr("The Dashboard, Replicas and Algorithm pages show the current agent (in bold)."));
     auto* refresh = new QPushButton(tr("Re&fresh"), this);
+    refresh->setObjectName(QStringLiteral("refresh"));
     auto* buttons = new QHBoxLayout;
     for (QPushButton* b : {current_, test_, add_, remove_})
         buttons->addWidget(b);
     buttons->addStretch(1);
     buttons->addWidget(refresh);
+    // Reading order: the buttons above the table, left to right, then the table.
+    setTabChain({current_, test_, add_, remove_, refresh, view_});
 
     status_ = new QLabel(this);
     status_->setObjectName(QStringLiteral("agentsStatus"));
@@ -243,6 +248,7 @@ AgentsPage::AgentsPage(Database& db, AgentHub& hub, QWidget* parent) : QWidget(p
         status_->setText(message);
     });
     updateButtons();
+    setUpKeyboard(this);
 }
 
 void AgentsPage::reload() { db_.loadAgents(); }
