@@ -286,7 +286,10 @@ void DbWorker::sessionSocketReadable()
         PQfreemem(n);
     if (read && PQstatus(conn) == CONNECTION_OK)
         return;
-    QString why = QString::fromUtf8(PQerrorMessage(conn)).trimmed();
+    // libpq's first line says what happened; the rest is its guess at why, over several lines.
+    QString why = QString::fromUtf8(PQerrorMessage(conn)).trimmed().section(QLatin1Char('\n'), 0, 0).trimmed();
+    if (why.endsWith(QLatin1Char('.')))
+        why.chop(1);
     if (why.isEmpty())
         why = QStringLiteral("the server closed the connection");
     closeSession();

@@ -367,6 +367,7 @@ void TstConsoleGui::lostSessionReturnsToLogin()
     auto* error = child<QLabel>(dialog, "error");
     QVERIFY(error->isVisible());
     QVERIFY2(error->text().contains("connection to PostgreSQL was lost"), qPrintable(error->text()));
+    QVERIFY2(!error->text().contains('\n'), qPrintable(error->text())); // one sentence, not libpq's lines
     QCOMPARE(child<QLabel>(dialog, "server")->text(), env_.settings(kDb).summary());
     QCOMPARE(child<QLineEdit>(dialog, "username")->text(), kAdmin);
     QVERIFY(child<QLineEdit>(dialog, "password")->text().isEmpty());
