@@ -1,8 +1,7 @@
-// dlb-console: log in (or set up the database), then the main window; logging out returns to
-// the login dialog.
+// dlb-console: log in (or set up the database), then the main window; logging out, or losing
+// the database session, returns to the login dialog (ConsoleFlow).
 #include "db/database.hpp"
-#include "ui/login_dialog.hpp"
-#include "ui/main_window.hpp"
+#include "ui/console_flow.hpp"
 
 #include <QApplication>
 #include <QCommandLineParser>
@@ -10,8 +9,6 @@
 #include <QSettings>
 
 #include <cstdlib>
-#include <functional>
-#include <memory>
 
 using namespace dlb::console;
 
@@ -53,27 +50,12 @@ int main(int argc, char** argv)
 
     Database db; // first: it registers the bundled resources, the icon among them
     QApplication::setWindowIcon(QIcon(QStringLiteral(":/icons/dlb.svg")));
+    // The flow says when the console is done: between the login dialog and the main window
+    // neither may be on screen for a moment, which must not end the application.
+    QApplication::setQuitOnLastWindowClosed(false);
     QSettings settings;
-    std::unique_ptr<MainWindow> window;
-    auto showLogin = [&]() -> bool {
-        LoginDialog login(db, settings);
-        return login.exec() == QDialog::Accepted;
-    };
-    if (!showLogin())
-        return 0;
-    std::function<void()> openMain = [&] {
-        window = std::make_unique<MainWindow>(db);
-        QObject::connect(window.get(), &MainWindow::logoutRequested, &app, [&] {
-            window->hide();
-            window.release()->deleteLater();
-            db.logout();
-            if (showLogin())
-                openMain();
-            else
-                app.quit();
-        });
-        window->show();
-    };
-    openMain();
+    ConsoleFlow flow(db, settings);
+    QObject::connect(&flow, &ConsoleFlow::finished, &app, &QApplication::quit, Qt::QueuedConnection);
+    flow.start();
     return app.exec();
 }

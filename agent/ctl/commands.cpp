@@ -4,6 +4,7 @@
 #include "agent/ctl/errors.hpp"
 #include "agent/ctl/options.hpp"
 #include "agent/ctl/render.hpp"
+#include "agent/ctl/table.hpp"
 
 #include "common/algorithm_params.hpp"
 
@@ -138,9 +139,12 @@ void print(const std::string& text)
     std::fflush(stdout);
 }
 
+// The agent's JSON as received (parsed already, so valid), with the controls a terminal would
+// act on escaped: the same JSON for jq, nothing that moves the cursor or retitles the window.
 void printRaw(const Answer& a)
 {
-    print(a.body.empty() || a.body.back() != '\n' ? a.body + "\n" : a.body);
+    const std::string safe = terminalSafeJson(a.body);
+    print(safe.empty() || safe.back() != '\n' ? safe + "\n" : safe);
 }
 
 // Everything a command that talks to the agent needs.
@@ -229,13 +233,14 @@ int watchStats(const Session& s, unsigned idle_ms)
         const Answer a = stream(s.target, req, idle_ms, [&](const std::string& event, const std::string& data) {
             if (event != "stats")
                 return true;
-            if (s.json) {
-                print(data + "\n");
-                return true;
-            }
+            // Parsed also for --json: a script must not get garbage (nor raw controls) with exit 0.
             const json doc = json::parse(data, nullptr, false);
             if (!doc.is_object())
                 throw CtlError(kExitAgentError, "a stats event is not a JSON object; is that the agent?");
+            if (s.json) {
+                print(terminalSafeJson(data) + "\n");
+                return true;
+            }
             // A terminal gets one table in place; a pipe or file gets them one after another.
             print((tty ? "\033[H\033[2J" : "\n") + renderStats(doc));
             return true;
@@ -368,7 +373,7 @@ int runCommand(const Command& c, const Options& o)
         }
         if (!pool)
             throw CtlError(kExitRefused, "no pool named \"" + a[0] + "\" (pools: " + names + ")");
-        print(o.json ? pool->dump() + "\n" : renderReplicas(*pool));
+        print(o.json ? terminalSafeJson(pool->dump()) + "\n" : renderReplicas(*pool));
         return kExitOk;
     }
     if (o.json) {
@@ -380,7 +385,7 @@ int runCommand(const Command& c, const Options& o)
     else if (c.name == "pools")
         print(renderPools(doc));
     else if (c.name == "config")
-        print(doc.dump(2) + "\n");
+        print(terminalSafeJson(doc.dump(2)) + "\n");
     else if (c.name == "stats")
         print(renderStats(doc));
     else if (c.name == "add")

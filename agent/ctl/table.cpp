@@ -35,6 +35,29 @@ std::string printable(std::string_view text)
     return out;
 }
 
+std::string terminalSafeJson(std::string_view json)
+{
+    static constexpr char kHex[] = "0123456789abcdef";
+    std::string out;
+    out.reserve(json.size());
+    const auto escape = [&](unsigned char c) {
+        out += "\\u00";
+        out.push_back(kHex[c >> 4]);
+        out.push_back(kHex[c & 15]);
+    };
+    for (size_t i = 0; i < json.size(); ++i) {
+        const auto c = static_cast<unsigned char>(json[i]);
+        if ((c < 0x20 && c != '\t' && c != '\n' && c != '\r') || c == 0x7f)
+            escape(c);
+        else if (c == 0xC2 && i + 1 < json.size() && static_cast<unsigned char>(json[i + 1]) >= 0x80 &&
+                 static_cast<unsigned char>(json[i + 1]) <= 0x9F)
+            escape(static_cast<unsigned char>(json[++i]));
+        else
+            out.push_back(static_cast<char>(c));
+    }
+    return out;
+}
+
 void Table::addRow(std::vector<std::string> cells)
 {
     cells.resize(columns_.size());

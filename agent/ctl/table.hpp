@@ -36,4 +36,12 @@ size_t displayWidth(const std::string& text);
 // the window or hide text with escape sequences. Everything else is kept as it is.
 std::string printable(std::string_view text);
 
+// `json` (the agent's JSON text, already parsed as valid, so valid UTF-8) safe to print on a
+// terminal and still the same JSON: DEL and the C1 controls (U+0080..U+009F, which JSON
+// serialisers leave raw inside strings) become \u007f and \u0080..\u009f, and any other C0
+// control than the whitespace JSON allows between tokens becomes \u00NN (it can only be there in
+// a string, where it is not valid JSON raw). Every other byte, valid UTF-8 above U+009F
+// included, is kept as it is: `dlbctl --json | jq` reads the same values.
+std::string terminalSafeJson(std::string_view json);
+
 } // namespace dlb::ctl

@@ -5,29 +5,39 @@
 
 #include <QJsonDocument>
 
+#include <algorithm>
 #include <cmath>
 
 namespace dlb::console::client {
 
 namespace {
 
-// When the agent run that took `sample` started, by the agent's clock: "time" - "uptime_s" of
-// the full /v1/stats form. Empty for the history form (a replay), which has no uptime.
-std::optional<double> runStartOf(const QJsonObject& sample)
+// Which agent run took `sample`: "time" - "uptime_s" of the full /v1/stats form, and the uptime.
+// Empty for the history form (a replay), which has no uptime.
+std::optional<AgentRunMark> runOf(const QJsonObject& sample)
 {
     const QJsonValue time = sample.value(QLatin1String("time"));
     const QJsonValue uptime = sample.value(QLatin1String("uptime_s"));
     if (!time.isDouble() || !uptime.isDouble())
         return std::nullopt;
-    return time.toDouble() - uptime.toDouble();
-}
-
-bool sameRun(double a, double b)
-{
-    return std::abs(a - b) <= kRunStartToleranceS;
+    return AgentRunMark{time.toDouble() - uptime.toDouble(), uptime.toDouble()};
 }
 
 } // namespace
+
+int streamStallTimeoutMs(qint64 periodMs)
+{
+    const qint64 bounded = std::clamp<qint64>(periodMs, 0, kAgentMaxStreamPeriodMs);
+    return int(std::clamp<qint64>(kStreamStallPeriods * bounded, kStreamStallMinMs, kStreamStallMaxMs));
+}
+
+bool sameAgentRun(const AgentRunMark& known, const AgentRunMark& seen)
+{
+    if (!std::isfinite(seen.start) || !std::isfinite(seen.uptime) || seen.uptime < known.uptime - kRunStartJitterS)
+        return false;
+    const double allowed = kRunStartJitterS + kMaxClockSlewRate * (seen.uptime - known.uptime);
+    return std::abs(seen.start - known.start) <= allowed;
+}
 
 StatsStream::StatsStream(AgentConnection* connection, QObject* parent) : QObject(parent), connection_(connection)
 {
@@ -94,7 +104,8 @@ void StatsStream::restarted()
 {
     historyLoaded_ = false;
     lastId_ = 0;
-    runStart_.reset();
+    run_.reset();
+    periodMs_.reset();
 }
 
 void StatsStream::stop()
@@ -139,22 +150,23 @@ void StatsStream::checkRun()
             return;
         }
         const auto id = quint64(*sampleId);
-        std::optional<double> start; // id 0: the agent has sampled nothing yet, its run is unknown
+        std::optional<AgentRunMark> run; // id 0: the agent has sampled nothing yet, its run is unknown
         if (id > 0) {
-            start = runStartOf(sample);
-            if (!start) {
+            run = runOf(sample);
+            if (!run) {
                 lost(QStringLiteral("the agent's GET /v1/stats has no numeric \"time\" and \"uptime_s\", which "
                                     "tell one run of the agent from the next; run a dlb-agent of this console's version"));
                 return;
             }
         }
-        if (historyLoaded_ && runStart_ && start && sameRun(*runStart_, *start) && id >= lastId_) {
+        if (historyLoaded_ && run_ && run && sameAgentRun(*run_, *run) && id >= lastId_) {
+            run_ = run;
             openStream(); // the same run: Last-Event-ID replays what was missed
             return;
         }
         // First time, or another run (or one not known yet): its past is another history.
         restarted();
-        runStart_ = start;
+        run_ = run;
         fetchHistory();
     });
 }
@@ -178,6 +190,17 @@ void StatsStream::fetchHistory()
                     lost(QStringLiteral("the agent's history has no \"points\" array"));
                     return;
                 }
+                // The length of one sample, which the ids count: whole milliseconds, at most the
+                // longest period (else the agent is not one this console knows).
+                const std::optional<std::uint64_t> sampleMs =
+                    jsonWholeNumber(body.object().value(QLatin1String("interval_ms")));
+                if (!sampleMs || *sampleMs == 0 || *sampleMs > std::uint64_t(kAgentMaxStreamPeriodMs)) {
+                    lost(QStringLiteral("the agent's history has no \"interval_ms\" in [1, %1]; run a dlb-agent of "
+                                        "this console's version")
+                             .arg(kAgentMaxStreamPeriodMs));
+                    return;
+                }
+                sampleMs_ = qint64(*sampleMs);
                 const QJsonArray arr = points.toArray();
                 lastId_ = arr.isEmpty()
                     ? 0
@@ -194,6 +217,8 @@ void StatsStream::openStream()
     dropChannel();
     parser_.reset();
     sse_.resetConnection();
+    lastLiveId_ = 0;
+    liveOnStream_ = 0;
     headOk_ = false;
     errorBody_.clear();
     pendingFailure_.clear();
@@ -211,14 +236,14 @@ void StatsStream::openStream()
             out += "Last-Event-ID: " + QByteArray::number(lastId_) + "\r\n";
         out += "\r\n";
         channel_->write(out);
-        stallTimer_.start(qMax<qint64>(kStreamStallMinMs, 3 * lastGapMs_));
+        stallTimer_.start(stallTimeoutMs());
     });
     channel_->open();
 }
 
 void StatsStream::onBytes(const QByteArray& bytes)
 {
-    stallTimer_.start(int(qMax<qint64>(kStreamStallMinMs, 3 * lastGapMs_)));
+    stallTimer_.start(stallTimeoutMs());
     const auto r = parser_.feed(bytes);
     if (!running_ || !channel_)
         return; // an event handler stopped us, or the agent restarted and the history is refetched
@@ -267,8 +292,8 @@ void StatsStream::onEvent(const SseEvent& e)
     // Ids going backwards, or a live event (full form) from a run that started at another
     // time, say the agent restarted since the history (between the run check and the stream
     // opening): its past is another history.
-    const std::optional<double> start = runStartOf(doc.object());
-    const bool otherRun = start && runStart_ && !sameRun(*start, *runStart_);
+    const std::optional<AgentRunMark> run = runOf(doc.object());
+    const bool otherRun = run && run_ && !sameAgentRun(*run_, *run);
     if (id <= lastId_ || otherRun) {
         if (!otherRun && !sampleSinceHistory_) {
             // The stream contradicts the history just fetched from the same run (a broken agent,
@@ -285,12 +310,16 @@ void StatsStream::onEvent(const SseEvent& e)
         checkRun(); // drops this stream; a new one follows the history
         return;
     }
-    if (start)
-        runStart_ = start;
-    if (sinceEvent_.isValid())
-        lastGapMs_ = sinceEvent_.restart();
-    else
-        sinceEvent_.start();
+    if (run) {
+        run_ = run;
+        // Two broadcast events in a row on this stream (not the first, sent at once on
+        // connecting): the id step is the period in samples.
+        if (++liveOnStream_ >= 3) {
+            const qint64 period = qint64(qMin<quint64>(id - lastLiveId_, quint64(kAgentMaxStreamPeriodMs))) * sampleMs_;
+            periodMs_ = periodMs_ ? qMin(*periodMs_, period) : period;
+        }
+        lastLiveId_ = id;
+    }
     lastId_ = id;
     sampleSinceHistory_ = true;
     status_.everConnected = true;

@@ -12,11 +12,15 @@
 // run's start, "time" - "uptime_s", both the agent's own clocks), and every live event says it
 // again. When the run changed (or ids went backwards) the history is fetched again and
 // historyLoaded() replaces everything. No widgets; lives on the thread that made it.
+//
+// The stall timeout (no byte for that long: the stream is dead) follows the stream's period as
+// the agent announces it, not the gaps the network happened to leave: the agent sends every
+// n-th one-second sample (control.stats_interval_ms), and the ids are sample numbers, so the id
+// step between two live events, times the history's "interval_ms", is the period.
 
 #include "client/agent_connection.hpp"
 #include "client/sse_parser.hpp"
 
-#include <QElapsedTimer>
 #include <QJsonArray>
 #include <QJsonObject>
 #include <QObject>
@@ -29,12 +33,32 @@ namespace dlb::console::client {
 class HttpChannel;
 
 constexpr int kHistorySeconds = 900;          // what the agent keeps, and what the charts can show
-constexpr int kStreamStallMinMs = 10000;      // no byte for this long (or 3 intervals): the stream is dead
 constexpr qsizetype kMaxStreamErrorBytes = 64 * 1024; // a refused stream's error body
-// Two samples whose "time" - "uptime_s" differ by more than this come from different runs of
-// the agent. Within a run the two clocks move together (uptime is rounded to 1 ms); a wall-clock
-// step larger than this reads as a restart, which costs one history fetch.
-constexpr double kRunStartToleranceS = 0.5;
+// The stall timeout: kStreamStallPeriods periods of the stream, within [min, max]. The max is
+// that many of the longest period an agent can be configured with (control.stats_interval_ms is
+// at most 60 s), so no gap, however slow, makes the console wait longer for a dead stream.
+constexpr int kStreamStallPeriods = 3;
+constexpr int kStreamStallMinMs = 10000;
+constexpr int kAgentMaxStreamPeriodMs = 60000;
+constexpr int kStreamStallMaxMs = kStreamStallPeriods * kAgentMaxStreamPeriodMs;
+// The stall timeout for a stream whose period is `periodMs` (clamped into the bounds above).
+int streamStallTimeoutMs(qint64 periodMs);
+
+// Which run of the agent took a sample: its start ("time" - "uptime_s", Unix seconds by the
+// agent's clock) and its uptime then.
+struct AgentRunMark {
+    double start = 0;
+    double uptime = 0;
+};
+// Within one run "time" - "uptime_s" stays put up to the rounding of uptime_s (1 ms) and the
+// moment between reading the two clocks: kRunStartJitterS. The wall clock may also be slewed
+// (NTP, chrony) by at most kMaxClockSlewRate of the time between the two samples. Anything more
+// apart, or an uptime that went backwards, is another run: even one that started a moment after
+// the first, before its first sample was half a second old. (A wall-clock step reads as a
+// restart too, which costs one history fetch.)
+constexpr double kRunStartJitterS = 0.005;
+constexpr double kMaxClockSlewRate = 500e-6;
+bool sameAgentRun(const AgentRunMark& known, const AgentRunMark& seen);
 
 class StatsStream : public QObject {
     Q_OBJECT
@@ -51,7 +75,16 @@ public:
     QString lastError() const { return lastError_; }
     // The start of the agent run the stream follows ("time" - "uptime_s" of its samples, Unix
     // seconds by the agent's clock), empty while unknown.
-    std::optional<double> runStart() const { return runStart_; }
+    std::optional<double> runStart() const
+    {
+        return run_ ? std::optional<double>(run_->start) : std::nullopt;
+    }
+    // The stream's period (ms) as the agent's ids say it, empty until they have (the third live
+    // event of a run's first stream: the first one on a stream comes at once, off the beat).
+    std::optional<qint64> streamPeriodMs() const { return periodMs_; }
+    // The stall timeout now in force: kStreamStallMaxMs while the period is unknown (any period
+    // the agent may have must survive), then streamStallTimeoutMs(period).
+    int stallTimeoutMs() const { return periodMs_ ? streamStallTimeoutMs(*periodMs_) : kStreamStallMaxMs; }
     // The id of the newest sample received (0: none).
     quint64 lastId() const { return lastId_; }
     // The reconnection delay the agent asked for (its "retry:" field), default 2000 ms.
@@ -95,13 +128,17 @@ private:
     quint64 lastId_ = 0;
     // The run the history and lastId_ belong to: its start by the agent's clock (Unix seconds);
     // empty until a sample says it (an agent that has sampled nothing yet).
-    std::optional<double> runStart_;
+    std::optional<AgentRunMark> run_;
+    // The history's "interval_ms" (one sample), and the period learned from the ids of two
+    // consecutive live events of this run (the smallest step seen: a skipped event only widens).
+    qint64 sampleMs_ = 1000;
+    std::optional<qint64> periodMs_;
+    quint64 lastLiveId_ = 0; // the previous live (full form) event's id on this stream
+    int liveOnStream_ = 0;   // live events on this stream so far
     int retryMs_ = 2000;
     int backoffMs_ = 0;
     QTimer retryTimer_;
     QTimer stallTimer_;
-    QElapsedTimer sinceEvent_;
-    qint64 lastGapMs_ = 0;
     // A sample was taken since the history was loaded: a backwards id after one is an agent
     // restart; before one, the agent contradicting itself.
     bool sampleSinceHistory_ = false;

@@ -36,6 +36,11 @@ Database::Database(QObject* parent) : QObject(parent), worker_(new DbWorker)
     relay(&DbWorker::agentsLoaded, &Database::agentsLoaded);
     relay(&DbWorker::agentChangeFinished, &Database::agentChangeFinished);
     relay(&DbWorker::auditWritten, &Database::auditWritten);
+    // Not the answer to a call (a call that found the loss answers too), so not counted as one.
+    connect(worker_, &DbWorker::sessionLost, this, [this](const QString& message) {
+        session_ = {};
+        emit sessionLost(message);
+    });
     thread_.start();
 }
 

@@ -55,6 +55,8 @@ signals:
     void agentsLoaded(const QList<dlb::console::AgentRecord>& agents, const QString& error);
     void agentChangeFinished(const dlb::console::ChangeResult& result);
     void auditWritten(const dlb::console::ChangeResult& result);
+    // The session's connection is gone and closed (DbWorker::sessionLost); session() is empty.
+    void sessionLost(const QString& message);
 
 private:
     // Forwards a worker signal as this object's own, after counting its job done.

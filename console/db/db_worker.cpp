@@ -3,6 +3,7 @@
 #include "db/migrations.hpp"
 #include "db/scram.hpp"
 
+#include <QSocketNotifier>
 #include <QSqlDatabase>
 #include <QSqlDriver>
 #include <QSqlError>
@@ -237,7 +238,7 @@ DbWorker::DbWorker(QObject* parent) : QObject(parent) {}
 
 DbWorker::~DbWorker()
 {
-    closeConnection(session_);
+    closeSession();
     closeConnection(bootstrap_);
 }
 
@@ -250,13 +251,54 @@ QString DbWorker::sessionFailure(const QString& error)
         return error;
     // The server ended the session (restart, pg_terminate_backend, network): every later call
     // would fail the same way, so the session is closed and the user told to log in again.
+    closeSession();
+    const QString message = QStringLiteral("The connection to PostgreSQL was lost (%1). Log in again.").arg(error);
+    emit sessionLost(message);
+    return message;
+}
+
+void DbWorker::closeSession()
+{
+    // The notifier goes first: it must never watch a socket libpq has closed (or reused).
+    delete sessionWatch_;
+    sessionWatch_ = nullptr;
     closeConnection(session_);
-    return QStringLiteral("The connection to PostgreSQL was lost (%1). Log in again.").arg(error);
+}
+
+void DbWorker::watchSession()
+{
+    PGconn* conn = pgConnection(QSqlDatabase::database(session_, false));
+    if (!conn || PQsocket(conn) < 0)
+        return;
+    sessionWatch_ = new QSocketNotifier(PQsocket(conn), QSocketNotifier::Read, this);
+    connect(sessionWatch_, &QSocketNotifier::activated, this, &DbWorker::sessionSocketReadable);
+}
+
+void DbWorker::sessionSocketReadable()
+{
+    PGconn* conn = pgConnection(QSqlDatabase::database(session_, false));
+    if (!conn)
+        return;
+    // No query runs (they run in this thread, which is here): what arrived is a notice or the
+    // server's goodbye. libpq reads it; a closed connection leaves it CONNECTION_BAD.
+    const bool read = PQconsumeInput(conn) == 1;
+    while (PGnotify* n = PQnotifies(conn))
+        PQfreemem(n);
+    if (read && PQstatus(conn) == CONNECTION_OK)
+        return;
+    // libpq's first line says what happened; the rest is its guess at why, over several lines.
+    QString why = QString::fromUtf8(PQerrorMessage(conn)).trimmed().section(QLatin1Char('\n'), 0, 0).trimmed();
+    if (why.endsWith(QLatin1Char('.')))
+        why.chop(1);
+    if (why.isEmpty())
+        why = QStringLiteral("the server closed the connection");
+    closeSession();
+    emit sessionLost(QStringLiteral("The connection to PostgreSQL was lost (%1). Log in again.").arg(why));
 }
 
 void DbWorker::login(const ConnectionSettings& settings, const QString& user, const QString& password)
 {
-    closeConnection(session_);
+    closeSession();
     LoginResult r;
     if (const QString p = settings.problem(); !p.isEmpty()) {
         r.message = p;
@@ -283,10 +325,12 @@ void DbWorker::login(const ConnectionSettings& settings, const QString& user, co
     r = identify(session_, settings);
     if (r.status != LoginResult::Status::Ok)
         closeConnection(session_);
+    else
+        watchSession();
     emit loginFinished(r);
 }
 
-void DbWorker::logout() { closeConnection(session_); }
+void DbWorker::logout() { closeSession(); }
 
 void DbWorker::bootstrap(const BootstrapRequest& req)
 {

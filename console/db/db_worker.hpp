@@ -8,6 +8,8 @@
 #include "db/records.hpp"
 
 #include <QObject>
+
+class QSocketNotifier;
 #include <QString>
 
 namespace dlb::console {
@@ -75,15 +77,26 @@ signals:
     void agentsLoaded(const QList<dlb::console::AgentRecord>& agents, const QString& error);
     void agentChangeFinished(const dlb::console::ChangeResult& result);
     void auditWritten(const dlb::console::ChangeResult& result);
+    // The logged-in session's connection is gone (the server ended it: a restart,
+    // pg_terminate_backend, the network) and is closed; `message` says so and to log in again.
+    // Comes on its own, as soon as the server closes the socket, or within a call that found it.
+    void sessionLost(const QString& message);
 
 private:
     bool sessionOpen() const;
     // error itself while the session's connection is up; else closes the session and says to
     // log in again.
     QString sessionFailure(const QString& error);
+    // Watches the session's socket between calls: the server's goodbye (an error, then the
+    // close) makes it readable while no query runs, so a lost session is noticed at once, not
+    // at the next click.
+    void watchSession();
+    void sessionSocketReadable();
+    void closeSession();
     ChangeResult callAccountFunction(const QString& sql, const QVariantList& args, const QString& done);
 
     QString session_;   // connection name of the logged-in session, empty when logged out
+    QSocketNotifier* sessionWatch_ = nullptr; // on session_'s socket while it is open
     QString bootstrap_; // connection name used only during bootstrap
 };
 

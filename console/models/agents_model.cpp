@@ -1,4 +1,5 @@
 #include "models/agents_model.hpp"
+#include "models/status_colors.hpp"
 
 #include <QBrush>
 #include <QColor>
@@ -94,11 +95,11 @@ QVariant AgentsModel::data(const QModelIndex& index, int role) const
     if (role == Qt::ForegroundRole && index.column() == State) {
         switch (r.state) {
         case ConnectionState::Connected:
-            return QBrush(QColor(0x2e, 0x7d, 0x32));
+            return QBrush(statusColor(Status::Good));
         case ConnectionState::Unreachable:
-            return QBrush(QColor(0xd3, 0x2f, 0x2f));
+            return QBrush(statusColor(Status::Bad));
         default:
-            return QBrush(QColor(0xef, 0x6c, 0x00));
+            return QBrush(statusColor(Status::Warning));
         }
     }
     if (role == Qt::TextAlignmentRole)

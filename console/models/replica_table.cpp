@@ -1,4 +1,5 @@
 #include "models/replica_table.hpp"
+#include "models/status_colors.hpp"
 
 #include <QBrush>
 #include <QColor>
@@ -84,11 +85,11 @@ QVariant ReplicaTableModel::data(const QModelIndex& index, int role) const
                                                                       : QVariant(Qt::AlignRight | Qt::AlignVCenter);
     if (role == Qt::ForegroundRole) {
         if (index.column() == State && r.state == QLatin1String("unhealthy"))
-            return QBrush(QColor(0xd3, 0x2f, 0x2f));
+            return QBrush(statusColor(Status::Bad));
         if (index.column() == Standing && r.standing == QLatin1String("hot"))
-            return QBrush(QColor(0xe6, 0x51, 0x00));
+            return QBrush(statusColor(Status::Warning));
         if (index.column() == Standing && r.standing == QLatin1String("cold"))
-            return QBrush(QColor(0x15, 0x65, 0xc0));
+            return QBrush(statusColor(Status::Info));
         return {};
     }
     if (role == Qt::ToolTipRole && index.column() == Replica)

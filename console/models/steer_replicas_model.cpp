@@ -1,4 +1,5 @@
 #include "models/steer_replicas_model.hpp"
+#include "models/status_colors.hpp"
 
 #include <QBrush>
 #include <QColor>
@@ -101,11 +102,11 @@ QVariant SteerReplicasModel::data(const QModelIndex& index, int role) const
             return tr("Removed: gets no new requests, listed until its last request in flight ends.");
         break;
     case Qt::ForegroundRole:
-        // Colours that read on light and dark palettes alike.
+        // Colours that read on the palette in use, light or dark.
         if (index.column() == State && r.state == QLatin1String("unhealthy"))
-            return QBrush(QColor(0xd0, 0x30, 0x30));
+            return QBrush(statusColor(Status::Bad));
         if (index.column() == LastCheck && check != checks_.constEnd() && !check->ok)
-            return QBrush(QColor(0xd0, 0x30, 0x30));
+            return QBrush(statusColor(Status::Bad));
         break;
     case Qt::TextAlignmentRole:
         if (index.column() == Weight || index.column() == InFlight)

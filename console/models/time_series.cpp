@@ -1,5 +1,8 @@
 #include "models/time_series.hpp"
 
+#include <algorithm>
+#include <vector>
+
 #include "client/json_number.hpp"
 
 #include <QDateTime>
@@ -98,17 +101,33 @@ void TimeSeriesModel::clear()
 
 void TimeSeriesModel::setHistory(const QJsonArray& points)
 {
+    // Merged by time: a point out of order (a replay, two answers spliced) takes its place
+    // instead of being dropped. Two points of the same second keep the newer sample (higher id):
+    // the window needs times that grow.
+    std::vector<StatsPoint> sorted;
+    sorted.reserve(size_t(points.size()));
+    for (const QJsonValue& v : points)
+        sorted.push_back(parseStatsPoint(v.toObject()));
+    std::stable_sort(sorted.begin(), sorted.end(), [](const StatsPoint& a, const StatsPoint& b) {
+        return a.time < b.time || (a.time == b.time && a.id < b.id);
+    });
+    std::vector<StatsPoint> merged;
+    merged.reserve(sorted.size());
+    for (StatsPoint& p : sorted) {
+        if (!std::isfinite(p.time))
+            continue; // a point without a time has no place on the charts
+        if (!merged.empty() && merged.back().time == p.time)
+            merged.back() = std::move(p);
+        else
+            merged.push_back(std::move(p));
+    }
     beginResetModel();
     head_ = 0;
     count_ = 0;
     // Only the newest kSeriesCapacity fit.
-    const qsizetype from = qMax<qsizetype>(0, points.size() - kSeriesCapacity);
-    for (qsizetype i = from; i < points.size(); ++i) {
-        StatsPoint p = parseStatsPoint(points.at(i).toObject());
-        if (count_ > 0 && p.time <= held(count_ - 1).time)
-            continue; // not newer: out of order, dropped
-        ring_[count_++] = std::move(p);
-    }
+    const size_t from = merged.size() > size_t(kSeriesCapacity) ? merged.size() - size_t(kSeriesCapacity) : 0;
+    for (size_t i = from; i < merged.size(); ++i)
+        ring_[count_++] = std::move(merged[i]);
     first_ = firstInWindow();
     endResetModel();
     emit reset();

@@ -62,7 +62,9 @@ public:
     explicit TimeSeriesModel(QObject* parent = nullptr);
     Q_DISABLE_COPY_MOVE(TimeSeriesModel)
 
-    // Replaces everything (the history, oldest first).
+    // Replaces everything with the history: its points merged by time (one that came out of
+    // order takes its place; of two with the same time the higher id stays), the newest
+    // kSeriesCapacity kept.
     void setHistory(const QJsonArray& points);
     // One newer point; the oldest falls out of the ring once it is full, and out of the window
     // once it is older than the window. A point not newer (id and time) is dropped; a newer id

@@ -1,4 +1,5 @@
 #include "ui/account_form.hpp"
+#include "models/status_colors.hpp"
 
 #include "db/records.hpp"
 
@@ -24,7 +25,7 @@ QString passwordHint()
     return QObject::tr("%1–%2, a capital and a symbol").arg(kPasswordMin).arg(kPasswordMax);
 }
 
-QString errorStyleSheet() { return QStringLiteral("color: #c62828;"); }
+QString errorStyleSheet() { return QStringLiteral("color: %1;").arg(statusColor(Status::Bad).name()); }
 
 QLabel* makeErrorLabel(const QString& objectName, QWidget* parent)
 {

@@ -34,11 +34,14 @@ AccountsPage::AccountsPage(Database& db, QWidget* parent) : QWidget(parent), db_
     password_ = new QPushButton(tr("Reset pass&word…"), this);
     password_->setObjectName(QStringLiteral("resetPassword"));
     auto* refresh = new QPushButton(tr("Re&fresh"), this);
+    refresh->setObjectName(QStringLiteral("refresh"));
     auto* buttons = new QHBoxLayout;
     for (QPushButton* b : {register_, role_, disable_, password_})
         buttons->addWidget(b);
     buttons->addStretch(1);
     buttons->addWidget(refresh);
+    // Reading order: the buttons above the table, left to right, then the table.
+    setTabChain({register_, role_, disable_, password_, refresh, view_});
 
     status_ = new QLabel(this);
     status_->setObjectName(QStringLiteral("status"));
@@ -78,6 +81,7 @@ AccountsPage::AccountsPage(Database& db, QWidget* parent) : QWidget(parent), db_
             changed(r);
     });
     updateButtons();
+    setUpKeyboard(this);
 }
 
 void AccountsPage::reload() { db_.loadAccounts(); }

@@ -1,4 +1,6 @@
 #include "ui/agents_page.hpp"
+#include "ui/page_widgets.hpp"
+#include "models/status_colors.hpp"
 
 #include "client/agent_endpoint.hpp"
 #include "db/database.hpp"
@@ -96,9 +98,10 @@ AddAgentDialog::AddAgentDialog(AgentHub& hub, QWidget* parent) : QDialog(parent)
     });
     connect(&hub_, &AgentHub::testFinished, this, [this](bool ok, const QString& message) {
         test_->setEnabled(true);
-        result_->setStyleSheet(ok ? QStringLiteral("color: #2e7d32;") : errorStyleSheet());
+        result_->setStyleSheet(ok ? QStringLiteral("color: %1;").arg(statusColor(Status::Good).name()) : errorStyleSheet());
         result_->setText(message);
     });
+    setUpKeyboard(this);
 }
 
 QString AddAgentDialog::name() const { return name_->text().trimmed(); }
@@ -178,11 +181,14 @@ AgentsPage::AgentsPage(Database& db, AgentHub& hub, QWidget* parent) : QWidget(p
     current_->setObjectName(QStringLiteral("makeCurrent"));
     current_->setToolTip(tr("The Dashboard, Replicas and Algorithm pages show the current agent (in bold)."));
     auto* refresh = new QPushButton(tr("Re&fresh"), this);
+    refresh->setObjectName(QStringLiteral("refresh"));
     auto* buttons = new QHBoxLayout;
     for (QPushButton* b : {current_, test_, add_, remove_})
         buttons->addWidget(b);
     buttons->addStretch(1);
     buttons->addWidget(refresh);
+    // Reading order: the buttons above the table, left to right, then the table.
+    setTabChain({current_, test_, add_, remove_, refresh, view_});
 
     status_ = new QLabel(this);
     status_->setObjectName(QStringLiteral("agentsStatus"));
@@ -238,10 +244,11 @@ AgentsPage::AgentsPage(Database& db, AgentHub& hub, QWidget* parent) : QWidget(p
     connect(&hub_, &AgentHub::testFinished, this, [this](bool ok, const QString& message) {
         if (!isVisible() || QApplication::activeModalWidget())
             return; // the add dialog's own test
-        status_->setStyleSheet(ok ? QStringLiteral("color: #2e7d32;") : errorStyleSheet());
+        status_->setStyleSheet(ok ? QStringLiteral("color: %1;").arg(statusColor(Status::Good).name()) : errorStyleSheet());
         status_->setText(message);
     });
     updateButtons();
+    setUpKeyboard(this);
 }
 
 void AgentsPage::reload() { db_.loadAgents(); }

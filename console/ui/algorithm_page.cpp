@@ -131,6 +131,7 @@ AlgorithmPage::AlgorithmPage(SteerController& controller, bool maySteer, QWidget
             w->setToolTip(why);
     }
     poolsChanged();
+    setUpKeyboard(this);
 }
 
 QString AlgorithmPage::currentPool() const { return pool_->currentText(); }

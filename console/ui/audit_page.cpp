@@ -1,4 +1,5 @@
 #include "ui/audit_page.hpp"
+#include "ui/page_widgets.hpp"
 
 #include "db/database.hpp"
 #include "models/audit_model.hpp"
@@ -34,6 +35,7 @@ AuditPage::AuditPage(Database& db, QWidget* parent) : QWidget(parent), db_(db)
     for (int c = 0; c < AuditModel::ColumnCount; ++c)
         column_->addItem(model_->headerData(c, Qt::Horizontal).toString(), c);
     auto* refresh = new QPushButton(tr("Re&fresh"), this);
+    refresh->setObjectName(QStringLiteral("refresh"));
     auto* filterLabel = new QLabel(tr("F&ilter"), this);
     filterLabel->setBuddy(filter_);
     auto* bar = new QHBoxLayout;
@@ -91,6 +93,7 @@ AuditPage::AuditPage(Database& db, QWidget* parent) : QWidget(parent), db_(db)
             reload();
     });
     updateCount();
+    setUpKeyboard(this);
 }
 
 void AuditPage::reload() { db_.loadAudit(); }

@@ -1,4 +1,5 @@
 #include "ui/bootstrap_dialog.hpp"
+#include "ui/page_widgets.hpp"
 
 #include "db/database.hpp"
 #include "ui/account_form.hpp"
@@ -56,6 +57,7 @@ BootstrapDialog::BootstrapDialog(Database& db, const ConnectionSettings& setting
     layout->addWidget(error_);
     layout->addWidget(new BusyIndicator(db_, this));
     layout->addWidget(buttons);
+    setUpKeyboard(this);
 }
 
 QString BootstrapDialog::adminUsername() const { return admin_->account().username; }

@@ -1,4 +1,5 @@
 #include "ui/connection_dialog.hpp"
+#include "ui/page_widgets.hpp"
 
 #include "ui/account_form.hpp"
 
@@ -45,6 +46,7 @@ ConnectionDialog::ConnectionDialog(const ConnectionSettings& s, QWidget* parent)
     layout->addWidget(note);
     layout->addWidget(error_);
     layout->addWidget(buttons);
+    setUpKeyboard(this);
 }
 
 ConnectionSettings ConnectionDialog::settings() const

@@ -1,4 +1,5 @@
 #include "ui/dashboard_page.hpp"
+#include "ui/page_widgets.hpp"
 
 #include "client/stats_stream.hpp"
 #include "models/agents_hub.hpp"
@@ -120,6 +121,7 @@ DashboardPage::DashboardPage(AgentHub& hub, QWidget* parent) : QWidget(parent), 
     connect(window_, &QComboBox::currentIndexChanged, this, &DashboardPage::setWindowFromSelector);
     connect(&hub_, &AgentHub::currentChanged, this, &DashboardPage::bind);
     bind(hub_.current());
+    setUpKeyboard(this);
 }
 
 bool DashboardPage::eventFilter(QObject* watched, QEvent* event)

@@ -1,4 +1,5 @@
 #include "ui/login_dialog.hpp"
+#include "ui/page_widgets.hpp"
 
 #include "db/database.hpp"
 #include "ui/account_form.hpp"
@@ -98,6 +99,12 @@ LoginDialog::LoginDialog(Database& db, QSettings& settings, QWidget* parent)
     else
         password_->setFocus();
     updateState();
+    setUpKeyboard(this);
+}
+
+void LoginDialog::showMessage(const QString& message)
+{
+    setError(error_, message);
 }
 
 void LoginDialog::logIn()

@@ -20,6 +20,8 @@ class LoginDialog : public QDialog {
     Q_OBJECT
 public:
     LoginDialog(Database& db, QSettings& settings, QWidget* parent = nullptr);
+    // Why the dialog is back (a lost session), shown where a failed login's reason is.
+    void showMessage(const QString& message);
 
 private:
     void logIn();

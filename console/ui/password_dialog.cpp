@@ -1,4 +1,5 @@
 #include "ui/password_dialog.hpp"
+#include "ui/page_widgets.hpp"
 
 #include "db/database.hpp"
 #include "ui/account_form.hpp"
@@ -51,6 +52,7 @@ PasswordDialog::PasswordDialog(Database& db, const QString& username, QWidget* p
     layout->addWidget(error_);
     layout->addWidget(new BusyIndicator(db_, this));
     layout->addWidget(buttons);
+    setUpKeyboard(this);
 }
 
 void PasswordDialog::submit()

@@ -1,4 +1,5 @@
 #include "ui/register_dialog.hpp"
+#include "ui/page_widgets.hpp"
 
 #include "db/database.hpp"
 #include "ui/account_form.hpp"
@@ -35,6 +36,7 @@ RegisterDialog::RegisterDialog(Database& db, QWidget* parent) : QDialog(parent),
     layout->addWidget(error_);
     layout->addWidget(new BusyIndicator(db_, this));
     layout->addWidget(buttons);
+    setUpKeyboard(this);
 }
 
 void RegisterDialog::submit()

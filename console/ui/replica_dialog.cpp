@@ -1,4 +1,5 @@
 #include "ui/replica_dialog.hpp"
+#include "ui/page_widgets.hpp"
 
 #include "common/config.hpp"
 #include "models/steer_pools.hpp"
@@ -71,6 +72,7 @@ ReplicaDialog::ReplicaDialog(const QString& pool, QWidget* parent) : QDialog(par
     connect(url_, &QLineEdit::textChanged, this, revalidate);
     connect(id_, &QLineEdit::textChanged, this, revalidate);
     connect(weight_, &QSpinBox::valueChanged, this, revalidate);
+    setUpKeyboard(this);
 }
 
 QString ReplicaDialog::url() const { return url_->text(); }

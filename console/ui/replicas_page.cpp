@@ -113,6 +113,7 @@ ReplicasPage::ReplicasPage(SteerController& controller, bool maySteer, QWidget* 
             b->setToolTip(why);
     }
     poolsChanged();
+    setUpKeyboard(this);
 }
 
 QString ReplicasPage::currentPool() const { return pool_->currentText(); }

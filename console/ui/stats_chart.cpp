@@ -1,5 +1,7 @@
 #include "ui/stats_chart.hpp"
 
+#include "models/status_colors.hpp"
+
 #include <QChart>
 #include <QDateTime>
 #include <QDateTimeAxis>
@@ -32,6 +34,9 @@ StatsChart::StatsChart(const QString& title, const QString& unit, QWidget* paren
     : QChartView(parent), title_(title)
 {
     auto* chart = new QChart;
+    // The palette's darkness picks the theme (first: a theme resets the fonts set below). It is
+    // read when the page is built; a palette switched later applies from the next login.
+    chart->setTheme(isDarkPalette(palette()) ? QChart::ChartThemeDark : QChart::ChartThemeLight);
     chart->setTitle(title);
     QFont tf = chart->titleFont();
     tf.setBold(true);

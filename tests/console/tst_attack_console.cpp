@@ -93,7 +93,7 @@ void TstAttackConsole::historyAheadOfStreamBacksOff()
     FakeAgent agent(dir.filePath(QStringLiteral("fake.sock")), [&](QLocalSocket* s, const QByteArray& line) {
         if (line.startsWith("GET /v1/stats/history")) {
             ++histories;
-            s->write(jsonAnswer(R"({"seconds":900,"points":[{"id":1000,"time":1000}]})"));
+            s->write(jsonAnswer(R"({"interval_ms":1000,"seconds":900,"points":[{"id":1000,"time":1000}]})"));
         } else if (line.startsWith("GET /v1/stats/stream")) {
             s->write(kSseHead + "id: 5\nevent: stats\ndata: {\"id\":5,\"time\":1005}\n\n");
         } else if (line.startsWith("GET /v1/stats ")) {

@@ -85,6 +85,7 @@ class ScriptedAgent : public QObject {
 public:
     std::function<QByteArray(const QByteArray& path, int nth)> answer;
     QList<QByteArray> requests;
+    bool closeStreams = false; // end each event stream after its answer (the agent went away)
 
     bool listen(const QString& path)
     {
@@ -117,9 +118,11 @@ private:
                 record += " Last-Event-ID " + l.mid(14).trimmed();
         requests.append(record);
         const QByteArray body = answer(path, asked_[path]++);
-        if (path == "/v1/stats/stream")
+        if (path == "/v1/stats/stream") {
             s->write("HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nConnection: close\r\n\r\n" + body);
-        else
+            if (closeStreams)
+                s->disconnectFromServer();
+        } else
             s->write("HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: " +
                      QByteArray::number(body.size()) + "\r\n\r\n" + body);
     }
@@ -156,6 +159,9 @@ private slots:
     void statsStreamHistoryThenLive();
     void reconnectAfterAgentRestarts();
     void liveEventFromAnotherRun();
+    void quickRestartIsAnotherRun();
+    void sameRunAllowsOnlyJitterAndSlew();
+    void stallTimeoutFollowsTheAnnouncedPeriod();
     void tlsVerifiesTheAgent();
 
 private:
@@ -418,7 +424,7 @@ void TstConsoleClient::reconnectAfterAgentRestarts()
     QCOMPARE(history.size(), 2);
     QCOMPARE(stream.state(), ConnectionState::Connected);
     QVERIFY(stream.runStart().has_value());
-    QVERIFY2(*stream.runStart() - oldRunStart > kRunStartToleranceS,
+    QVERIFY2(*stream.runStart() - oldRunStart > kRunStartJitterS,
              qPrintable(QStringLiteral("run start %1 after %2").arg(*stream.runStart(), 0, 'f', 3).arg(oldRunStart, 0, 'f', 3)));
     // After the old run: the new run's history first (from its id 1, up to at least the id seen
     // above), then its samples, each the one after the one before.
@@ -452,7 +458,7 @@ void TstConsoleClient::liveEventFromAnotherRun()
         QJsonArray a;
         for (int id = 1; id <= last; ++id)
             a.append(QJsonObject{{"id", id}});
-        return QJsonDocument(QJsonObject{{"points", a}}).toJson(QJsonDocument::Compact);
+        return QJsonDocument(QJsonObject{{"interval_ms", 1000}, {"points", a}}).toJson(QJsonDocument::Compact);
     };
     ScriptedAgent agent;
     agent.answer = [&](const QByteArray& path, int nth) -> QByteArray {
@@ -490,6 +496,116 @@ void TstConsoleClient::liveEventFromAnotherRun()
     QVERIFY(stream.runStart().has_value());
     QCOMPARE(*stream.runStart(), 1993.0);
     QCOMPARE(stream.lastId(), quint64(8));
+}
+
+// Run A started at 1000.0 and was seen once, 0.2 s old; it died and run B started at 1000.4.
+// Their starts are 0.4 s apart, which the old 0.5 s tolerance took for one run: the stream went
+// on with Last-Event-ID 1 and drew B's seconds as A's. Within one run the start may move only by
+// the clocks' rounding and slew, so B is another run: its history is fetched.
+void TstConsoleClient::quickRestartIsAnotherRun()
+{
+    QTemporaryDir dir;
+    QVERIFY(dir.isValid());
+    const QString socket = dir.filePath(QStringLiteral("agent.sock"));
+    const auto sample = [](int id, double time, double uptime) {
+        return QJsonObject{{"id", id}, {"time", time}, {"uptime_s", uptime}};
+    };
+    const auto points = [](int last) {
+        QJsonArray a;
+        for (int id = 1; id <= last; ++id)
+            a.append(QJsonObject{{"id", id}});
+        return QJsonDocument(QJsonObject{{"interval_ms", 1000}, {"points", a}}).toJson(QJsonDocument::Compact);
+    };
+    ScriptedAgent agent;
+    agent.closeStreams = true;
+    agent.answer = [&](const QByteArray& path, int nth) -> QByteArray {
+        if (path == "/v1/stats")
+            return QJsonDocument(nth == 0 ? sample(1, 1000.2, 0.2) : sample(1, 1000.6, 0.2)).toJson();
+        if (path.startsWith("/v1/stats/history"))
+            return points(nth == 0 ? 0 : 1); // A's history was empty when asked; B's has its first
+        if (path == "/v1/stats/stream" && nth == 0) // A's only sample, then A is gone
+            return "retry: 100\n\n" + statsEvent(sample(1, 1000.2, 0.2));
+        if (path == "/v1/stats/stream")
+            return "retry: 100\n\n" + statsEvent(sample(2, 1001.6, 1.2));
+        return {};
+    };
+    QVERIFY(agent.listen(socket));
+    QString error;
+    const auto ep = AgentEndpoint::parse(socket, kViewer, {}, &error);
+    QVERIFY2(ep, qPrintable(error));
+    AgentConnection conn(*ep);
+    conn.open();
+    StatsStream stream(&conn);
+    QSignalSpy history(&stream, &StatsStream::historyLoaded);
+    QList<qint64> samples;
+    connect(&stream, &StatsStream::sampleReceived, this,
+            [&samples](const QJsonObject& s) { samples.append(s.value("id").toInteger()); });
+    stream.start();
+    QTRY_VERIFY_WITH_TIMEOUT(samples.contains(2), kStreamWaitMs);
+    QCOMPARE(history.size(), 2);
+    QCOMPARE(agent.requests.mid(0, 6), (QList<QByteArray>{"GET /v1/stats", "GET /v1/stats/history?seconds=900",
+                                                          "GET /v1/stats/stream", "GET /v1/stats",
+                                                          "GET /v1/stats/history?seconds=900",
+                                                          "GET /v1/stats/stream Last-Event-ID 1"}));
+    QVERIFY(stream.runStart().has_value());
+    QVERIFY(std::abs(*stream.runStart() - 1000.4) < 1e-9);
+}
+
+void TstConsoleClient::sameRunAllowsOnlyJitterAndSlew()
+{
+    const AgentRunMark a{1000.0, 0.2};
+    QVERIFY(sameAgentRun(a, {1000.0, 0.2}));
+    QVERIFY(sameAgentRun(a, {1000.004, 5.0}));      // rounding of uptime_s, reading two clocks
+    QVERIFY(!sameAgentRun(a, {1000.4, 0.2}));       // restarted 0.4 s after A started
+    QVERIFY(!sameAgentRun(a, {1000.05, 1.0}));      // 50 ms in 0.8 s is no slew
+    QVERIFY(!sameAgentRun({1000.0, 30.0}, {1000.0, 2.0})); // uptime went backwards: another run
+    // 15 minutes later the wall clock may have been slewed by up to 500 ppm (0.45 s).
+    QVERIFY(sameAgentRun(a, {1000.3, 900.2}));
+    QVERIFY(!sameAgentRun(a, {1000.5, 900.2}));
+    QVERIFY(!sameAgentRun(a, {qQNaN(), 900.2}));
+}
+
+// The stall timeout follows the period the agent's ids announce (here every 5th sample: 5 s),
+// bounded; it no longer grows with the gaps the network happened to leave.
+void TstConsoleClient::stallTimeoutFollowsTheAnnouncedPeriod()
+{
+    QCOMPARE(streamStallTimeoutMs(1000), kStreamStallMinMs);
+    QCOMPARE(streamStallTimeoutMs(5000), 15000);
+    QCOMPARE(streamStallTimeoutMs(60000), kStreamStallMaxMs);
+    QCOMPARE(streamStallTimeoutMs(3600 * 1000), kStreamStallMaxMs); // bounded
+    QCOMPARE(streamStallTimeoutMs(-1), kStreamStallMinMs);
+
+    QTemporaryDir dir;
+    QVERIFY(dir.isValid());
+    const QString socket = dir.filePath(QStringLiteral("agent.sock"));
+    const auto sample = [](int id) {
+        return QJsonObject{{"id", id}, {"time", 1000.0 + id}, {"uptime_s", double(id)}};
+    };
+    ScriptedAgent agent;
+    agent.answer = [&](const QByteArray& path, int) -> QByteArray {
+        if (path == "/v1/stats")
+            return QJsonDocument(sample(7)).toJson();
+        if (path.startsWith("/v1/stats/history"))
+            return R"({"interval_ms":1000,"points":[{"id":7}]})";
+        // At once the newest sample (off the beat), then every 5th.
+        return "retry: 2000\n\n" + statsEvent(sample(8)) + statsEvent(sample(10)) + statsEvent(sample(15)) +
+               statsEvent(sample(20));
+    };
+    QVERIFY(agent.listen(socket));
+    QString error;
+    const auto ep = AgentEndpoint::parse(socket, kViewer, {}, &error);
+    QVERIFY2(ep, qPrintable(error));
+    AgentConnection conn(*ep);
+    conn.open();
+    StatsStream stream(&conn);
+    QCOMPARE(stream.stallTimeoutMs(), kStreamStallMaxMs); // any period must survive until known
+    QList<qint64> samples;
+    connect(&stream, &StatsStream::sampleReceived, this,
+            [&samples](const QJsonObject& s) { samples.append(s.value("id").toInteger()); });
+    stream.start();
+    QTRY_VERIFY_WITH_TIMEOUT(samples.contains(20), kStreamWaitMs);
+    QCOMPARE(stream.streamPeriodMs(), std::optional<qint64>(5000));
+    QCOMPARE(stream.stallTimeoutMs(), 15000);
 }
 
 // control.address with control.tls: the client verifies the agent's certificate against the CA

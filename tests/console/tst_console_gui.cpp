@@ -6,11 +6,13 @@
 #include "pg_env.hpp"
 #include "ui/audit_page.hpp"
 #include "ui/bootstrap_dialog.hpp"
+#include "ui/console_flow.hpp"
 #include "ui/login_dialog.hpp"
 #include "ui/main_window.hpp"
 #include "ui/register_dialog.hpp"
 
 #include <QAbstractItemModel>
+#include <QAction>
 #include <QApplication>
 #include <QDir>
 #include <QLabel>
@@ -56,6 +58,8 @@ private slots:
     void registerDialogShowsDatabaseRefusalsBesideFields();
     void accountsAndAuditPages();
     void viewerSeesAuditButNotAccounts();
+    void sidebarPutsAgentPagesFirst();
+    void lostSessionReturnsToLogin();
 
 private:
     void screenshot(QWidget* w, const QString& name);
@@ -253,6 +257,7 @@ void TstConsoleGui::accountsAndAuditPages()
     window.resize(1000, 560);
     window.show();
     QVERIFY(QTest::qWaitForWindowExposed(&window));
+    window.showPage("Accounts");
     auto* accounts = child<QTableView>(&window, "accounts");
     QTRY_COMPARE_WITH_TIMEOUT(accounts->model()->rowCount(), 2, kDbTimeoutMs);
     QCOMPARE(accounts->model()->index(1, AccountsModel::Username).data().toString(), QStringLiteral("ops_anna"));
@@ -298,13 +303,83 @@ void TstConsoleGui::viewerSeesAuditButNotAccounts()
     window.show();
     QVERIFY(QTest::qWaitForWindowExposed(&window));
     auto* sidebar = child<QListWidget>(&window, "sidebar");
-    QListWidgetItem* accounts = sidebar->item(0);
-    QCOMPARE(accounts->text(), QStringLiteral("Accounts"));
+    const auto found = sidebar->findItems("Accounts", Qt::MatchExactly);
+    QCOMPARE(found.size(), 1);
+    QListWidgetItem* accounts = found.front();
     QVERIFY(!(accounts->flags() & Qt::ItemIsEnabled));
     QVERIFY(accounts->toolTip().contains("Only admins"));
-    QCOMPARE(sidebar->currentRow(), 1);
+    // Its Go menu entry (Ctrl+n) is disabled too: the shortcut cannot open it either.
+    auto* goAccounts = window.findChild<QAction*>(QStringLiteral("go%1").arg(sidebar->row(accounts) + 1));
+    QVERIFY(goAccounts);
+    QVERIFY(!goAccounts->isEnabled());
+    window.showPage("Audit log");
     auto* audit = child<QTableView>(&window, "audit");
     QTRY_VERIFY_WITH_TIMEOUT(audit->model()->rowCount() >= 4, kDbTimeoutMs);
+}
+
+// The agent pages first, the admin's last; with no agent configured the window moves from the
+// Dashboard to Agents, where one is added.
+void TstConsoleGui::sidebarPutsAgentPagesFirst()
+{
+    MainWindow window(*db_);
+    window.show();
+    QVERIFY(QTest::qWaitForWindowExposed(&window));
+    QCOMPARE(window.pageTitles(), QStringList({"Dashboard", "Replicas", "Algorithm", "Agents", "Accounts", "Audit log"}));
+    auto* sidebar = child<QListWidget>(&window, "sidebar");
+    QTRY_COMPARE_WITH_TIMEOUT(sidebar->currentItem()->text(), QStringLiteral("Agents"), kDbTimeoutMs);
+    QTRY_VERIFY_WITH_TIMEOUT(!db_->busy(), kDbTimeoutMs);
+}
+
+// The server ends the console's session (pg_terminate_backend, as a restart or a DBA would):
+// the main window goes, the login dialog comes back saying why, with the connection settings
+// and the username kept and no password; logging in again opens the window again.
+void TstConsoleGui::lostSessionReturnsToLogin()
+{
+    ConsoleFlow flow(*db_, *settings_);
+    flow.start();
+    QVERIFY(flow.loginDialog());
+    QVERIFY(QTest::qWaitForWindowExposed(flow.loginDialog()));
+    auto* login = child<QPushButton>(flow.loginDialog(), "login");
+    QTRY_VERIFY_WITH_TIMEOUT(login->isEnabled(), 4 * kLoginFirstDelay.count() + 1000);
+    fill(flow.loginDialog(), "username", kAdmin);
+    fill(flow.loginDialog(), "password", kAdminPw);
+    QTest::mouseClick(login, Qt::LeftButton);
+    QTRY_VERIFY_WITH_TIMEOUT(flow.mainWindow() && flow.mainWindow()->isVisible(), kDbTimeoutMs);
+    QVERIFY(!flow.loginDialog());
+    QTRY_VERIFY_WITH_TIMEOUT(!db_->busy(), kDbTimeoutMs);
+
+    {
+        QSqlDatabase su = env_.open("terminate", kDb, env_.superuser, env_.password);
+        QVERIFY(su.isOpen());
+        QSqlQuery q(su);
+        QVERIFY2(q.exec(QStringLiteral("SELECT count(*) FILTER (WHERE pg_terminate_backend(pid)) FROM pg_stat_activity "
+                                       "WHERE usename = '%1' AND pid <> pg_backend_pid()").arg(kAdmin)),
+                 qPrintable(q.lastError().text()));
+        QVERIFY(q.next());
+        QCOMPARE(q.value(0).toInt(), 1);
+    }
+    QSqlDatabase::removeDatabase("terminate");
+
+    // Noticed without any click: the server's goodbye wakes the console.
+    QTRY_VERIFY_WITH_TIMEOUT(flow.loginDialog() && flow.loginDialog()->isVisible(), kDbTimeoutMs);
+    QTRY_VERIFY_WITH_TIMEOUT(!flow.mainWindow(), kDbTimeoutMs);
+    LoginDialog* dialog = flow.loginDialog();
+    auto* error = child<QLabel>(dialog, "error");
+    QVERIFY(error->isVisible());
+    QVERIFY2(error->text().contains("connection to PostgreSQL was lost"), qPrintable(error->text()));
+    QVERIFY2(!error->text().contains('\n'), qPrintable(error->text())); // one sentence, not libpq's lines
+    QCOMPARE(child<QLabel>(dialog, "server")->text(), env_.settings(kDb).summary());
+    QCOMPARE(child<QLineEdit>(dialog, "username")->text(), kAdmin);
+    QVERIFY(child<QLineEdit>(dialog, "password")->text().isEmpty());
+    QVERIFY(db_->session().username.isEmpty());
+    dialog->adjustSize();
+    screenshot(dialog, "login-session-lost");
+
+    fill(dialog, "password", kAdminPw);
+    QTest::mouseClick(child<QPushButton>(dialog, "login"), Qt::LeftButton);
+    QTRY_VERIFY_WITH_TIMEOUT(flow.mainWindow() && flow.mainWindow()->isVisible(), kDbTimeoutMs);
+    QCOMPARE(db_->session().username, kAdmin);
+    QTRY_VERIFY_WITH_TIMEOUT(!db_->busy(), kDbTimeoutMs);
 }
 
 QTEST_MAIN(TstConsoleGui)

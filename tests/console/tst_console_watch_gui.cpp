@@ -15,8 +15,13 @@
 #include "ui/agents_page.hpp"
 #include "ui/dashboard_page.hpp"
 #include "ui/main_window.hpp"
+#include "ui/stats_chart.hpp"
+#include "models/status_colors.hpp"
 
 #include <QApplication>
+#include <QChart>
+#include <QPalette>
+#include <QStyleFactory>
 #include <QComboBox>
 #include <QDir>
 #include <QLabel>
@@ -99,6 +104,7 @@ private slots:
     void fullWindowCost();
     void overlayWhileTheAgentIsDown();
     void viewerIsReadOnly();
+    void darkPaletteIsFollowed();
 
 private:
     void screenshot(QWidget* w, const QString& name);
@@ -386,6 +392,98 @@ void TstConsoleWatchGui::viewerIsReadOnly()
     QTRY_COMPARE_WITH_TIMEOUT(agents->model()->index(0, AgentsModel::State).data().toString(),
                               QStringLiteral("connected"), kLiveTimeoutMs);
     QVERIFY(window.agents().model()->agent(0).adminToken.isEmpty());
+}
+
+// A dark system palette (set before the window is built, as the platform theme would): the
+// charts take the dark theme, no widget draws its text in its background's colour, and the
+// status colours (health, standing) keep WCAG AA contrast on the dark base.
+void TstConsoleWatchGui::darkPaletteIsFollowed()
+{
+    const QPalette light = QApplication::palette();
+    QApplication::setStyle(QStyleFactory::create(QStringLiteral("Fusion")));
+    QPalette dark;
+    const QColor windowBg(0x35, 0x35, 0x35), base(0x2a, 0x2a, 0x2a), text(0xf0, 0xf0, 0xf0);
+    dark.setColor(QPalette::Window, windowBg);
+    dark.setColor(QPalette::WindowText, text);
+    dark.setColor(QPalette::Base, base);
+    dark.setColor(QPalette::AlternateBase, windowBg);
+    dark.setColor(QPalette::Text, text);
+    dark.setColor(QPalette::Button, windowBg);
+    dark.setColor(QPalette::ButtonText, text);
+    dark.setColor(QPalette::BrightText, Qt::red);
+    dark.setColor(QPalette::ToolTipBase, base);
+    dark.setColor(QPalette::ToolTipText, text);
+    dark.setColor(QPalette::PlaceholderText, QColor(0x90, 0x90, 0x90));
+    dark.setColor(QPalette::Highlight, QColor(0x2a, 0x82, 0xda));
+    dark.setColor(QPalette::HighlightedText, Qt::black);
+    dark.setColor(QPalette::Light, QColor(0x50, 0x50, 0x50));
+    dark.setColor(QPalette::Midlight, QColor(0x45, 0x45, 0x45));
+    dark.setColor(QPalette::Mid, QColor(0x25, 0x25, 0x25));
+    dark.setColor(QPalette::Dark, QColor(0x20, 0x20, 0x20));
+    dark.setColor(QPalette::Shadow, Qt::black);
+    dark.setColor(QPalette::Disabled, QPalette::WindowText, QColor(0x80, 0x80, 0x80));
+    dark.setColor(QPalette::Disabled, QPalette::Text, QColor(0x80, 0x80, 0x80));
+    dark.setColor(QPalette::Disabled, QPalette::ButtonText, QColor(0x80, 0x80, 0x80));
+    QApplication::setPalette(dark);
+    QVERIFY(isDarkPalette(QApplication::palette()));
+    QVERIFY(!isDarkPalette(light));
+    struct Restore {
+        QPalette p;
+        ~Restore() { QApplication::setPalette(p); }
+    } restore{light};
+
+    MainWindow window(*db_);
+    window.resize(1440, 900);
+    window.show();
+    QVERIFY(QTest::qWaitForWindowExposed(&window));
+    window.showPage("Dashboard");
+    auto* page = window.findChild<DashboardPage*>();
+    QVERIFY(page);
+    ReplicaTableModel* table = page->replicaTable();
+    QTRY_COMPARE_WITH_TIMEOUT(table->rowCount(), kReplicas, kLiveTimeoutMs);
+    QTRY_VERIFY_WITH_TIMEOUT(!page->overlay()->isVisible(), kLiveTimeoutMs);
+
+    const auto charts = window.findChildren<StatsChart*>();
+    QVERIFY(!charts.isEmpty());
+    for (StatsChart* c : charts)
+        QCOMPARE(c->chart()->theme(), QChart::ChartThemeDark);
+    // No widget anywhere in the window (every page) draws text in its background's colour.
+    for (QWidget* w : window.findChildren<QWidget*>()) {
+        const QPalette& p = w->palette();
+        QVERIFY2(p.color(w->foregroundRole()) != p.color(w->backgroundRole()),
+                 qPrintable(QStringLiteral("%1 (%2): text %3 on %4")
+                                .arg(w->objectName(), QString::fromLatin1(w->metaObject()->className()),
+                                     p.color(w->foregroundRole()).name(), p.color(w->backgroundRole()).name())));
+        QVERIFY2(p.color(QPalette::Text) != p.color(QPalette::Base), qPrintable(w->objectName()));
+    }
+    // The status colours the tables use stand out from the dark base, and from a light one.
+    for (Status st : {Status::Good, Status::Bad, Status::Warning, Status::Info}) {
+        QVERIFY2(contrastRatio(statusColor(st), base) >= kMinStatusContrast,
+                 qPrintable(statusColor(st).name()));
+        QVERIFY2(contrastRatio(statusColor(st, light), light.color(QPalette::Base)) >= kMinStatusContrast,
+                 qPrintable(statusColor(st, light).name()));
+    }
+    QTRY_VERIFY_WITH_TIMEOUT(
+        [&] {
+            for (int r = 0; r < table->rowCount(); ++r)
+                if (table->index(r, ReplicaTableModel::Standing).data(Qt::ForegroundRole).isValid())
+                    return true;
+            return false;
+        }(),
+        kLiveTimeoutMs);
+    for (int r = 0; r < table->rowCount(); ++r) {
+        for (int col : {int(ReplicaTableModel::State), int(ReplicaTableModel::Standing)}) {
+            const QVariant fg = table->index(r, col).data(Qt::ForegroundRole);
+            if (fg.isValid())
+                QVERIFY2(contrastRatio(fg.value<QBrush>().color(), base) >= kMinStatusContrast,
+                         qPrintable(fg.value<QBrush>().color().name()));
+        }
+    }
+    // A live sample (full form) has given the health column before the picture.
+    QTRY_VERIFY_WITH_TIMEOUT(table->index(0, ReplicaTableModel::State).data().toString() == QStringLiteral("healthy"),
+                             kLiveTimeoutMs);
+    window.findChild<QComboBox*>("window")->setCurrentIndex(0);
+    screenshot(&window, "dashboard-dark");
 }
 
 QTEST_MAIN(TstConsoleWatchGui)

@@ -65,6 +65,7 @@ private slots:
     void seriesWindow();
     void seriesRingPastCapacity();
     void seriesRefusesOlderPoints();
+    void historyMergesOutOfOrderPoints();
     void replicaTable();
     void agentsModel();
 };
@@ -145,6 +146,38 @@ void TstConsoleWatchModels::seriesRefusesOlderPoints()
     QCOMPARE(m.rowCount(), 10);
     m.append(parseStatsPoint(point(11)));
     QCOMPARE(m.rowCount(), 11);
+}
+
+// A history whose points came out of order is merged by time, not cut down to the points that
+// happened to be in order (before: ids 3 and 2 below were dropped, leaving a hole).
+void TstConsoleWatchModels::historyMergesOutOfOrderPoints()
+{
+    TimeSeriesModel m;
+    QAbstractItemModelTester tester(&m, QAbstractItemModelTester::FailureReportingMode::QtTest);
+    m.setWindowSeconds(900);
+    QJsonArray h;
+    for (quint64 id : {1, 4, 3, 2, 5, 6})
+        h.append(point(id));
+    QJsonObject again = point(4); // the same second twice: the higher id stays
+    again["id"] = 7.0;
+    h.append(again);
+    m.setHistory(h);
+    QCOMPARE(m.heldCount(), 6);
+    QCOMPARE(m.rowCount(), 6);
+    const QList<quint64> ids{1, 2, 3, 7, 5, 6};
+    for (int row = 0; row < m.rowCount(); ++row) {
+        QCOMPARE(m.point(row).id, ids.at(row));
+        if (row > 0)
+            QVERIFY(m.point(row).time > m.point(row - 1).time);
+    }
+    // Past the capacity, the newest by time are kept, whatever their order in the answer.
+    QJsonArray big;
+    for (quint64 id = kSeriesCapacity + 100; id >= 1; --id)
+        big.append(point(id, 1));
+    m.setHistory(big);
+    QCOMPARE(m.heldCount(), kSeriesCapacity);
+    QCOMPARE(m.point(0).id, quint64(101));
+    QCOMPARE(m.point(kSeriesCapacity - 1).id, quint64(kSeriesCapacity + 100));
 }
 
 void TstConsoleWatchModels::replicaTable()

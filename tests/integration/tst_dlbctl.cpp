@@ -65,6 +65,7 @@ private slots:
 
     // Attacks on dlbctl itself.
     void garbageAnswerIsExit5();
+    void jsonOutputEscapesTerminalControls();
     void hugeAnswerIsRefused();
     void silentPeerTimesOut();
     void answerBeforeTheRequestIsSentIsRead();
@@ -567,6 +568,49 @@ void TestDlbctl::garbageAnswerIsExit5()
     r = dlbctl({"--socket", path, "--token-file", tokenFile(kAdmin), "stats", "--watch"});
     QVERIFY2(r.code == 5, describe(r).constData());
     QVERIFY2(r.err.contains("not an event stream"), r.err.constData());
+}
+
+// --json passes the agent's JSON on, but not DEL and the C1 controls inside its strings (U+009B
+// is a CSI: a terminal would act on it): they are written as \u escapes, the same JSON for jq;
+// valid UTF-8 stays. A --watch event that is not JSON is refused, not printed.
+void TestDlbctl::jsonOutputEscapesTerminalControls()
+{
+    QLocalServer server;
+    const QString path = c_->path(QStringLiteral("controls.sock"));
+    QVERIFY(server.listen(path));
+    QByteArray answer;
+    connect(&server, &QLocalServer::newConnection, this, [&] {
+        QLocalSocket* s = server.nextPendingConnection();
+        s->write(answer);
+        s->flush();
+        s->disconnectFromServer();
+    });
+    const QByteArray body = "{\"version\":\"1\x7f\xc2\x9b" "2J\xc2\x85\",\"pid\":\"\xc3\xa9\xe2\x9c\x93\"}";
+    answer = "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: " + QByteArray::number(body.size()) +
+             "\r\n\r\n" + body;
+    Run r = dlbctl({"--socket", path, "--token-file", tokenFile(kAdmin), "--json", "status"});
+    QVERIFY2(r.code == 0, describe(r).constData());
+    QCOMPARE(r.out, QByteArray("{\"version\":\"1\\u007f\\u009b2J\\u0085\",\"pid\":\"\xc3\xa9\xe2\x9c\x93\"}\n"));
+    QCOMPARE(QJsonDocument::fromJson(r.out).object(), QJsonDocument::fromJson(body).object());
+
+    // replicas --json prints the pool's object as dlbctl serialises it: escaped the same way.
+    const QByteArray pools = "{\"pools\":[{\"name\":\"web\",\"replicas\":[{\"id\":\"a\xc2\x9d" "0;x\x7f\"}]}]}";
+    answer = "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: " +
+             QByteArray::number(pools.size()) + "\r\n\r\n" + pools;
+    r = dlbctl({"--socket", path, "--token-file", tokenFile(kAdmin), "--json", "replicas", "web"});
+    QVERIFY2(r.code == 0, describe(r).constData());
+    QCOMPARE(r.out, QByteArray("{\"name\":\"web\",\"replicas\":[{\"id\":\"a\\u009d0;x\\u007f\"}]}\n"));
+
+    // stats --watch --json: each event escaped the same way; one that is not JSON is exit 5.
+    const QByteArray head = "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n\r\nretry: 2000\n\n";
+    answer = head + "id: 1\nevent: stats\ndata: {\"id\":1,\"x\":\"\xc2\x9b" "31m\"}\n\n";
+    r = dlbctl({"--socket", path, "--token-file", tokenFile(kAdmin), "--json", "stats", "--watch"});
+    QVERIFY2(r.out == QByteArray("{\"id\":1,\"x\":\"\\u009b31m\"}\n"), describe(r).constData());
+    answer = head + "id: 1\nevent: stats\ndata: {\"id\":1,\"x\":\"\x1b[31m\"}\n\n";
+    r = dlbctl({"--socket", path, "--token-file", tokenFile(kAdmin), "--json", "stats", "--watch"});
+    QVERIFY2(r.code == 5, describe(r).constData());
+    QVERIFY2(r.out.isEmpty(), describe(r).constData());
+    QVERIFY2(r.err.contains("not a JSON object"), r.err.constData());
 }
 
 // An answer over dlbctl's bound (8 MiB) is refused, not buffered without end; a head over the

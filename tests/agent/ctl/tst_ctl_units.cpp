@@ -118,6 +118,23 @@ private slots:
         QCOMPARE(cell(nlohmann::json("healthy")), std::string("healthy"));
         QCOMPARE(cell(nlohmann::json(true)), std::string("yes"));
     }
+
+    // --json output keeps the JSON (and valid UTF-8) but escapes DEL and the C1 controls a
+    // terminal would act on; whitespace between tokens stays.
+    void terminalSafeJsonEscapesDelAndC1()
+    {
+        const std::string in = "{\"a\": \"x\x7fy\xc2\x9b" "2J\xc2\x80\xc2\x9f\",\n\t\"b\": \"\xc2\xa0\xc3\xa9\xe2\x9c\x93\xf0\x9f\x98\x80\"}\r\n";
+        const std::string out = terminalSafeJson(in);
+        QCOMPARE(out, std::string("{\"a\": \"x\\u007fy\\u009b2J\\u0080\\u009f\",\n\t\"b\": "
+                                  "\"\xc2\xa0\xc3\xa9\xe2\x9c\x93\xf0\x9f\x98\x80\"}\r\n"));
+        for (unsigned char c : out)
+            QVERIFY2(c != 0x7f && !(c < 0x20 && c != '\n' && c != '\t' && c != '\r'), "a control byte is left");
+        QVERIFY(out.find("\xc2\x9b") == std::string::npos);
+        // The same values for a JSON reader.
+        QVERIFY(nlohmann::json::parse(out) == nlohmann::json::parse(in));
+        QCOMPARE(terminalSafeJson("\x01"), std::string("\\u0001"));
+        QCOMPARE(terminalSafeJson("\xc2"), std::string("\xc2")); // a lone lead byte at the end is not C1
+    }
 };
 
 QTEST_GUILESS_MAIN(TestCtlUnits)
