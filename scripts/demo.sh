@@ -26,12 +26,19 @@ scripts/install-deps.sh >/dev/null
 # BUILD_DIR may be relative to the repository (default build) or absolute (/tmp/dlb-build).
 BUILD_DIR=${BUILD_DIR:-build}
 case "$BUILD_DIR" in /*) ;; *) BUILD_DIR="$ROOT/$BUILD_DIR" ;; esac
+# Two demos started at once (two terminals) must not build in the same folder together: the
+# second waits for the first one's build, then finds nothing left to do. The rest of a run
+# shares nothing (free ports, a folder of its own), so the lock ends with the build.
+mkdir -p "$BUILD_DIR"
+exec 9>"$BUILD_DIR/.demo-build.lock"
+flock 9
 if [ ! -f "$BUILD_DIR/CMakeCache.txt" ]; then
   echo "== configuring $BUILD_DIR (RelWithDebInfo)"
   cmake -S . -B "$BUILD_DIR" -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 fi
 echo "== building dlb-agent, dlb-replica, dlb-loadgen in $BUILD_DIR (the first build takes minutes)"
 cmake --build "$BUILD_DIR" --target dlb-agent dlb-replica dlb-loadgen -j"$(nproc)" >/dev/null
+exec 9>&-
 BIN="$BUILD_DIR/bin"
 
 WORK=$(mktemp -d /tmp/dlb-demo.XXXXXX)
