@@ -6,6 +6,8 @@
 #   scripts/demo.sh           run, summarise, stop everything, exit 0
 #   scripts/demo.sh --serve   the same, then leave agent and replicas running until Ctrl-C
 #   DEMO_SECONDS=N            seconds of load per algorithm (default 8)
+#   DEMO_RATE=N               offered load in requests per second (default 700, ~60% of capacity)
+#   BUILD_DIR=DIR             build folder, relative to the repository or absolute (default build)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
@@ -14,20 +16,30 @@ SERVE=0
 for arg in "$@"; do
   case "$arg" in
     --serve) SERVE=1 ;;
-    -h|--help) sed -n '2,9p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,10p' "$0"; exit 0 ;;
     *) echo "demo.sh: unknown argument '$arg' (expected --serve or --help)" >&2; exit 2 ;;
   esac
 done
 SECONDS_PER_RUN=${DEMO_SECONDS:-8}
 
 scripts/install-deps.sh >/dev/null
+# BUILD_DIR may be relative to the repository (default build) or absolute (/tmp/dlb-build).
 BUILD_DIR=${BUILD_DIR:-build}
+case "$BUILD_DIR" in /*) ;; *) BUILD_DIR="$ROOT/$BUILD_DIR" ;; esac
+# Two demos started at once (two terminals) must not build in the same folder together: the
+# second waits for the first one's build, then finds nothing left to do. The rest of a run
+# shares nothing (free ports, a folder of its own), so the lock ends with the build.
+mkdir -p "$BUILD_DIR"
+exec 9>"$BUILD_DIR/.demo-build.lock"
+flock 9
 if [ ! -f "$BUILD_DIR/CMakeCache.txt" ]; then
+  echo "== configuring $BUILD_DIR (RelWithDebInfo)"
   cmake -S . -B "$BUILD_DIR" -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 fi
-echo "== building dlb-agent, dlb-replica, dlb-loadgen"
+echo "== building dlb-agent, dlb-replica, dlb-loadgen in $BUILD_DIR (the first build takes minutes)"
 cmake --build "$BUILD_DIR" --target dlb-agent dlb-replica dlb-loadgen -j"$(nproc)" >/dev/null
-BIN="$ROOT/$BUILD_DIR/bin"
+exec 9>&-
+BIN="$BUILD_DIR/bin"
 
 WORK=$(mktemp -d /tmp/dlb-demo.XXXXXX)
 PIDS=()
