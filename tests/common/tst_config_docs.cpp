@@ -75,10 +75,17 @@ Config fullConfig() {
         replica.host_header = "127.0.0.1:9001";
         replica.https = true;
         pool.replicas.push_back(replica);
+        DiscoveryConfig discovery; // a dns:// entry: srv:// writes every key it has but weight
+        discovery.url = "dns://replicas.example.com:9001";
+        discovery.name = "replicas.example.com";
+        discovery.port = 9001;
+        discovery.resolvers.push_back({"10.0.0.53", 53});
+        pool.discovery.push_back(discovery);
         c.routes.push_back({"/" + pool.name + "/", pool.name});
         c.pools.push_back(std::move(pool));
     }
     c.access_log.path = "access.log";
+    c.resolvers.push_back({"10.0.0.53", 53});
     return c;
 }
 
