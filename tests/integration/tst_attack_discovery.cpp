@@ -1,0 +1,372 @@
+// Hostile DNS answers for pools[].discovery: a DNS server in the test (UDP and TCP on one free
+// port of 127.0.0.1, on a thread of its own so the harness' blocking waits do not stall it)
+// answers crafted bytes. Each case failed on the code before its fix (docs/operations.md,
+// "Discovery by DNS", says what holds).
+
+#include "control_fixture.hpp"
+
+#include <QJsonArray>
+#include <QMutex>
+#include <QTcpServer>
+#include <QTcpSocket>
+#include <QThread>
+#include <QUdpSocket>
+#include <QtTest>
+
+#include <functional>
+
+using namespace dlb::test;
+
+namespace {
+
+constexpr quint16 kTypeA = 1;
+constexpr quint16 kTypeAaaa = 28;
+constexpr quint16 kTypeSrv = 33;
+constexpr quint16 kRcodeNxdomain = 3;
+// How many times a port is picked again when TCP finds the UDP socket's port taken.
+constexpr int kPortAttempts = 5;
+
+struct Query {
+    quint16 id = 0;
+    QByteArray question; // the question section as sent (name, type, class)
+    QString name;        // dotted, lower case, no trailing dot
+    quint16 type = 0;
+};
+
+void put16(QByteArray& b, quint16 v)
+{
+    b.append(static_cast<char>(v >> 8));
+    b.append(static_cast<char>(v & 0xFF));
+}
+void put32(QByteArray& b, quint32 v)
+{
+    put16(b, static_cast<quint16>(v >> 16));
+    put16(b, static_cast<quint16>(v & 0xFFFF));
+}
+
+// A response to `q`: header, the question echoed, then `answers` (records as wire bytes).
+QByteArray response(const Query& q, const QList<QByteArray>& answers, quint16 rcode = 0, bool truncated = false)
+{
+    QByteArray b;
+    put16(b, q.id);
+    put16(b, static_cast<quint16>(0x8180 | (truncated ? 0x0200 : 0) | rcode)); // QR, RD, RA
+    put16(b, 1);
+    put16(b, static_cast<quint16>(answers.size()));
+    put16(b, 0);
+    put16(b, 0);
+    b += q.question;
+    for (const auto& a : answers)
+        b += a;
+    return b;
+}
+
+// A record whose owner is the question's name (a pointer to offset 12).
+QByteArray record(quint16 type, quint32 ttl, const QByteArray& rdata)
+{
+    QByteArray b;
+    put16(b, 0xC00C);
+    put16(b, type);
+    put16(b, 1);
+    put32(b, ttl);
+    put16(b, static_cast<quint16>(rdata.size()));
+    return b + rdata;
+}
+QByteArray aRecord(const char* ip, quint32 ttl = 60)
+{
+    QHostAddress a(QString::fromLatin1(ip));
+    QByteArray rd;
+    put32(rd, a.toIPv4Address());
+    return record(kTypeA, ttl, rd);
+}
+QByteArray aaaaRecord(const char* ip, quint32 ttl = 60)
+{
+    const Q_IPV6ADDR a = QHostAddress(QString::fromLatin1(ip)).toIPv6Address();
+    return record(kTypeAaaa, ttl, QByteArray(reinterpret_cast<const char*>(a.c), 16));
+}
+// An SRV record; `target` as wire bytes.
+QByteArray srvRecord(quint16 priority, quint16 weight, quint16 port, const QByteArray& target, quint32 ttl = 60)
+{
+    QByteArray rd;
+    put16(rd, priority);
+    put16(rd, weight);
+    put16(rd, port);
+    return record(kTypeSrv, ttl, rd + target);
+}
+QByteArray wireName(const QString& dotted)
+{
+    QByteArray b;
+    for (const auto& label : dotted.split('.', Qt::SkipEmptyParts)) {
+        b.append(static_cast<char>(label.size()));
+        b += label.toLatin1();
+    }
+    b.append('\0');
+    return b;
+}
+
+// The DNS server's sockets, living on its thread.
+class Responder : public QObject {
+public:
+    // The answer to a query (over TCP when `tcp`); empty: no answer.
+    using Handler = std::function<QByteArray(const Query&, bool tcp)>;
+
+    explicit Responder(Handler h) : handler_(std::move(h)) {}
+
+    quint16 listen()
+    {
+        for (int attempt = 0; attempt < kPortAttempts; ++attempt) {
+            udp_ = new QUdpSocket(this);
+            tcp_ = new QTcpServer(this);
+            if (udp_->bind(QHostAddress::LocalHost, 0) && tcp_->listen(QHostAddress::LocalHost, udp_->localPort())) {
+                connect(udp_, &QUdpSocket::readyRead, this, &Responder::onUdp);
+                connect(tcp_, &QTcpServer::newConnection, this, &Responder::onTcp);
+                return udp_->localPort();
+            }
+            delete udp_;
+            delete tcp_;
+        }
+        return 0;
+    }
+
+    // Every query seen so far.
+    QList<Query> queries()
+    {
+        QMutexLocker lock(&mutex_);
+        return queries_;
+    }
+
+private:
+    bool parse(const QByteArray& msg, Query* q)
+    {
+        if (msg.size() < 12)
+            return false;
+        const auto u8 = [&](qsizetype at) { return static_cast<quint8>(msg[at]); };
+        q->id = static_cast<quint16>(u8(0) << 8 | u8(1));
+        qsizetype at = 12;
+        QStringList labels;
+        while (at < msg.size() && u8(at) != 0) {
+            const int len = u8(at);
+            if (len > 63 || at + 1 + len > msg.size())
+                return false;
+            labels << QString::fromLatin1(msg.mid(at + 1, len)).toLower();
+            at += 1 + len;
+        }
+        if (at + 5 > msg.size())
+            return false;
+        q->name = labels.join('.');
+        q->type = static_cast<quint16>(u8(at + 1) << 8 | u8(at + 2));
+        q->question = msg.mid(12, at + 5 - 12);
+        QMutexLocker lock(&mutex_);
+        queries_.push_back(*q);
+        return true;
+    }
+
+    void onUdp()
+    {
+        while (udp_->hasPendingDatagrams()) {
+            QHostAddress from;
+            quint16 port = 0;
+            QByteArray msg(static_cast<qsizetype>(udp_->pendingDatagramSize()), '\0');
+            msg.resize(udp_->readDatagram(msg.data(), msg.size(), &from, &port));
+            Query q;
+            if (!parse(msg, &q))
+                continue;
+            const QByteArray out = handler_(q, false);
+            if (!out.isEmpty())
+                udp_->writeDatagram(out, from, port);
+        }
+    }
+
+    void onTcp()
+    {
+        while (QTcpSocket* s = tcp_->nextPendingConnection()) {
+            auto* buffer = new QByteArray;
+            connect(s, &QTcpSocket::disconnected, s, &QObject::deleteLater);
+            connect(s, &QObject::destroyed, this, [buffer] { delete buffer; });
+            connect(s, &QTcpSocket::readyRead, this, [this, s, buffer] {
+                *buffer += s->readAll();
+                while (buffer->size() >= 2) {
+                    const int len = static_cast<quint8>((*buffer)[0]) << 8 | static_cast<quint8>((*buffer)[1]);
+                    if (buffer->size() < 2 + len)
+                        return;
+                    const QByteArray msg = buffer->mid(2, len);
+                    buffer->remove(0, 2 + len);
+                    Query q;
+                    if (!parse(msg, &q))
+                        continue;
+                    const QByteArray out = handler_(q, true);
+                    if (out.isEmpty())
+                        continue;
+                    QByteArray framed;
+                    put16(framed, static_cast<quint16>(out.size()));
+                    s->write(framed + out);
+                }
+            });
+        }
+    }
+
+    Handler handler_;
+    QUdpSocket* udp_ = nullptr;
+    QTcpServer* tcp_ = nullptr;
+    QMutex mutex_;
+    QList<Query> queries_;
+};
+
+// A DNS server on 127.0.0.1 answering as the test's handler says, on a thread of its own.
+class HostileDns {
+public:
+    explicit HostileDns(Responder::Handler h) : responder_(new Responder(std::move(h)))
+    {
+        thread_.start();
+        responder_->moveToThread(&thread_);
+        QMetaObject::invokeMethod(responder_, [this] { return responder_->listen(); }, Qt::BlockingQueuedConnection,
+                                  &port_);
+    }
+    ~HostileDns()
+    {
+        QMetaObject::invokeMethod(responder_, [this] { delete responder_; }, Qt::BlockingQueuedConnection);
+        thread_.quit();
+        thread_.wait();
+    }
+    quint16 port() const { return port_; }
+    QList<Query> queries() { return responder_->queries(); }
+
+private:
+    QThread thread_;
+    Responder* responder_;
+    quint16 port_ = 0;
+};
+
+} // namespace
+
+class TestAttackDiscovery : public QObject {
+    Q_OBJECT
+
+private slots:
+    void init();
+    void cleanup();
+
+    void srvTargetsLookedUpAreCapped();
+    void srvPortZeroIsNoReplica();
+    void unusableAddressesAreLeftOut();
+
+private:
+    // The control config with pool "web" discovering by `url` through `dns`, checked every 100 ms.
+    QJsonObject discoveryConfig(const HostileDns& dns, const QString& url)
+    {
+        QJsonObject cfg = controlConfig(*c_, {});
+        setJson(cfg, {"pools", "0", "discovery"}, QJsonArray{QJsonObject{{"url", url}, {"interval_ms", 1000}}});
+        setJson(cfg, {"pools", "0", "health_check"},
+                QJsonObject{{"enabled", true}, {"interval_ms", 100}, {"timeout_ms", 50}, {"rise", 1}, {"fall", 1}});
+        cfg[QStringLiteral("resolvers")] = QJsonArray{QStringLiteral("127.0.0.1:%1").arg(dns.port())};
+        return cfg;
+    }
+
+    // GET /v1/pools: pool "web"'s replica ids (empty when the call fails).
+    QStringList replicaIds()
+    {
+        QStringList out;
+        const auto r = controlCall(*c_, "GET", "/v1/pools");
+        if (!r || r->status != 200)
+            return out;
+        for (const auto& p : jsonBody(*r).value("pools").toArray())
+            if (p.toObject().value("name") == QStringLiteral("web"))
+                for (const auto& v : p.toObject().value("replicas").toArray())
+                    out << v.toObject().value("id").toString();
+        out.sort();
+        return out;
+    }
+
+    std::unique_ptr<Cluster> c_;
+};
+
+void TestAttackDiscovery::init()
+{
+    c_ = std::make_unique<Cluster>();
+}
+
+void TestAttackDiscovery::cleanup()
+{
+    const int exitCode = c_->agent().running() ? c_->stopAgent() : 0;
+    checkAgentExit(*c_, exitCode);
+    c_.reset();
+}
+
+// An SRV answer naming 2,000 targets (over TCP: too big for UDP) must not become 2,000
+// getaddrinfo lookups (4,000 queries): only the first 256 targets by name are looked up, as
+// only 256 addresses are used. Before the fix every target was looked up.
+void TestAttackDiscovery::srvTargetsLookedUpAreCapped()
+{
+    constexpr int kTargets = 2000; // 26 bytes a record: as many as a 64 KiB TCP message holds, about
+    HostileDns dns([](const Query& q, bool tcp) {
+        if (q.type != kTypeSrv)
+            return response(q, {}, kRcodeNxdomain);
+        if (!tcp)
+            return response(q, {}, 0, true); // truncated: ask again over TCP
+        QList<QByteArray> answers;
+        // "big.test" starts after "_http" and "_tcp" (6 + 5 bytes) in the question's name.
+        for (int i = 0; i < kTargets; ++i)
+            answers << srvRecord(1, 1, 8080, "\x05t" + QByteArray::number(i).rightJustified(4, '0') + "\xC0\x17");
+        return response(q, answers);
+    });
+    QVERIFY(dns.port() != 0);
+    QVERIFY2(c_->startAgent(discoveryConfig(dns, QStringLiteral("srv://_http._tcp.big.test"))), qPrintable(c_->error()));
+    // Before the fix the 4,000 queries outlast the wait: the count below says how far they got.
+    const bool answered = c_->agent().waitForLog("lookup failed (no SRV target resolved");
+    QSet<QString> targets;
+    for (const auto& q : dns.queries())
+        if (q.type != kTypeSrv)
+            targets.insert(q.name);
+    QVERIFY2(targets.size() <= 256, qPrintable(QStringLiteral("%1 targets looked up").arg(targets.size())));
+    QVERIFY2(answered, c_->agentLog().constData());
+    QCOMPARE(targets.size(), 256);
+    QVERIFY(targets.contains(QStringLiteral("t0000.big.test")));
+    QVERIFY(c_->agent().waitForLog("the SRV answer names 2000 targets; only the first 256 by name are looked up"));
+}
+
+// An SRV record with port 0 names no service a connection can reach: it is no replica, and the
+// other records of the answer still are.
+void TestAttackDiscovery::srvPortZeroIsNoReplica()
+{
+    const quint16 port = refusedPort();
+    HostileDns dns([port](const Query& q, bool) {
+        if (q.type == kTypeSrv)
+            return response(q, {srvRecord(1, 1, 0, wireName(QStringLiteral("zero.test"))),
+                                srvRecord(1, 1, port, wireName(QStringLiteral("good.test")))});
+        if (q.type == kTypeA && q.name == QStringLiteral("good.test"))
+            return response(q, {aRecord("127.0.0.2")});
+        if (q.type == kTypeA && q.name == QStringLiteral("zero.test"))
+            return response(q, {aRecord("127.0.0.3")});
+        return response(q, {});
+    });
+    QVERIFY(dns.port() != 0);
+    QVERIFY2(c_->startAgent(discoveryConfig(dns, QStringLiteral("srv://_http._tcp.web.test"))), qPrintable(c_->error()));
+    QVERIFY(c_->agent().waitForLog("discovery: pool web: srv://_http._tcp.web.test: added"));
+    QCOMPARE(replicaIds(), QStringList{QStringLiteral("127.0.0.2:%1").arg(port)});
+}
+
+// 0.0.0.0 and :: (which Linux connects to the local host), multicast and broadcast addresses
+// are no replicas: they are left out and logged; the usable address of the answer stays.
+void TestAttackDiscovery::unusableAddressesAreLeftOut()
+{
+    const quint16 port = refusedPort();
+    HostileDns dns([](const Query& q, bool) {
+        if (q.type == kTypeA)
+            return response(q, {aRecord("0.0.0.0"), aRecord("224.0.0.1"), aRecord("255.255.255.255"),
+                                aRecord("127.0.0.2")});
+        if (q.type == kTypeAaaa)
+            return response(q, {aaaaRecord("::"), aaaaRecord("ff02::1"), aaaaRecord("::ffff:0.0.0.0")});
+        return response(q, {});
+    });
+    QVERIFY(dns.port() != 0);
+    QVERIFY2(c_->startAgent(discoveryConfig(dns, QStringLiteral("dns://web.test:%1").arg(port))),
+             qPrintable(c_->error()));
+    QVERIFY(c_->agent().waitForLog("discovery: pool web: dns://web.test"));
+    QVERIFY(c_->agent().waitForLog(": added "));
+    QCOMPARE(replicaIds(), QStringList{QStringLiteral("127.0.0.2:%1").arg(port)});
+    QVERIFY(c_->agent().waitForLog("0.0.0.0 (unspecified)"));
+    QVERIFY(c_->agent().waitForLog("224.0.0.1 (multicast)"));
+    QVERIFY(c_->agent().waitForLog("cannot be replicas; left out"));
+}
+
+QTEST_MAIN(TestAttackDiscovery)
+#include "tst_attack_discovery.moc"
