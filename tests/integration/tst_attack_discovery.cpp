@@ -23,7 +23,7 @@ constexpr quint16 kTypeA = 1;
 constexpr quint16 kTypeAaaa = 28;
 constexpr quint16 kTypeSrv = 33;
 constexpr quint16 kRcodeNxdomain = 3;
-// How many times a port is picked again when TCP finds the UDP socket's port taken.
+// How many times a port is picked again when UDP finds the TCP server's port taken.
 constexpr int kPortAttempts = 5;
 
 struct Query {
@@ -116,11 +116,14 @@ public:
         for (int attempt = 0; attempt < kPortAttempts; ++attempt) {
             udp_ = new QUdpSocket(this);
             tcp_ = new QTcpServer(this);
-            if (udp_->bind(QHostAddress::LocalHost, 0) && tcp_->listen(QHostAddress::LocalHost, udp_->localPort())) {
+            // TCP first: its ports are the crowded ones (other tests' connections hold many).
+            if (tcp_->listen(QHostAddress::LocalHost, 0) && udp_->bind(QHostAddress::LocalHost, tcp_->serverPort())) {
                 connect(udp_, &QUdpSocket::readyRead, this, &Responder::onUdp);
                 connect(tcp_, &QTcpServer::newConnection, this, &Responder::onTcp);
                 return udp_->localPort();
             }
+            qWarning("DNS server: cannot take one port for TCP and UDP: %s / %s", qPrintable(tcp_->errorString()),
+                     qPrintable(udp_->errorString()));
             delete udp_;
             delete tcp_;
         }
@@ -248,6 +251,7 @@ private slots:
     void srvTargetsLookedUpAreCapped();
     void srvPortZeroIsNoReplica();
     void unusableAddressesAreLeftOut();
+    void deletingAConfiguredReplicaDnsAlsoNames();
 
 private:
     // The control config with pool "web" discovering by `url` through `dns`, checked every 100 ms.
@@ -366,6 +370,63 @@ void TestAttackDiscovery::unusableAddressesAreLeftOut()
     QVERIFY(c_->agent().waitForLog("0.0.0.0 (unspecified)"));
     QVERIFY(c_->agent().waitForLog("224.0.0.1 (multicast)"));
     QVERIFY(c_->agent().waitForLog("cannot be replicas; left out"));
+}
+
+// A configured replica wins over a discovered one with the same id. DELETE of the configured one
+// leaves the discovered one in its place (DNS still names it): it is listed once, from DNS, not
+// also as "draining"; a later answer without it drains it once. Before the fix it was listed
+// twice (serving, and "draining" with the same counters), the drainer waited on a replica that
+// still took requests, and POST of that id answered replica_draining.
+void TestAttackDiscovery::deletingAConfiguredReplicaDnsAlsoNames()
+{
+    const quint16 port = refusedPort();
+    QMutex mutex;
+    bool withTwo = true; // does the answer still name 127.0.0.2?
+    HostileDns dns([&](const Query& q, bool) {
+        QMutexLocker lock(&mutex);
+        if (q.type != kTypeA)
+            return response(q, {});
+        if (withTwo)
+            return response(q, {aRecord("127.0.0.2", 1), aRecord("127.0.0.3", 1)});
+        return response(q, {aRecord("127.0.0.3", 1)});
+    });
+    QVERIFY(dns.port() != 0);
+    const QString url = QStringLiteral("dns://web.test:%1").arg(port);
+    QJsonObject cfg = discoveryConfig(dns, url);
+    setJson(cfg, {"pools", "0", "replicas"},
+            QJsonArray{QJsonObject{{"url", QStringLiteral("http://127.0.0.2:%1").arg(port)}}});
+    QVERIFY2(c_->startAgent(cfg), qPrintable(c_->error()));
+    const QString two = QStringLiteral("127.0.0.2:%1").arg(port), three = QStringLiteral("127.0.0.3:%1").arg(port);
+    QVERIFY(c_->agent().waitForLog("added " + three.toLatin1()));
+    QCOMPARE(replicaIds(), (QStringList{two, three}));
+
+    const qsizetype mark = c_->agent().logMark();
+    const auto del = controlCall(*c_, "DELETE", "/v1/pools/web/replicas/" + two.toLatin1(), kAdmin);
+    QVERIFY(del);
+    QCOMPARE(del->status, 202);
+    QCOMPARE(replicaIds(), (QStringList{two, three})); // once each: 127.0.0.2 is DNS's now
+    const auto pools = controlCall(*c_, "GET", "/v1/pools");
+    QVERIFY(pools);
+    for (const auto& p : jsonBody(*pools).value("pools").toArray())
+        for (const auto& r : p.toObject().value("replicas").toArray())
+            if (r.toObject().value("id") == two) {
+                QCOMPARE(r.toObject().value("source").toString(), url);
+                QVERIFY(r.toObject().value("state") != QStringLiteral("draining"));
+            }
+    const auto post = controlCall(*c_, "POST", "/v1/pools/web/replicas", kAdmin,
+                                  "{\"url\": \"http://" + two.toLatin1() + "\"}");
+    QVERIFY(post);
+    QCOMPARE(post->status, 409);
+    QVERIFY2(post->body.contains("replica_exists"), post->body.constData());
+
+    // DNS drops it: now it drains, once, and is gone.
+    {
+        QMutexLocker lock(&mutex);
+        withTwo = false;
+    }
+    QVERIFY(c_->agent().waitForLog("removed " + two.toLatin1() + " (" + url.toLatin1() + "); draining", mark));
+    QTRY_COMPARE_WITH_TIMEOUT(replicaIds(), QStringList{three}, kWaitMs);
+    QVERIFY(!c_->agent().log().mid(mark).contains("control: pool web: replica " + two.toLatin1() + " drained"));
 }
 
 QTEST_MAIN(TestAttackDiscovery)
