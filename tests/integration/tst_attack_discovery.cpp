@@ -13,6 +13,7 @@
 #include <QUdpSocket>
 #include <QtTest>
 
+#include <csignal>
 #include <functional>
 
 using namespace dlb::test;
@@ -252,6 +253,8 @@ private slots:
     void srvPortZeroIsNoReplica();
     void unusableAddressesAreLeftOut();
     void deletingAConfiguredReplicaDnsAlsoNames();
+    void malformedAnswersKeepTheLastSet();
+    void reloadDuringALookup();
 
 private:
     // The control config with pool "web" discovering by `url` through `dns`, checked every 100 ms.
@@ -427,6 +430,111 @@ void TestAttackDiscovery::deletingAConfiguredReplicaDnsAlsoNames()
     QVERIFY(c_->agent().waitForLog("removed " + two.toLatin1() + " (" + url.toLatin1() + "); draining", mark));
     QTRY_COMPARE_WITH_TIMEOUT(replicaIds(), QStringList{three}, kWaitMs);
     QVERIFY(!c_->agent().log().mid(mark).contains("control: pool web: replica " + two.toLatin1() + " drained"));
+}
+
+// Malformed answers, one per lookup after a good one: each would add 127.0.0.9 if it were
+// taken. None is: the pool keeps 127.0.0.2, the agent neither crashes nor spins, and the good
+// answer after them is taken again. (Held before this session's fixes too.)
+void TestAttackDiscovery::malformedAnswersKeepTheLastSet()
+{
+    const quint16 port = refusedPort();
+    QAtomicInt round = 0;
+    HostileDns dns([&round](const Query& q, bool) -> QByteArray {
+        if (q.type != kTypeA)
+            return response(q, {});
+        const QByteArray good = aRecord("127.0.0.2", 1), bad = aRecord("127.0.0.9", 1);
+        switch (round.fetchAndAddOrdered(1)) {
+        case 1: { // cut inside the last record's address
+            const QByteArray whole = response(q, {good, bad});
+            return whole.left(whole.size() - 3);
+        }
+        case 2: { // the answer's owner name is a compression pointer to itself
+            QByteArray b = response(q, {});
+            b[7] = 1; // ANCOUNT 1
+            const auto self = static_cast<quint16>(0xC000 | b.size());
+            QByteArray rr;
+            put16(rr, self);
+            return b + rr + bad.mid(2);
+        }
+        case 3: { // ANCOUNT says 5; one record follows
+            QByteArray b = response(q, {bad});
+            b[7] = 5;
+            return b;
+        }
+        case 4: { // CNAME to itself, no address
+            QByteArray rd;
+            put16(rd, 0xC00C);
+            return response(q, {record(5, 1, rd)});
+        }
+        case 5: { // an owner name of 6 labels of 63 (over 255 bytes)
+            QByteArray name;
+            for (int i = 0; i < 6; ++i)
+                name += char(63) + QByteArray(63, 'a');
+            name += '\0';
+            return response(q, {name + bad.mid(2)});
+        }
+        case 6: // a bare header: no question, nothing
+            return response(q, {}).left(12);
+        case 7: // TTL 2^31: treated as 0 (RFC 2181), not as 68 years
+            return response(q, {aRecord("127.0.0.2", 0x80000000U)});
+        default:
+            return response(q, {good});
+        }
+    });
+    QVERIFY(dns.port() != 0);
+    QVERIFY2(c_->startAgent(discoveryConfig(dns, QStringLiteral("dns://web.test:%1").arg(port))),
+             qPrintable(c_->error()));
+    QVERIFY(c_->agent().waitForLog("added 127.0.0.2"));
+    // Eight rounds at the floor of one lookup a second (retries of failed ones too).
+    QTRY_VERIFY_WITH_TIMEOUT(round.loadAcquire() > 9, 30000);
+    QVERIFY(c_->agent().running());
+    QCOMPARE(replicaIds(), QStringList{QStringLiteral("127.0.0.2:%1").arg(port)});
+    QVERIFY(!c_->agent().log().contains("127.0.0.9"));
+    QVERIFY(!c_->agent().log().contains("removed"));
+    QVERIFY(c_->agent().log().contains("lookup failed"));
+    QVERIFY(c_->agent().log().contains("answers again"));
+}
+
+// A reload that removes the entry, changes its resolvers or brings it back while its lookup is
+// under way (the DNS server never answers the SRV query) frees the resolver with the query in
+// flight: nothing of it may run afterwards (the ASan pass of this test checks that).
+void TestAttackDiscovery::reloadDuringALookup()
+{
+    QAtomicInt srv = 0;
+    HostileDns silent([&srv](const Query& q, bool) {
+        if (q.type == kTypeSrv)
+            srv.fetchAndAddOrdered(1);
+        return QByteArray(); // never answers
+    });
+    HostileDns other([](const Query& q, bool) { return response(q, {}, kRcodeNxdomain); });
+    QVERIFY(silent.port() != 0 && other.port() != 0);
+    const QJsonObject withEntry = discoveryConfig(silent, QStringLiteral("srv://_http._tcp.web.test"));
+    QVERIFY2(c_->startAgent(withEntry), qPrintable(c_->error()));
+
+    QJsonObject without = withEntry;
+    setJson(without, {"pools", "0", "discovery"}, QJsonArray{});
+    setJson(without, {"pools", "0", "replicas"},
+            QJsonArray{QJsonObject{{"url", QStringLiteral("http://127.0.0.1:%1").arg(refusedPort())}}});
+    QJsonObject otherResolvers = withEntry;
+    otherResolvers[QStringLiteral("resolvers")] = QJsonArray{QStringLiteral("127.0.0.1:%1").arg(other.port())};
+
+    const auto reload = [&](const QJsonObject& next) {
+        if (!c_->writeConfig(next))
+            return false;
+        const qsizetype mark = c_->agent().logMark();
+        c_->agent().signal(SIGHUP);
+        return c_->agent().waitForLog("config reloaded", mark);
+    };
+    QTRY_VERIFY_WITH_TIMEOUT(srv.loadAcquire() > 0, kWaitMs); // a query is in flight
+    QVERIFY(reload(without));                                 // its entry goes
+    int asked = srv.loadAcquire();
+    QVERIFY(reload(withEntry));                               // and comes back: asks again
+    QTRY_VERIFY_WITH_TIMEOUT(srv.loadAcquire() > asked, kWaitMs);
+    QVERIFY(reload(otherResolvers));                          // other resolvers, mid-query
+    asked = srv.loadAcquire();
+    QVERIFY(reload(withEntry));
+    QTRY_VERIFY_WITH_TIMEOUT(srv.loadAcquire() > asked, kWaitMs);
+    QVERIFY(c_->agent().running());
 }
 
 QTEST_MAIN(TestAttackDiscovery)
