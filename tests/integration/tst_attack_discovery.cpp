@@ -255,6 +255,7 @@ private slots:
     void deletingAConfiguredReplicaDnsAlsoNames();
     void malformedAnswersKeepTheLastSet();
     void reloadDuringALookup();
+    void answerNamingTheAgentItself();
 
 private:
     // The control config with pool "web" discovering by `url` through `dns`, checked every 100 ms.
@@ -535,6 +536,47 @@ void TestAttackDiscovery::reloadDuringALookup()
     QVERIFY(reload(withEntry));
     QTRY_VERIFY_WITH_TIMEOUT(srv.loadAcquire() > asked, kWaitMs);
     QVERIFY(c_->agent().running());
+}
+
+// DNS names the agent's own listener: a replica that proxies back into the pool. Its health
+// check passes through the agent to the real replica, so it may take requests, and each of
+// those is balanced again. Requests must still end (answered by the real replica, or 502/503
+// when a loop runs out), and the agent must neither crash nor spin. (Held.)
+void TestAttackDiscovery::answerNamingTheAgentItself()
+{
+    const quint16 real = c_->startReplica(QStringLiteral("real"));
+    QVERIFY(real != 0);
+    HostileDns dns([](const Query& q, bool) {
+        return q.type == kTypeA ? response(q, {aRecord("127.0.0.1", 1)}) : response(q, {});
+    });
+    QVERIFY(dns.port() != 0);
+    QJsonObject cfg = discoveryConfig(dns, QStringLiteral("dns://self.test:1"));
+    setJson(cfg, {"pools", "0", "discovery"}, QJsonArray{});
+    setJson(cfg, {"pools", "0", "replicas"},
+            QJsonArray{QJsonObject{{"url", QStringLiteral("http://127.0.0.1:%1").arg(real)}}});
+    QVERIFY2(c_->startAgent(cfg), qPrintable(c_->error()));
+    const QString self = QStringLiteral("127.0.0.1:%1").arg(c_->port());
+    setJson(cfg, {"pools", "0", "discovery"},
+            QJsonArray{QJsonObject{{"url", QStringLiteral("dns://self.test:%1").arg(c_->port())}, {"interval_ms", 1000}}});
+    QVERIFY(c_->writeConfig(cfg));
+    c_->agent().signal(SIGHUP);
+    QVERIFY(c_->agent().waitForLog("added " + self.toLatin1()));
+    QTRY_VERIFY_WITH_TIMEOUT(replicaIds().contains(self), kWaitMs);
+    int ok = 0;
+    QMap<int, int> statuses;
+    for (int i = 0; i < 40; ++i) {
+        const auto r = fetch(c_->port(), getRequest("/"));
+        QVERIFY2(r, "a request through the looping replica did not end");
+        ++statuses[r->status];
+        if (r->status == 200) {
+            QCOMPARE(r->header("X-Replica"), QByteArray("real"));
+            ++ok;
+        }
+    }
+    qInfo() << "answers by status:" << statuses;
+    QVERIFY2(ok > 0, "no request reached the real replica");
+    QVERIFY(c_->agent().running());
+    QVERIFY(controlCall(*c_, "GET", "/v1/status")); // the main loop answers
 }
 
 QTEST_MAIN(TestAttackDiscovery)
