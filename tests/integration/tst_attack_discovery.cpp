@@ -15,6 +15,7 @@
 
 #include <csignal>
 #include <functional>
+#include <memory>
 
 using namespace dlb::test;
 
@@ -183,9 +184,9 @@ private:
     void onTcp()
     {
         while (QTcpSocket* s = tcp_->nextPendingConnection()) {
-            auto* buffer = new QByteArray;
+            // Owned by the connection: freed with it, whichever of socket and server goes first.
+            auto buffer = std::make_shared<QByteArray>();
             connect(s, &QTcpSocket::disconnected, s, &QObject::deleteLater);
-            connect(s, &QObject::destroyed, this, [buffer] { delete buffer; });
             connect(s, &QTcpSocket::readyRead, this, [this, s, buffer] {
                 *buffer += s->readAll();
                 while (buffer->size() >= 2) {
