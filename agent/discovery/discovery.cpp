@@ -137,12 +137,13 @@ struct Discovery::Entry {
             fail(cfg.srv ? "no SRV record with a target" : "the name has no A or AAAA record");
             return;
         }
-        const std::size_t total = a.addresses.size();
+        const std::size_t total = std::max(a.total, a.addresses.size());
         if (total > kMaxAddressesPerAnswer) {
             if (cut_from != total)
                 owner.log_(label() + ": the answer has " + std::to_string(total) + " addresses; only the first " +
                            std::to_string(kMaxAddressesPerAnswer) + " in address order are used");
-            a.addresses.resize(kMaxAddressesPerAnswer);
+            if (a.addresses.size() > kMaxAddressesPerAnswer)
+                a.addresses.resize(kMaxAddressesPerAnswer);
             cut_from = total;
         } else {
             cut_from = 0;

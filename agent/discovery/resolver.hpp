@@ -37,7 +37,10 @@ struct Address {
 struct Answer {
     bool ok = false;
     std::string error;               // when !ok: what failed, in c-ares' words ("Domain name not found")
-    std::vector<Address> addresses;  // sorted, no duplicates (may be empty: a name without records)
+    std::vector<Address> addresses;  // sorted, no duplicates, at most kMaxAddressesPerAnswer (the
+                                     // first in address order); may be empty: a name without records
+    std::size_t total = 0;           // the addresses the answer had before that cut (one that
+                                     // two SRV targets both name after the cut counts twice)
     uint32_t ttl_s = UINT32_MAX;     // the smallest TTL of the records used; UINT32_MAX: none seen
     std::vector<std::string> skipped; // SRV targets that did not resolve, with why
     std::set<std::string> unusable;  // addresses left out, with why ("0.0.0.0 (unspecified)")

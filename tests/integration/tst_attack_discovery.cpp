@@ -257,6 +257,7 @@ private slots:
     void malformedAnswersKeepTheLastSet();
     void reloadDuringALookup();
     void answerNamingTheAgentItself();
+    void srvTargetsWithThousandsOfAddresses();
 
 private:
     // The control config with pool "web" discovering by `url` through `dns`, checked every 100 ms.
@@ -578,6 +579,57 @@ void TestAttackDiscovery::answerNamingTheAgentItself()
     QVERIFY2(ok > 0, "no request reached the real replica");
     QVERIFY(c_->agent().running());
     QVERIFY(controlCall(*c_, "GET", "/v1/status")); // the main loop answers
+}
+
+// The agent's peak resident memory, KiB (VmHWM); -1 when unknown.
+static qint64 peakKiB(Cluster& c)
+{
+    QFile f(QStringLiteral("/proc/%1/status").arg(c.agent().process().processId()));
+    if (!f.open(QIODevice::ReadOnly))
+        return -1;
+    for (const QByteArray& line : f.readAll().split('\n'))
+        if (line.startsWith("VmHWM:"))
+            return line.mid(6).trimmed().split(' ').value(0).toLongLong();
+    return -1;
+}
+
+// 256 SRV targets (the most looked up), each answering 4,000 A records over TCP: a million
+// addresses, of which 256 are used. They must not all be held at once: before the fix every
+// one was kept (about 100 MB) until the cut at the end.
+void TestAttackDiscovery::srvTargetsWithThousandsOfAddresses()
+{
+    constexpr int kTargets = 256;
+    constexpr int kAddressesPerTarget = 4000; // 16 bytes a record: what a 64 KiB TCP message holds
+    HostileDns dns([](const Query& q, bool tcp) {
+        if (q.type == kTypeSrv) {
+            QList<QByteArray> answers;
+            for (int i = 0; i < kTargets; ++i)
+                answers << srvRecord(1, 1, 8080, "\x05t" + QByteArray::number(i).rightJustified(4, '0') + "\xC0\x17");
+            return tcp ? response(q, answers) : response(q, {}, 0, true);
+        }
+        if (q.type != kTypeA)
+            return response(q, {});
+        if (!tcp)
+            return response(q, {}, 0, true);
+        // Owner names compressed to the question's (offset 12): 16 bytes a record.
+        QList<QByteArray> answers;
+        const int target = q.name.mid(1, 4).toInt();
+        for (int i = 0; i < kAddressesPerTarget; ++i) {
+            QByteArray rd;
+            put32(rd, quint32(10) << 24 | quint32(target) << 12 | quint32(i));
+            answers << record(kTypeA, 60, rd);
+        }
+        return response(q, answers);
+    });
+    QVERIFY(dns.port() != 0);
+    QVERIFY2(c_->startAgent(discoveryConfig(dns, QStringLiteral("srv://_http._tcp.big.test"))), qPrintable(c_->error()));
+    const qint64 before = peakKiB(*c_);
+    QVERIFY(c_->agent().waitForLog("only the first 256 in address order are used", 0, 60000));
+    QTRY_COMPARE_WITH_TIMEOUT(replicaIds().size(), 256, kWaitMs);
+    const qint64 after = peakKiB(*c_);
+    qInfo() << "agent peak RSS" << before << "KiB before the answer," << after << "KiB after";
+    if (rssMeasuresTheAgent())
+        QVERIFY2(after - before < 32 * 1024, qPrintable(QStringLiteral("peak RSS grew by %1 KiB").arg(after - before)));
 }
 
 QTEST_MAIN(TestAttackDiscovery)
