@@ -404,6 +404,13 @@ void Api::removeReplica(const Request& req, const ReplyPtr& reply)
                              std::to_string(rc.weight) + "); it drains: no new requests, removed when the last ends";
     if (!commit(req, *reply, doc, what, {}, &generation))
         return;
+    // A discovered replica with the same id takes its place (DNS still names the address): it
+    // stays, with the same health and counters, and is not drained.
+    for (const auto& r : agent_.snapshot()->pools[p]->replicas)
+        if (r.id == spec.id) {
+            reply->send(Response::json(202, {{"replica", replicaJson(r)}, {"generation", generation}}));
+            return;
+        }
     json rj = replicaJson(spec);
     rj["state"] = "draining";
     agent_.drainer().watch(pool, spec, generation, "control: ");

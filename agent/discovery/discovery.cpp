@@ -6,6 +6,9 @@ namespace dlb::agent::discovery {
 
 namespace {
 
+// A log line names at most this many of the addresses it is about.
+constexpr std::size_t kMaxLoggedAddresses = 8;
+
 std::string hostPort(const std::string& host, uint16_t port)
 {
     const bool v6 = host.find(':') != std::string::npos;
@@ -48,6 +51,8 @@ struct Discovery::Entry {
     std::vector<common::ReplicaConfig> last; // the set last reported
     std::string failure;                // the failure last logged; empty while answers are good
     std::size_t cut_from = 0;           // the answer size last logged as cut; 0: not cut
+    std::size_t targets_cut_from = 0;   // the SRV target count last logged as cut; 0: not cut
+    std::set<std::string> unusable;     // the unusable addresses last logged
 
     Entry(Discovery& o, std::string p, common::DiscoveryConfig c, std::vector<common::Endpoint> s)
         : owner(o), pool(std::move(p)), cfg(std::move(c)), servers(std::move(s))
@@ -104,6 +109,26 @@ struct Discovery::Entry {
     void onAnswer(Answer a)
     {
         busy = false;
+        if (a.srv_targets > kMaxAddressesPerAnswer) {
+            if (targets_cut_from != a.srv_targets)
+                owner.log_(label() + ": the SRV answer names " + std::to_string(a.srv_targets) +
+                           " targets; only the first " + std::to_string(kMaxAddressesPerAnswer) +
+                           " by name are looked up");
+            targets_cut_from = a.srv_targets;
+        } else {
+            targets_cut_from = 0;
+        }
+        if (a.unusable != unusable && !a.unusable.empty()) {
+            std::string list;
+            std::size_t listed = 0;
+            for (const auto& u : a.unusable)
+                if (listed++ < kMaxLoggedAddresses)
+                    list += (list.empty() ? "" : ", ") + u;
+            if (listed > kMaxLoggedAddresses)
+                list += " and " + std::to_string(listed - kMaxLoggedAddresses) + " more";
+            owner.log_(label() + ": the answer's addresses " + list + " cannot be replicas; left out");
+        }
+        unusable = std::move(a.unusable);
         if (!a.ok) {
             fail(a.error);
             return;
@@ -112,12 +137,13 @@ struct Discovery::Entry {
             fail(cfg.srv ? "no SRV record with a target" : "the name has no A or AAAA record");
             return;
         }
-        const std::size_t total = a.addresses.size();
+        const std::size_t total = std::max(a.total, a.addresses.size());
         if (total > kMaxAddressesPerAnswer) {
             if (cut_from != total)
                 owner.log_(label() + ": the answer has " + std::to_string(total) + " addresses; only the first " +
                            std::to_string(kMaxAddressesPerAnswer) + " in address order are used");
-            a.addresses.resize(kMaxAddressesPerAnswer);
+            if (a.addresses.size() > kMaxAddressesPerAnswer)
+                a.addresses.resize(kMaxAddressesPerAnswer);
             cut_from = total;
         } else {
             cut_from = 0;

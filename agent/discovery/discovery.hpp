@@ -17,10 +17,6 @@
 
 namespace dlb::agent::discovery {
 
-// The most addresses one answer contributes (for SRV: also the most targets looked up); the
-// rest, in address order, are left out and the cut is logged. A hostile or mistaken answer
-// must not turn into thousands of replicas, health checks and connections.
-inline constexpr std::size_t kMaxAddressesPerAnswer = 256;
 // After a failed or empty answer the entry asks again this soon (or at its interval_ms when
 // that is shorter, but not below the floor).
 inline constexpr uint64_t kRetryMs = 5000;

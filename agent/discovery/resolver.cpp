@@ -6,6 +6,9 @@
 
 #include <algorithm>
 #include <climits>
+#include <cstring>
+#include <iterator>
+#include <map>
 #include <mutex>
 #include <set>
 
@@ -27,6 +30,36 @@ std::string ipOf(const sockaddr* sa)
     else if (sa->sa_family == AF_INET6)
         inet_ntop(AF_INET6, &reinterpret_cast<const sockaddr_in6*>(sa)->sin6_addr, buf, sizeof buf);
     return buf;
+}
+
+// Why `sa` cannot be a replica's address, or nullptr when it can. A DNS sinkhole answers
+// 0.0.0.0 for names it blocks, and Linux connects 0.0.0.0 and :: to the local host: taken as a
+// replica, whatever listens there on the port (this agent, perhaps) would get the pool's traffic.
+// Multicast and broadcast addresses take no TCP connection.
+const char* unusable(const sockaddr* sa)
+{
+    if (sa->sa_family == AF_INET) {
+        const uint32_t a = ntohl(reinterpret_cast<const sockaddr_in*>(sa)->sin_addr.s_addr);
+        if (a == INADDR_ANY)
+            return "unspecified";
+        if (a == INADDR_BROADCAST)
+            return "broadcast";
+        if (IN_MULTICAST(a))
+            return "multicast";
+        return nullptr;
+    }
+    const in6_addr& a = reinterpret_cast<const sockaddr_in6*>(sa)->sin6_addr;
+    if (IN6_IS_ADDR_UNSPECIFIED(&a))
+        return "unspecified";
+    if (IN6_IS_ADDR_MULTICAST(&a))
+        return "multicast";
+    if (IN6_IS_ADDR_V4MAPPED(&a)) {
+        sockaddr_in v4{};
+        v4.sin_family = AF_INET;
+        std::memcpy(&v4.sin_addr, &a.s6_addr[12], 4);
+        return unusable(reinterpret_cast<const sockaddr*>(&v4));
+    }
+    return nullptr;
 }
 
 // The smallest TTL among the answer records of a DNS message (RFC 1035 4.1); UINT32_MAX when
@@ -136,7 +169,17 @@ struct Resolver::Lookup {
             for (const ares_addrinfo_node* n = result->nodes; n; n = n->ai_next) {
                 if (n->ai_family != AF_INET && n->ai_family != AF_INET6)
                     continue;
-                self->found.insert(Address{ipOf(n->ai_addr), t->port, t->weight, t->name});
+                if (const char* why = unusable(n->ai_addr)) {
+                    self->answer.unusable.insert(ipOf(n->ai_addr) + " (" + why + ")");
+                    continue;
+                }
+                // Only the first kMaxAddressesPerAnswer in address order are used: keep no more
+                // (256 SRV targets of 4,000 addresses each were a million kept, about 120 MB).
+                if (!self->found.insert(Address{ipOf(n->ai_addr), t->port, t->weight, t->name}).second)
+                    continue;
+                ++self->answer.total;
+                if (self->found.size() > kMaxAddressesPerAnswer)
+                    self->found.erase(std::prev(self->found.end()));
                 self->answer.ttl_s = std::min(self->answer.ttl_s, static_cast<uint32_t>(std::max(n->ai_ttl, 0)));
             }
             if (!self->srv)
@@ -173,17 +216,27 @@ struct Resolver::Lookup {
         unsigned short lowest = USHRT_MAX;
         for (const ares_srv_reply* r = reply; r; r = r->next)
             lowest = std::min(lowest, r->priority);
-        std::set<std::pair<std::string, uint16_t>> targets;
+        // Target and port -> the weight of the first record naming them.
+        std::map<std::pair<std::string, uint16_t>, unsigned> targets;
         for (const ares_srv_reply* r = reply; r; r = r->next) {
             // "." is RFC 2782's "the service is decidedly not available at this domain".
-            if (r->priority != lowest || std::string_view(r->host).empty() || std::string_view(r->host) == ".")
+            // Port 0 cannot be connected to: a replica there would never pass a check.
+            if (r->priority != lowest || std::string_view(r->host).empty() || std::string_view(r->host) == "." ||
+                r->port == 0)
                 continue;
-            if (!targets.emplace(r->host, r->port).second)
-                continue;
-            // SRV weight 0 means "no preference" (RFC 2782): the smallest replica weight, 1.
-            self->resolveName(r->host, r->port, std::max<unsigned>(r->weight, 1));
+            targets.emplace(std::pair<std::string, uint16_t>(r->host, r->port), r->weight);
         }
         ares_free_data(reply);
+        self->answer.srv_targets = targets.size();
+        // Each target is a lookup of its own: a hostile answer naming thousands must not turn
+        // into thousands of queries. The first kMaxAddressesPerAnswer, by name, are looked up.
+        std::size_t looked_up = 0;
+        for (const auto& [target, weight] : targets) {
+            if (looked_up++ == kMaxAddressesPerAnswer)
+                break;
+            // SRV weight 0 means "no preference" (RFC 2782): the smallest replica weight, 1.
+            self->resolveName(target.first, target.second, std::max<unsigned>(weight, 1));
+        }
         if (targets.empty())
             self->answer.ok = true; // no usable record: an empty answer, which the caller refuses
         self->finish();

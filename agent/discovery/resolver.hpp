@@ -11,12 +11,19 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <set>
 #include <string>
 #include <vector>
 
 struct ares_channeldata;
 
 namespace dlb::agent::discovery {
+
+// The most addresses one answer contributes, and the most SRV targets one answer has looked up
+// (each is a getaddrinfo: two queries); the rest, in order, are left out and the cut is logged.
+// A hostile or mistaken answer must not turn into thousands of queries, replicas, health checks
+// and connections.
+inline constexpr std::size_t kMaxAddressesPerAnswer = 256;
 
 // An address a name resolved to, with the port (and weight) its replica gets.
 struct Address {
@@ -30,9 +37,15 @@ struct Address {
 struct Answer {
     bool ok = false;
     std::string error;               // when !ok: what failed, in c-ares' words ("Domain name not found")
-    std::vector<Address> addresses;  // sorted, no duplicates (may be empty: a name without records)
+    std::vector<Address> addresses;  // sorted, no duplicates, at most kMaxAddressesPerAnswer (the
+                                     // first in address order); may be empty: a name without records
+    std::size_t total = 0;           // the addresses the answer had before that cut (one that
+                                     // two SRV targets both name after the cut counts twice)
     uint32_t ttl_s = UINT32_MAX;     // the smallest TTL of the records used; UINT32_MAX: none seen
     std::vector<std::string> skipped; // SRV targets that did not resolve, with why
+    std::set<std::string> unusable;  // addresses left out, with why ("0.0.0.0 (unspecified)")
+    std::size_t srv_targets = 0;     // SRV: the usable targets the answer named (at most
+                                     // kMaxAddressesPerAnswer of them, by name, were looked up)
 };
 
 class Resolver {
