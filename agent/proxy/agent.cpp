@@ -208,11 +208,72 @@ DiscoveredReplicas Agent::discoveredFor(const common::Config& config) const
     return out;
 }
 
+std::vector<common::ReplicaConfig> Agent::lingering(const std::string& pool, const std::string& url,
+                                                   const std::vector<common::ReplicaConfig>& answer) const
+{
+    std::vector<common::ReplicaConfig> kept;
+    const auto p = discovered_.find(pool);
+    if (p == discovered_.end())
+        return kept;
+    const auto e = p->second.find(url);
+    if (e == p->second.end())
+        return kept;
+    const auto inAnswer = [&](const std::string& id) {
+        return std::any_of(answer.begin(), answer.end(), [&](const common::ReplicaConfig& r) { return r.id == id; });
+    };
+    const auto leaving = [&](const std::string& id) {
+        return !inAnswer(id) && std::any_of(e->second.begin(), e->second.end(),
+                                            [&](const common::ReplicaConfig& r) { return r.id == id; });
+    };
+    const auto serving = [](const ReplicaSpec& r) { return r.health->healthy.load() && !r.health->pending.load(); };
+    for (const auto& ps : snapshot_->pools) {
+        if (ps->config.name != pool)
+            continue;
+        // Another replica of the pool serves: those leaving may go.
+        if (std::any_of(ps->replicas.begin(), ps->replicas.end(),
+                        [&](const ReplicaSpec& r) { return !leaving(r.id) && serving(r); }))
+            return kept;
+        for (const auto& r : ps->replicas)
+            if (leaving(r.id) && serving(r))
+                for (const auto& rc : e->second)
+                    if (rc.id == r.id)
+                        kept.push_back(rc);
+    }
+    return kept;
+}
+
+void Agent::onLingerCheck(uv_timer_t* t)
+{
+    // Only the entries the config still has (publish() prunes answered_ as it does discovered_).
+    auto* self = static_cast<Agent*>(t->data);
+    const DiscoveredReplicas answered = self->answered_; // onDiscovered() writes answered_
+    for (const auto& [pool, entries] : answered)
+        for (const auto& [url, answer] : entries)
+            self->onDiscovered(pool, url, answer);
+    if (self->discovered_ == self->answered_) // no one lingers any more
+        uv_timer_stop(t);
+}
+
 void Agent::onDiscovered(const std::string& pool, const std::string& url, std::vector<common::ReplicaConfig> replicas)
 {
     if (stopping_)
         return;
+    answered_[pool][url] = replicas;
+    const std::vector<common::ReplicaConfig> kept = lingering(pool, url, replicas);
+    std::string kept_names;
+    for (const auto& k : kept) {
+        replicas.push_back(k);
+        kept_names += (kept_names.empty() ? "" : ", ") + k.id;
+    }
     DiscoveredReplicas next_found = discoveredFor(snapshot_->config);
+    if (next_found[pool][url] == replicas) // nothing changes (a linger re-check while no newcomer serves yet)
+        return;
+    if (!kept.empty())
+        logLine("discovery: pool " + pool + ": " + url + ": keeping " + kept_names +
+                " serving although the answer left them out: no other replica of the pool is healthy yet; they "
+                "drain once one is");
+    if (!kept.empty() && !uv_is_active(reinterpret_cast<uv_handle_t*>(&linger_timer_)))
+        uv_timer_start(&linger_timer_, &Agent::onLingerCheck, kLingerCheckMs, kLingerCheckMs);
     next_found[pool][url] = std::move(replicas);
     std::string why;
     auto next = buildSnapshot(snapshot_->config, snapshot_.get(), &why, &next_found);
@@ -287,6 +348,13 @@ void Agent::publish(std::shared_ptr<const Snapshot> next)
     }
     snapshot_ = std::move(next);
     discovered_ = discoveredFor(snapshot_->config);
+    for (auto pool = answered_.begin(); pool != answered_.end();) {
+        const auto kept = discovered_.find(pool->first);
+        std::erase_if(pool->second, [&](const auto& entry) {
+            return kept == discovered_.end() || !kept->second.contains(entry.first);
+        });
+        pool = pool->second.empty() ? answered_.erase(pool) : std::next(pool);
+    }
     if (discovery_)
         discovery_->apply(snapshot_->config); // unchanged entries keep their state
     for (auto& w : workers_)
@@ -383,6 +451,9 @@ bool Agent::start(std::string* why)
 
     // Discovery last: its first answers build snapshots that the workers and checks above take.
     // A name that does not resolve is logged and asked again; the pool starts with what it has.
+    // (c-ares may answer from /etc/hosts inside apply(): onDiscovered() may run at once.)
+    uv_timer_init(&loop_, &linger_timer_);
+    linger_timer_.data = this;
     discovery_ = std::make_unique<discovery::Discovery>(
         &loop_, &logLine, [this](const std::string& pool, const std::string& url, std::vector<common::ReplicaConfig> r) {
             onDiscovered(pool, url, std::move(r));
@@ -414,6 +485,7 @@ int Agent::run()
     for (uv_signal_t* s : {&sigterm_, &sigint_, &sighup_})
         uv_close(reinterpret_cast<uv_handle_t*>(s), nullptr);
     uv_close(reinterpret_cast<uv_handle_t*>(&ready_timer_), nullptr);
+    uv_close(reinterpret_cast<uv_handle_t*>(&linger_timer_), nullptr);
     uv_run(&loop_, UV_RUN_DEFAULT);
     logLine("stopped");
     return 0;
@@ -490,6 +562,7 @@ void Agent::shutdown()
     stopping_ = true;
     notifyStopping();
     uv_timer_stop(&ready_timer_); // never READY=1 after STOPPING=1
+    uv_timer_stop(&linger_timer_);
     logLine("stopping: draining requests in flight (up to timeouts.drain_ms)");
     for (auto& w : workers_)
         w->stop();

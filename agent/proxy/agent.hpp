@@ -117,12 +117,22 @@ private:
     // A discovery entry's new set of replicas: those new to the pool are added pending their
     // first health check, those gone drain (publish()).
     void onDiscovered(const std::string& pool, const std::string& url, std::vector<common::ReplicaConfig> replicas);
+    // The replicas of the entry's current set that leave with `answer` but stay serving: while
+    // no other replica of the pool is healthy, the healthy ones leaving are kept (a whole set
+    // swapped in one answer would otherwise leave the pool empty until a newcomer's first
+    // check passed: 503s while replicas accept connections).
+    std::vector<common::ReplicaConfig> lingering(const std::string& pool, const std::string& url,
+                                                 const std::vector<common::ReplicaConfig>& answer) const;
+    static void onLingerCheck(uv_timer_t* t);
     static void onSignal(uv_signal_t* h, int signum);
     static void onReadyCheck(uv_timer_t* t);
 
     // How often the main loop looks whether every worker runs, until it does (then systemd
     // hears READY=1, agent/systemd_notify.hpp).
     static constexpr uint64_t kReadyCheckMs = 1;
+    // While replicas linger (lingering()), how often the entries' last answers are applied
+    // again: a newcomer's first passing check ends the linger within this.
+    static constexpr uint64_t kLingerCheckMs = 50;
 
     std::string config_path_;
     std::string config_file_text_;
@@ -141,6 +151,8 @@ private:
     std::unique_ptr<HealthChecker> health_;
     std::unique_ptr<Drainer> drainer_;
     DiscoveredReplicas discovered_;
+    DiscoveredReplicas answered_; // each entry's last answer, as DNS gave it (no lingerers)
+    uv_timer_t linger_timer_;     // runs while discovered_ holds lingerers
     std::unique_ptr<discovery::Discovery> discovery_;
     std::unique_ptr<stats::Collector> stats_; // merges the workers' counters once a second
     AccessLog access_log_;

@@ -146,6 +146,7 @@ private slots:
 
     void addressesBecomeReplicasThatServe();
     void answerChangesUnderLoad();
+    void wholeSetSwappedLosesNoRequest();
     void srvRecordsGivePortsAndWeights();
     void httpsSchemeUsesThePoolsTls();
     void deadDnsServerKeepsThePool();
@@ -314,6 +315,43 @@ void TestDiscovery::answerChangesUnderLoad()
     QVERIFY2(load.failures().isEmpty(), qPrintable(load.failures().join('\n')));
     QVERIFY2(non200(load.outcomes()).isEmpty(), qPrintable(non200(load.outcomes()).join('\n')));
     QCOMPARE(shares(load.outcomes()).value("r2"), r2Then); // nothing after it left
+}
+
+// The answer swaps the whole set at once (r2 out, r3 in): the newcomer takes no traffic before
+// its first check passes, and r2 was the pool's only healthy replica, so the pool had none for
+// up to a check interval: 503 "no healthy replica" while both replicas accepted connections
+// (attack-s8: 12 of 568 requests with the answer flipping each second). r2 now stays serving
+// until r3 is healthy, then drains.
+void TestDiscovery::wholeSetSwappedLosesNoRequest()
+{
+    const quint16 port = startTwoReplicas();
+    QVERIFY(port != 0);
+    QVERIFY(dns_->start());
+    QVERIFY(dns_->setHosts({"127.0.0.2 replicas.test"}));
+    QJsonObject cfg = discoveryConfig(dnsEntry(port));
+    // A check interval long enough that the gap it left would take many requests.
+    setJson(cfg, {"pools", "0", "health_check"},
+            QJsonObject{{"enabled", true}, {"interval_ms", 500}, {"timeout_ms", 200}, {"rise", 1}, {"fall", 1}});
+    QVERIFY2(c_->startAgent(cfg), qPrintable(c_->error()));
+    const QString a = QStringLiteral("127.0.0.2:%1").arg(port), b = QStringLiteral("127.0.0.3:%1").arg(port);
+    QTRY_COMPARE_WITH_TIMEOUT(state(a), QStringLiteral("healthy"), kWaitMs);
+    QTRY_COMPARE_WITH_TIMEOUT(answer(), QByteArray("r2"), kWaitMs);
+
+    Load load(c_->port(), 4, -1);
+    QTRY_VERIFY_WITH_TIMEOUT(load.completed() > 100, kWaitMs);
+    const qsizetype mark = c_->agent().logMark();
+    QVERIFY(dns_->setHosts({"127.0.0.3 replicas.test"}));
+    QVERIFY(c_->agent().waitForLog("keeping " + a.toLatin1() + " serving", mark));
+    QVERIFY(c_->agent().waitForLog("replica " + a.toLatin1() + " drained", mark));
+    QTRY_VERIFY_WITH_TIMEOUT(!replicas().contains(a), kWaitMs);
+    QCOMPARE(state(b), QStringLiteral("healthy"));
+    const int after = load.completed();
+    QTRY_VERIFY_WITH_TIMEOUT(load.completed() > after + 200, kWaitMs);
+    load.stop();
+    QVERIFY(load.wait(kWaitMs));
+    QVERIFY2(load.failures().isEmpty(), qPrintable(load.failures().join('\n')));
+    QVERIFY2(non200(load.outcomes()).isEmpty(), qPrintable(non200(load.outcomes()).join('\n')));
+    QVERIFY(shares(load.outcomes()).value("r3") > 100);
 }
 
 // SRV: each target's addresses on the record's port, the record's weight (0 counts as 1), and
