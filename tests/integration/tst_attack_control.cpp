@@ -172,6 +172,29 @@ private slots:
 private:
     bool start(const QJsonObject& config) { return c_->startAgent(config); }
     QString sock() const { return controlSocket(*c_); }
+    // An agent with one replica, its Unix socket and a plain TCP control listener on
+    // 127.0.0.1:0, its open-file limit set to `nofile` (a quarter of it is the control
+    // connection cap); the TCP port, or 0 with `why` set.
+    quint16 startWithTcpControl(rlim_t nofile, QString* why)
+    {
+        const quint16 replica = c_->startReplica(QStringLiteral("r1"));
+        QJsonObject cfg = controlConfig(*c_, {replica});
+        QJsonObject control = cfg[QStringLiteral("control")].toObject();
+        control[QStringLiteral("address")] = QStringLiteral("127.0.0.1:0");
+        cfg[QStringLiteral("control")] = control;
+        if (replica == 0 || !start(cfg)) {
+            *why = c_->error();
+            return 0;
+        }
+        const quint16 port = controlTcpPort();
+        const auto pid = static_cast<pid_t>(c_->agent().process().processId());
+        const rlimit lim{nofile, nofile};
+        if (port == 0 || ::prlimit(pid, RLIMIT_NOFILE, &lim, nullptr) != 0) {
+            *why = port == 0 ? QStringLiteral("no \"control: listening on 127.0.0.1:\" line") : QString::fromLocal8Bit(strerror(errno));
+            return 0;
+        }
+        return port;
+    }
     // The TCP control listener's port, from the agent's "control: listening on" line.
     quint16 controlTcpPort()
     {
@@ -461,18 +484,9 @@ bool servedAndHeld(RawUnix& c)
 // open-file limit at 160 the cap is 40 connections: 24 over TCP, the rest for the socket.
 void TestAttackControl::tcpCrowdLeavesTheUnixSocketItsShare()
 {
-    const quint16 replica = c_->startReplica(QStringLiteral("r1"));
-    QVERIFY2(replica, qPrintable(c_->error()));
-    QJsonObject cfg = controlConfig(*c_, {replica});
-    QJsonObject control = cfg[QStringLiteral("control")].toObject();
-    control[QStringLiteral("address")] = QStringLiteral("127.0.0.1:0");
-    cfg[QStringLiteral("control")] = control;
-    QVERIFY2(start(cfg), qPrintable(c_->error()));
-    const quint16 port = controlTcpPort();
-    QVERIFY(port > 0);
-    const auto pid = static_cast<pid_t>(c_->agent().process().processId());
-    const rlimit lim{160, 160};
-    QVERIFY2(::prlimit(pid, RLIMIT_NOFILE, &lim, nullptr) == 0, strerror(errno));
+    QString why;
+    const quint16 port = startWithTcpControl(160, &why);
+    QVERIFY2(port > 0, qPrintable(why));
 
     // Several source addresses, so the per-peer cap (32) is not what stops them.
     std::vector<std::unique_ptr<RawUnix>> crowd;
@@ -498,18 +512,9 @@ void TestAttackControl::tcpCrowdLeavesTheUnixSocketItsShare()
 // per connection (a flood would have been a log flood).
 void TestAttackControl::onePeerCannotTakeEveryTcpSlot()
 {
-    const quint16 replica = c_->startReplica(QStringLiteral("r1"));
-    QVERIFY2(replica, qPrintable(c_->error()));
-    QJsonObject cfg = controlConfig(*c_, {replica});
-    QJsonObject control = cfg[QStringLiteral("control")].toObject();
-    control[QStringLiteral("address")] = QStringLiteral("127.0.0.1:0");
-    cfg[QStringLiteral("control")] = control;
-    QVERIFY2(start(cfg), qPrintable(c_->error()));
-    const quint16 port = controlTcpPort();
-    QVERIFY(port > 0);
-    const auto pid = static_cast<pid_t>(c_->agent().process().processId());
-    const rlimit lim{4096, 4096}; // cap 256: only the per-peer cap can stop the crowd
-    QVERIFY2(::prlimit(pid, RLIMIT_NOFILE, &lim, nullptr) == 0, strerror(errno));
+    QString why;
+    const quint16 port = startWithTcpControl(4096, &why); // cap 256: only the per-peer cap can stop the crowd
+    QVERIFY2(port > 0, qPrintable(why));
 
     std::vector<std::unique_ptr<RawUnix>> crowd;
     int served = 0;
