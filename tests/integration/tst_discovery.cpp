@@ -186,6 +186,18 @@ private:
         return 0;
     }
 
+    // r2 and r3 (startTwoReplicas()), the test's dnsmasq answering `hosts`, and the agent
+    // discovering replicas.test on their port (discoveryConfig(dnsEntry(port))); the port, or 0
+    // (c_->error() says why when the agent did not start).
+    quint16 startDiscovering(const QStringList& hosts)
+    {
+        const quint16 port = startTwoReplicas();
+        if (port == 0 || !dns_->start() || !dns_->setHosts(hosts) ||
+            !c_->startAgent(discoveryConfig(dnsEntry(port))))
+            return 0;
+        return port;
+    }
+
     // The control config with pool "web" discovering by `entry` through the test's dnsmasq,
     // health-checked every 100 ms.
     QJsonObject discoveryConfig(const QJsonObject& entry)
@@ -258,11 +270,8 @@ void TestDiscovery::cleanup()
 // config (GET /v1/config, the file) keeps the discovery entry and no replica.
 void TestDiscovery::addressesBecomeReplicasThatServe()
 {
-    const quint16 port = startTwoReplicas();
-    QVERIFY(port != 0);
-    QVERIFY(dns_->start());
-    QVERIFY(dns_->setHosts({"127.0.0.2 replicas.test", "127.0.0.3 replicas.test"}));
-    QVERIFY2(c_->startAgent(discoveryConfig(dnsEntry(port))), qPrintable(c_->error()));
+    const quint16 port = startDiscovering({"127.0.0.2 replicas.test", "127.0.0.3 replicas.test"});
+    QVERIFY2(port != 0, qPrintable(c_->error()));
     const QString a = QStringLiteral("127.0.0.2:%1").arg(port), b = QStringLiteral("127.0.0.3:%1").arg(port);
     QTRY_COMPARE_WITH_TIMEOUT(state(a), QStringLiteral("healthy"), kWaitMs);
     QTRY_COMPARE_WITH_TIMEOUT(state(b), QStringLiteral("healthy"), kWaitMs);
@@ -287,11 +296,8 @@ void TestDiscovery::addressesBecomeReplicasThatServe()
 // once it passed its health check; an address removed drains, and no request fails.
 void TestDiscovery::answerChangesUnderLoad()
 {
-    const quint16 port = startTwoReplicas();
-    QVERIFY(port != 0);
-    QVERIFY(dns_->start());
-    QVERIFY(dns_->setHosts({"127.0.0.2 replicas.test"}));
-    QVERIFY2(c_->startAgent(discoveryConfig(dnsEntry(port))), qPrintable(c_->error()));
+    const quint16 port = startDiscovering({"127.0.0.2 replicas.test"});
+    QVERIFY2(port != 0, qPrintable(c_->error()));
     const QString a = QStringLiteral("127.0.0.2:%1").arg(port), b = QStringLiteral("127.0.0.3:%1").arg(port);
     QTRY_COMPARE_WITH_TIMEOUT(state(a), QStringLiteral("healthy"), kWaitMs);
     QTRY_COMPARE_WITH_TIMEOUT(answer(), QByteArray("r2"), kWaitMs); // the worker has taken the verdict too
@@ -417,11 +423,8 @@ void TestDiscovery::httpsSchemeUsesThePoolsTls()
 // once per retry; when the server is back, its answer is taken again.
 void TestDiscovery::deadDnsServerKeepsThePool()
 {
-    const quint16 port = startTwoReplicas();
-    QVERIFY(port != 0);
-    QVERIFY(dns_->start());
-    QVERIFY(dns_->setHosts({"127.0.0.2 replicas.test", "127.0.0.3 replicas.test"}));
-    QVERIFY2(c_->startAgent(discoveryConfig(dnsEntry(port))), qPrintable(c_->error()));
+    const quint16 port = startDiscovering({"127.0.0.2 replicas.test", "127.0.0.3 replicas.test"});
+    QVERIFY2(port != 0, qPrintable(c_->error()));
     const QString a = QStringLiteral("127.0.0.2:%1").arg(port), b = QStringLiteral("127.0.0.3:%1").arg(port);
     QTRY_COMPARE_WITH_TIMEOUT(state(b), QStringLiteral("healthy"), kWaitMs);
     QTRY_COMPARE_WITH_TIMEOUT(state(a), QStringLiteral("healthy"), kWaitMs);
@@ -446,11 +449,8 @@ void TestDiscovery::deadDnsServerKeepsThePool()
 // NXDOMAIN (the name is gone) keeps the last set: an empty answer never empties a pool.
 void TestDiscovery::nxdomainKeepsTheLastSet()
 {
-    const quint16 port = startTwoReplicas();
-    QVERIFY(port != 0);
-    QVERIFY(dns_->start());
-    QVERIFY(dns_->setHosts({"127.0.0.2 replicas.test"}));
-    QVERIFY2(c_->startAgent(discoveryConfig(dnsEntry(port))), qPrintable(c_->error()));
+    const quint16 port = startDiscovering({"127.0.0.2 replicas.test"});
+    QVERIFY2(port != 0, qPrintable(c_->error()));
     const QString a = QStringLiteral("127.0.0.2:%1").arg(port);
     QTRY_COMPARE_WITH_TIMEOUT(state(a), QStringLiteral("healthy"), kWaitMs);
     const qsizetype mark = c_->agent().logMark();
@@ -515,11 +515,8 @@ void TestDiscovery::hugeAnswerIsCapped()
 // (healthy, not drained and added again), and the API refuses to remove one.
 void TestDiscovery::reloadAndApiChangesKeepDiscoveredReplicas()
 {
-    const quint16 port = startTwoReplicas();
-    QVERIFY(port != 0);
-    QVERIFY(dns_->start());
-    QVERIFY(dns_->setHosts({"127.0.0.2 replicas.test", "127.0.0.3 replicas.test"}));
-    QVERIFY2(c_->startAgent(discoveryConfig(dnsEntry(port))), qPrintable(c_->error()));
+    const quint16 port = startDiscovering({"127.0.0.2 replicas.test", "127.0.0.3 replicas.test"});
+    QVERIFY2(port != 0, qPrintable(c_->error()));
     const QString a = QStringLiteral("127.0.0.2:%1").arg(port), b = QStringLiteral("127.0.0.3:%1").arg(port);
     QTRY_COMPARE_WITH_TIMEOUT(state(a), QStringLiteral("healthy"), kWaitMs);
     QTRY_COMPARE_WITH_TIMEOUT(state(b), QStringLiteral("healthy"), kWaitMs);
