@@ -117,6 +117,16 @@ def cmd_wrk_record(args):
 
 # --------------------------------------------------------------------------- tables
 
+def append_commands(md, folder, commands):
+    """The closing block of a matrix or fleet report: the command of every process of the run."""
+    md.append("Commands (ports picked free at run time; every config, log and loadgen JSON is in the run's "
+              "`%s` folder):" % folder)
+    md.append("")
+    md.append("```")
+    md.extend(commands)
+    md.append("```")
+
+
 def md_table(headers, rows, align=None):
     align = align or ["l"] + ["r"] * (len(headers) - 1)
     sep = ["---:" if a == "r" else "---" for a in align]
@@ -675,12 +685,7 @@ def cmd_matrix_report(args):
         ok, klass, missed, _ = matrix_verdict(cell)
         md.append("Verdict (%s): %s" % (klass, "-" if ok is None else "met." if ok else "**missed**: " + "; ".join(missed) + "."))
         md.append("")
-    md.append("Commands (ports picked free at run time; every config, log and loadgen JSON is in the run's "
-              "`bench/out/matrix-*/` folder):")
-    md.append("")
-    md.append("```")
-    md.extend(meta["commands"])
-    md.append("```")
+    append_commands(md, "bench/out/matrix-*/", meta["commands"])
     with open(md_out, "w", encoding="utf-8") as f:
         f.write("\n".join(md) + "\n")
 

@@ -131,12 +131,7 @@ def report(pools, meta, md_out):
         md.append("A fair share of the slow replicas (%s) would be %.1f%% of the answers." % (
             ", ".join(sorted(slow)), 100.0 * fair))
         md.append("")
-    md.append("Commands (ports picked free at run time; every config, log and loadgen JSON is in the run's "
-              "`bench/out/fleet-*/` folder):")
-    md.append("")
-    md.append("```")
-    md.extend(meta["commands"])
-    md.append("```")
+    benchlib.append_commands(md, "bench/out/fleet-*/", meta["commands"])
     with open(md_out, "w", encoding="utf-8") as f:
         f.write("\n".join(md) + "\n")
     print()
