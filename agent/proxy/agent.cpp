@@ -248,8 +248,12 @@ void Agent::onLingerCheck(uv_timer_t* t)
     auto* self = static_cast<Agent*>(t->data);
     const DiscoveredReplicas answered = self->answered_; // onDiscovered() writes answered_
     for (const auto& [pool, entries] : answered)
-        for (const auto& [url, answer] : entries)
+        for (const auto& [url, answer] : entries) {
+            if (const auto p = self->discovered_.find(pool); p != self->discovered_.end())
+                if (const auto e = p->second.find(url); e != p->second.end() && e->second == answer)
+                    continue; // this entry serves its answer as given: nothing of it lingers
             self->onDiscovered(pool, url, answer);
+        }
     if (self->discovered_ == self->answered_) // no one lingers any more
         uv_timer_stop(t);
 }
