@@ -148,6 +148,7 @@ private slots:
 
     void newcomerNeverHealthyKeepsLeaverWithoutRepublishing();
     void answerFlipsBackWhileLingering();
+    void reloadDroppingTheEntryWhileLingeringDrainsIt();
 
 private:
     // A dlb-replica on `ip`:`port` (0: any); its port, 0 on failure.
@@ -293,6 +294,34 @@ void TestAttackLinger::answerFlipsBackWhileLingering()
     QCOMPARE(answers(), QSet<QByteArray>{"r2"});
     const QByteArray since = c_->agent().log().mid(mark);
     QVERIFY2(!since.contains("replica " + a.toLatin1() + " drained"), since.constData());
+}
+
+// While r2 lingers (its newcomer never healthy), a SIGHUP reload drops the discovery entry and
+// names r3 statically: the lingerer and the newcomer both leave, r3 alone serves.
+void TestAttackLinger::reloadDroppingTheEntryWhileLingeringDrainsIt()
+{
+    const quint16 port = startTwoReplicas();
+    QVERIFY(port != 0);
+    QVERIFY(dns_->start());
+    QVERIFY(dns_->setHosts({"127.0.0.2 replicas.test"}));
+    QJsonObject cfg = discoveryConfig(dnsEntry(port));
+    QVERIFY2(c_->startAgent(cfg), qPrintable(c_->error()));
+    const QString a = QStringLiteral("127.0.0.2:%1").arg(port), b = QStringLiteral("127.0.0.3:%1").arg(port),
+                  dead = QStringLiteral("127.0.0.4:%1").arg(port);
+    QTRY_COMPARE_WITH_TIMEOUT(state(a), QStringLiteral("healthy"), kWaitMs);
+    QTRY_COMPARE_WITH_TIMEOUT(answer(), QByteArray("r2"), kWaitMs);
+    const qsizetype mark = c_->agent().logMark();
+    QVERIFY(dns_->setHosts({"127.0.0.4 replicas.test"}));
+    QVERIFY(c_->agent().waitForLog("keeping " + a.toLatin1() + " serving", mark));
+    QTRY_VERIFY_WITH_TIMEOUT(replicas().contains(dead), kWaitMs);
+    setJson(cfg, {"pools", "0", "discovery"}, QJsonArray{});
+    setJson(cfg, {"pools", "0", "replicas"}, QJsonArray{QJsonObject{{"url", QStringLiteral("http://") + b}}});
+    QVERIFY(c_->writeConfig(cfg));
+    c_->agent().signal(SIGHUP);
+    QVERIFY(c_->agent().waitForLog("config reloaded", mark));
+    QTRY_COMPARE_WITH_TIMEOUT(replicas().keys(), QStringList{b}, kWaitMs);
+    QTRY_COMPARE_WITH_TIMEOUT(state(b), QStringLiteral("healthy"), kWaitMs);
+    QTRY_COMPARE_WITH_TIMEOUT(answers(), QSet<QByteArray>{"r3"}, kWaitMs);
 }
 
 QTEST_GUILESS_MAIN(TestAttackLinger)
