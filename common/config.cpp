@@ -765,18 +765,39 @@ ConfigResult parseConfig(const json& doc) {
     return result;
 }
 
-ConfigResult parseConfigText(std::string_view text) {
-    json doc;
+namespace {
+
+// Parses `text` into `out`; on failure returns the error to report. nlohmann throws parse_error
+// for bad syntax and out_of_range for a number no double holds (1e400): both are the sender's
+// mistake, and an uncaught out_of_range aborted `--check` and killed an agent on reload.
+std::optional<ConfigError> parseJsonDocument(std::string_view text, json& out) {
     try {
-        doc = json::parse(text.begin(), text.end());
+        out = json::parse(text.begin(), text.end());
+        return std::nullopt;
     } catch (const json::parse_error& e) {
         // what() is "[json.exception.parse_error.101] parse error at line 2, column 7: ...".
         std::string message = e.what();
         if (const size_t start = message.find("] "); start != std::string::npos) {
             message.erase(0, start + 2);
         }
-        return {std::nullopt,
-                {{"", "invalid JSON: " + message + " (byte " + std::to_string(e.byte) + ")"}}};
+        return ConfigError{"", "invalid JSON: " + message + " (byte " + std::to_string(e.byte) + ")"};
+    } catch (const json::out_of_range& e) {
+        // what() is "[json.exception.out_of_range.406] number overflow parsing '1e400'".
+        std::string message = e.what();
+        if (const size_t start = message.find("] "); start != std::string::npos) {
+            message.erase(0, start + 2);
+        }
+        return ConfigError{"", "invalid JSON: " + message +
+                                   " (numbers must fit a double: at most about 1.8e308)"};
+    }
+}
+
+} // namespace
+
+ConfigResult parseConfigText(std::string_view text) {
+    json doc;
+    if (auto error = parseJsonDocument(text, doc)) {
+        return {std::nullopt, {std::move(*error)}};
     }
     std::vector<ConfigError> duplicates;
     DuplicateKeyFinder finder(duplicates);
@@ -790,14 +811,8 @@ ConfigResult parseConfigText(std::string_view text) {
 }
 
 bool parseJsonText(std::string_view text, json& out, std::vector<ConfigError>& errors) {
-    try {
-        out = json::parse(text.begin(), text.end());
-    } catch (const json::parse_error& e) {
-        std::string message = e.what();
-        if (const size_t start = message.find("] "); start != std::string::npos) {
-            message.erase(0, start + 2);
-        }
-        errors.push_back({"", "invalid JSON: " + message + " (byte " + std::to_string(e.byte) + ")"});
+    if (auto error = parseJsonDocument(text, out)) {
+        errors.push_back(std::move(*error));
         return false;
     }
     const size_t before = errors.size();
