@@ -38,6 +38,12 @@ constexpr std::array kPrequal{
               "replica time, in requests' worth, the probes of one request may cost; the probe "
               "rate is cut to this over a probe's measured cost (0: fixed probe_rate)",
               false},
+    // 1: the lowest cold latency is a median of a few samples, as noisy as it is low (issue 7's
+    // D30-2x-90: p99 568 ms at 0, 475 ms at 1; docs/algorithms.md).
+    ParamSpec{"latency_tolerance", 0, 10, 1, false, false,
+              "cold probes whose latency is within this fraction of the lowest count as "
+              "equally fast; the lowest RIF among them wins (0: the paper's lowest latency)",
+              false},
 };
 
 constexpr std::array kLeastRequest{

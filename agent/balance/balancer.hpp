@@ -83,6 +83,10 @@ public:
                                   uint64_t /*now_ns*/)
     {
     }
+    // `replica`'s probe endpoint was found to hang (its timeouts outnumbered its answers by
+    // kProbeTimeoutsForHungVerdict): it gets no probe for a while, so what its timeouts taught
+    // about the pool's probe cost no longer applies to the probes that are still sent.
+    virtual void onProbeEndpointHung(int /*replica*/, uint64_t /*now_ns*/) {}
     // Called by the worker's timer (about every 10 ms) for idle-time work such as idle probing.
     virtual void onTick(uint64_t /*now_ns*/) {}
     // One line on what the algorithm did, for the worker's stop report ("" when nothing to say).

@@ -73,6 +73,8 @@ PrequalParams PrequalParams::fromConfig(const common::AlgorithmConfig& config)
     p.probe_fresh_ns = static_cast<uint64_t>(fresh_ms * 1e6);
     p.probe_cost_budget =
         std::clamp(paramValue(config, "probe_cost_budget", d.probe_cost_budget), 0.0, 1e6);
+    p.latency_tolerance =
+        std::clamp(paramValue(config, "latency_tolerance", d.latency_tolerance), 0.0, 1e6);
     return p;
 }
 
@@ -130,6 +132,15 @@ void Prequal::onProbeRoundTrip(int /*replica*/, double round_trip_ms, bool timed
     cost_.onRoundTrip(round_trip_ms, timed_out);
 }
 
+void Prequal::onProbeEndpointHung(int /*replica*/, uint64_t /*now_ns*/)
+{
+    // The timeouts that found it were most of what cut the rate (1 hung replica of 2 at 100
+    // requests/s: 18 probes in 40 s, 2 to the other): with it unprobed, no new sample came to
+    // lift the averages, and the pool stayed cut for good. A pool whose every replica hangs
+    // gets each its verdict, after at most kProbeTimeoutsForHungVerdict probes each.
+    cost_.forgetProbes();
+}
+
 void Prequal::onComplete(int /*replica*/, bool ok, double latency_ms, uint64_t /*now_ns*/)
 {
     cost_.onRequest(ok, latency_ms);
@@ -137,13 +148,20 @@ void Prequal::onComplete(int /*replica*/, bool ok, double latency_ms, uint64_t /
 
 std::string Prequal::stopSummary() const
 {
-    char line[160];
+    // The cost is unknown (negative) before the first answer, and again after a hung-endpoint
+    // verdict forgot it: "-1.000 requests' worth" read like a measurement.
+    char cost[48];
+    if (probeCost() < 0)
+        std::snprintf(cost, sizeof cost, "unknown");
+    else
+        std::snprintf(cost, sizeof cost, "%.3f requests' worth", probeCost());
+    char line[256];
     std::snprintf(line, sizeof line,
-                  "prequal: %llu picks by HCL, %llu by fallback, %llu exploring; probe cost %.3f "
-                  "requests' worth, rate %.3f per request",
+                  "prequal: %llu picks by HCL, %llu by fallback, %llu exploring; probe cost %s, %.0f%% "
+                  "answered in time, rate %.3f per request",
                   static_cast<unsigned long long>(pool_picks_),
                   static_cast<unsigned long long>(fallback_picks_),
-                  static_cast<unsigned long long>(explore_picks_), probeCost(),
+                  static_cast<unsigned long long>(explore_picks_), cost, 100 * cost_.answeredShare(),
                   effectiveProbeRate());
     return line;
 }
@@ -339,6 +357,14 @@ uint32_t Prequal::drawReuseBudget()
     return static_cast<uint32_t>(whole) + (up ? 1U : 0U);
 }
 
+void Prequal::addRequest(ProbeEntry& entry)
+{
+    // Saturating: an answer of 2^32 - 1 (a broken or hostile counter) wrapped to 0 on the next
+    // request, turning the most loaded replica into the coldest.
+    if (entry.rif < std::numeric_limits<uint32_t>::max())
+        ++entry.rif;
+}
+
 void Prequal::eraseReplica(int replica)
 {
     std::erase_if(pool_, [replica](const ProbeEntry& e) { return e.replica == replica; });
@@ -402,13 +428,14 @@ int Prequal::selectHcl(int exclude) const
 {
     // Hot-cold lexicographic: some probe cold → the cold one with the lowest latency (ties: lower
     // RIF); all hot → the one with the lowest RIF (ties: lower latency). Remaining ties go to the
-    // older entry.
-    int best_cold = -1;
+    // older entry. With latency_tolerance t, cold latencies up to (1 + t) × the lowest count as
+    // a tie: a replica's latency is a median of a few recent samples, and the lowest of a dozen
+    // such noisy medians is chosen for its noise more than for its speed, while the RIF that
+    // tells a replica with free slots from one with a queue is left unread.
     int best_hot = -1;
-    double cold_latency = 0;
-    double cold_rif = 0;
     double hot_latency = 0;
     double hot_rif = 0;
+    double min_cold_latency = std::numeric_limits<double>::infinity();
     std::size_t candidates = 0;
     for (std::size_t i = 0; i < pool_.size(); ++i) {
         const ProbeEntry& e = pool_[i];
@@ -422,17 +449,33 @@ int Prequal::selectHcl(int exclude) const
                 hot_rif = rif;
                 hot_latency = e.latency_ms;
             }
-        } else if (best_cold < 0 || e.latency_ms < cold_latency
-                   || (e.latency_ms == cold_latency && rif < cold_rif)) {
-            best_cold = static_cast<int>(i);
-            cold_rif = rif;
-            cold_latency = e.latency_ms;
+        } else {
+            min_cold_latency = std::min(min_cold_latency, e.latency_ms);
         }
     }
     // Fewer than 2 probes: the paper (and the seed) pick uniformly at random instead.
     if (candidates < 2)
         return -1;
-    return best_cold >= 0 ? best_cold : best_hot;
+    if (!std::isfinite(min_cold_latency))
+        return best_hot;
+    const double limit = min_cold_latency * (1.0 + params_.latency_tolerance);
+    int best_cold = -1;
+    double cold_latency = 0;
+    double cold_rif = 0;
+    for (std::size_t i = 0; i < pool_.size(); ++i) {
+        const ProbeEntry& e = pool_[i];
+        if (e.replica == exclude || e.latency_ms > limit)
+            continue;
+        const double rif = effectiveRif(e);
+        if (rif > hot_threshold_)
+            continue;
+        if (best_cold < 0 || rif < cold_rif || (rif == cold_rif && e.latency_ms < cold_latency)) {
+            best_cold = static_cast<int>(i);
+            cold_rif = rif;
+            cold_latency = e.latency_ms;
+        }
+    }
+    return best_cold;
 }
 
 int Prequal::pick(const PickContext& ctx)
@@ -460,7 +503,7 @@ int Prequal::pick(const PickContext& ctx)
         chosen = e.replica;
         // The paper: a request sent on a probe increments that probe's RIF (latency unchanged),
         // and a probe used b_reuse times leaves.
-        ++e.rif;
+        addRequest(e);
         if (++e.uses >= e.reuse_budget)
             pool_.erase(pool_.begin() + index);
     } else {
@@ -468,7 +511,7 @@ int Prequal::pick(const PickContext& ctx)
         chosen = fallbackPick(ctx);
         for (ProbeEntry& e : pool_) {
             if (e.replica == chosen)
-                ++e.rif;
+                addRequest(e);
         }
     }
     if (chosen != kNoReplica)

@@ -8,7 +8,8 @@
 // this worker has sent nothing for max_age goes first (exploreIndex(): a stale slow latency must
 // not starve a replica that has become fast); else, with fewer than 2 probes left (ctx.exclude's
 // not counted), the fallback on this worker's own counts (below); else HCL (some cold → the cold
-// one of lowest latency, all hot → the lowest RIF). A chosen probe's RIF and uses rise by 1 (it
+// one of lowest latency, latencies within latency_tolerance of the lowest tying on RIF; all hot
+// → the lowest RIF). A chosen probe's RIF and uses rise by 1 (it
 // leaves at its b_reuse). Last, ask for this request's ⌊r⌋ or ⌈r⌉ probes, to distinct random
 // usable replicas under a per-replica ceiling, skipping (and counting as sent) a target whose pool
 // entry is younger than probe_fresh_ms: the probe rate follows what the pool lacks. r is r_probe,
@@ -74,6 +75,9 @@ struct PrequalParams {
     // is cut to this over the measured cost of a probe (its round trip over a request's
     // latency), never above probe_rate. 0: the cost is not looked at (the paper's fixed rate).
     double probe_cost_budget = 0.02;
+    // HCL among cold probes: latencies within this fraction of the lowest cold latency count as
+    // equal, and the lowest RIF among them wins (0: the paper's rule, the lowest latency).
+    double latency_tolerance = 1;
 
     // Values absent from the config take the spec default of common::algorithms(), or the
     // defaults above for parameters the spec table does not list. Out-of-range values (configs
@@ -120,6 +124,7 @@ public:
     void onProbeResult(int replica, const ProbeResult& result, uint64_t now_ns) override;
     void onProbeFailed(int replica, uint64_t now_ns) override;
     void onProbeRoundTrip(int replica, double round_trip_ms, bool timed_out, uint64_t now_ns) override;
+    void onProbeEndpointHung(int replica, uint64_t now_ns) override;
     void onComplete(int replica, bool ok, double latency_ms, uint64_t now_ns) override;
     void onTick(uint64_t now_ns) override;
     std::string stopSummary() const override;
@@ -136,7 +141,7 @@ public:
     // Probes skipped because the pool held a fresh answer for their target.
     uint64_t probesSkippedFresh() const { return skipped_fresh_; }
     // What one probe costs the replicas, in requests' worth: the mean over probes of their round
-    // trip over the mean request latency (a timed-out probe counts at least 1); -1 until a probe
+    // trip over the mean request latency (a timed-out probe counts 1); -1 until a probe
     // came back after a request did.
     double probeCost() const { return cost_.cost(); }
     // Probes per request right now: probe_rate, or less where probes are dear.
@@ -178,6 +183,7 @@ private:
     std::size_t worstIndex() const;
     int selectHcl(int exclude) const; // pool index, or -1 when fewer than 2 probes qualify
     void eraseReplica(int replica);
+    static void addRequest(ProbeEntry& entry); // a request sent on this answer: RIF + 1
     uint32_t drawReuseBudget();
 
     PrequalParams params_;

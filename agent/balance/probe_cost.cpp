@@ -18,13 +18,16 @@ void ProbeCost::onRoundTrip(double round_trip_ms, bool timed_out)
     // Each probe is weighed against the request latency of its time; averaging round trips and
     // latencies apart made the timeout's cut of the round trips (requests have no such cut)
     // read a probe that waits like a request as a quarter of one.
-    if (latency_ewma_ms_ <= 0 || !std::isfinite(round_trip_ms) || round_trip_ms < 0)
+    if (!std::isfinite(round_trip_ms) || round_trip_ms < 0)
         return;
-    double sample = round_trip_ms / latency_ewma_ms_;
-    // A probe still unanswered at the timeout waited in a queue, or the replica is overloaded:
-    // either way probing it costs at least a request's worth.
-    if (timed_out)
-        sample = std::max(sample, 1.0);
+    answered_ewma_ += kEwmaAlpha * ((timed_out ? 0.0 : 1.0) - answered_ewma_);
+    if (latency_ewma_ms_ <= 0)
+        return;
+    // A probe still unanswered at the timeout waited in a queue, or the replica is overloaded or
+    // its probe endpoint hangs: it costs a request's worth. Not its round trip over the request
+    // latency: that is the timeout over it, 50 with 1 ms requests, and one stall then held the
+    // rate near zero for minutes after the replicas were back.
+    const double sample = timed_out ? 1.0 : round_trip_ms / latency_ewma_ms_;
     cost_ewma_ = cost_ewma_ < 0 ? sample : cost_ewma_ + kEwmaAlpha * (sample - cost_ewma_);
 }
 
@@ -32,7 +35,8 @@ double ProbeCost::rate(double probe_rate, double budget) const
 {
     if (budget <= 0 || cost_ewma_ <= 0)
         return probe_rate; // unknown cost: the paper's rate until the first answers
-    return std::min(probe_rate, budget / cost_ewma_);
+    return std::min(probe_rate,
+                    budget * std::max(kMinAnsweredShare, answered_ewma_) / cost_ewma_);
 }
 
 bool ProbeCost::limits(double probe_rate, double budget) const

@@ -75,6 +75,7 @@ void TestAlgorithmParams::specTable_data() {
     row("prequal", "error_penalty", 0, 1000, 4, false, false);
     row("prequal", "probe_fresh_ms", 0, 60000, 20, false, false);
     row("prequal", "probe_cost_budget", 0, 16, 0.02, false, false);
+    row("prequal", "latency_tolerance", 0, 10, 1, false, false);
     row("least_request", "choice_count", 2, 16, 2, true, false);
     row("least_request", "active_request_bias", 0, 10, 1, false, false);
     row("power_of_d", "d", 1, 64, 2, true, false);
@@ -103,7 +104,7 @@ void TestAlgorithmParams::specTable() {
 void TestAlgorithmParams::parameterCounts_data() {
     QTest::addColumn<QString>("algorithm");
     QTest::addColumn<int>("count");
-    QTest::newRow("prequal") << "prequal" << 11;
+    QTest::newRow("prequal") << "prequal" << 12;
     QTest::newRow("round_robin") << "round_robin" << 0;
     QTest::newRow("weighted_round_robin") << "weighted_round_robin" << 0;
     QTest::newRow("least_request") << "least_request" << 2;

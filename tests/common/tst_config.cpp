@@ -147,7 +147,7 @@ void TestConfig::goodFileParses() {
     QCOMPARE(web.algorithm.params.at("probe_rate"), 2.5);
     QCOMPARE(web.algorithm.params.at("q_rif"), 0.9);
     QCOMPARE(web.algorithm.params.at("pool_size"), 16.0); // not given: default
-    QCOMPARE(web.algorithm.params.size(), size_t(11));
+    QCOMPARE(web.algorithm.params.size(), size_t(12));
     QCOMPARE(web.probe.timeout_ms, 80u);
     QCOMPARE(web.health_check.fall, 5u);
     QCOMPARE(web.replicas.size(), size_t(3));
@@ -446,7 +446,8 @@ void TestConfig::badValue_data() {
     algo("foreign param", R"({"name": "prequal", "choice_count": 2})",
          "pools[0].algorithm.choice_count: unknown key; expected one of: name, params, probe_rate, "
          "pool_size, q_rif, max_age_ms, remove_rate, delta, idle_probe_rate, "
-         "max_probes_per_replica_s, error_penalty, probe_fresh_ms, probe_cost_budget");
+         "max_probes_per_replica_s, error_penalty, probe_fresh_ms, probe_cost_budget, "
+         "latency_tolerance");
     algo("foreign nested param", R"({"name": "power_of_d", "params": {"choice_count": 2}})",
          "pools[0].algorithm.params.choice_count: unknown key; expected one of: d");
     algo("param for parameterless", R"({"name": "round_robin", "d": 2})",
@@ -693,7 +694,7 @@ void TestConfig::reportsEveryErrorTogether() {
                             "pools[0].algorithm.probe_rat: unknown key; expected one of: name, "
                             "params, probe_rate, pool_size, q_rif, max_age_ms, remove_rate, delta, "
                             "idle_probe_rate, max_probes_per_replica_s, error_penalty, probe_fresh_ms, "
-                            "probe_cost_budget\n"
+                            "probe_cost_budget, latency_tolerance\n"
                             "pools[0].algorithm.pool_size: must be a whole number, got 2.5\n"
                             "pools[0].algorithm.q_rif: must be in [0,1], got 1.7\n"
                             "pools[0].replicas[0].url: only http:// and https:// replicas are "
@@ -793,7 +794,7 @@ void TestConfig::canonicalFormIsFlat() {
     QVERIFY(prequal["pool_size"].is_number_integer());
     QCOMPARE(prequal["pool_size"].get<int>(), 16);
     QVERIFY(!prequal.contains("hash_key"));
-    QCOMPARE(prequal.size(), size_t(12)); // name and eleven parameters
+    QCOMPARE(prequal.size(), size_t(13)); // name and twelve parameters
 
     const json& ring = j["pools"][1]["algorithm"];
     QCOMPARE(q(ring["hash_key"].get<std::string>()), QStringLiteral("header:x-user"));

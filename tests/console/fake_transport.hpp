@@ -83,7 +83,8 @@ inline QJsonObject poolsJson(qint64 generation, const QJsonArray& webReplicas)
                                            {QStringLiteral("max_probes_per_replica_s"), 1000},
                                            {QStringLiteral("error_penalty"), 4},
                                            {QStringLiteral("probe_fresh_ms"), 20},
-                                           {QStringLiteral("probe_cost_budget"), 0.02}}}};
+                                           {QStringLiteral("probe_cost_budget"), 0.02},
+                                           {QStringLiteral("latency_tolerance"), 1}}}};
     const QJsonObject maglev{{QStringLiteral("name"), QStringLiteral("maglev")},
                              {QStringLiteral("params"), QJsonObject{{QStringLiteral("table_size"), 65537}}},
                              {QStringLiteral("hash_key"), QStringLiteral("path")}};

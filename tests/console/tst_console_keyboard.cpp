@@ -262,7 +262,7 @@ void TstConsoleKeyboard::algorithmPage()
     QVERIFY(QTest::qWaitForWindowExposed(&p));
     controller.refresh();
     fake.answer(200, poolsJson(5, {}));
-    checkTabOrder(&p, QStringList{"pool", "algorithm", "probe_rate", "pool_size", "q_rif", "max_age_ms", "remove_rate", "delta", "idle_probe_rate", "max_probes_per_replica_s", "error_penalty", "probe_fresh_ms", "probe_cost_budget", "reset", "reload"});
+    checkTabOrder(&p, QStringList{"pool", "algorithm", "probe_rate", "pool_size", "q_rif", "max_age_ms", "remove_rate", "delta", "idle_probe_rate", "max_probes_per_replica_s", "error_penalty", "probe_fresh_ms", "probe_cost_budget", "latency_tolerance", "reset", "reload"});
 }
 
 void TstConsoleKeyboard::accountsPage()

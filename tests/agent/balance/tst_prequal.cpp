@@ -5,6 +5,7 @@
 
 #include "agent/balance/prequal.hpp"
 #include "count_allocations.hpp"
+#include "prequal_harness.hpp"
 
 #include <QtTest>
 
@@ -19,90 +20,7 @@
 
 using namespace dlb::agent::balance;
 
-namespace {
-
-constexpr uint64_t kMs = 1'000'000;
-
-struct RecordingSink : ProbeSink {
-    std::vector<int> sent;
-    void sendProbe(int replica) override { sent.push_back(replica); }
-};
-
-// Parameters under which nothing happens behind a test's back: no probes sent, no removal per
-// request, no idle probing, a long max age. Reuse budgets are then the cap (r_probe = 0 makes
-// the formula's denominator negative).
-PrequalParams quiet()
-{
-    PrequalParams p;
-    p.probe_rate = 0;
-    p.remove_rate = 0;
-    p.idle_probe_rate = 0;
-    p.max_age_ns = 3600'000 * kMs;
-    p.max_probes_per_replica_s = 100000;
-    return p;
-}
-
-struct Harness {
-    std::vector<ReplicaState> replicas;
-    RecordingSink sink;
-    std::unique_ptr<Prequal> lb;
-
-    Harness(int n, const PrequalParams& params, uint64_t seed = 42, bool with_sink = true)
-        : replicas(static_cast<std::size_t>(n))
-    {
-        for (int i = 0; i < n; ++i)
-            replicas[static_cast<std::size_t>(i)].id = "r" + std::to_string(i);
-        lb = std::make_unique<Prequal>(
-            params, BalancerDeps{replicas, seed, with_sink ? &sink : nullptr});
-    }
-
-    int pick(uint64_t now, int exclude = kNoReplica)
-    {
-        PickContext ctx;
-        ctx.now_ns = now;
-        ctx.exclude = exclude;
-        return lb->pick(ctx);
-    }
-
-    void answer(int replica, uint32_t rif, double latency_ms, uint64_t now)
-    {
-        lb->onProbeResult(replica, ProbeResult{rif, latency_ms}, now);
-    }
-
-    // Fills the RIF window with `count` answers of value `rif` from `replica`, then drops that
-    // replica's probe: the hot threshold is set, the pool is left as it was.
-    void warmDistribution(int replica, uint32_t rif, int count = 64)
-    {
-        for (int i = 0; i < count; ++i)
-            answer(replica, rif, 1, 0);
-        lb->onProbeFailed(replica, 0);
-    }
-
-    QList<int> poolReplicas() const
-    {
-        QList<int> out;
-        for (const ProbeEntry& e : lb->pool())
-            out.push_back(e.replica);
-        return out;
-    }
-
-    const ProbeEntry* entryOf(int replica) const
-    {
-        for (const ProbeEntry& e : lb->pool()) {
-            if (e.replica == replica)
-                return &e;
-        }
-        return nullptr;
-    }
-
-    void setUsable(int replica, bool usable)
-    {
-        replicas[static_cast<std::size_t>(replica)].usable = usable;
-        lb->onUsableChanged(replica);
-    }
-};
-
-} // namespace
+using namespace dlb::test::prequal;
 
 class TestPrequal : public QObject {
     Q_OBJECT
@@ -127,6 +45,7 @@ private slots:
     void probeRateFollowsProbeCost_data();
     void probeRateFollowsProbeCost();
     void timedOutProbeCostsAtLeastARequest();
+    void timedOutProbesCutTheRate();
     void dearProbeAnswersSteerOnePick();
     void idleProbingWaitsWhileRequestsFlowWhenProbesDear();
     void stopSummaryCountsPicks();
@@ -162,6 +81,7 @@ private slots:
     void hclColdLowestLatencyWins();
     void hclAllHotLowestRif();
     void hclProbeAtThresholdIsCold();
+    void hclLatencyToleranceTiesGoToLowerRif();
     void unusableNeverPicked();
     void unusableWithoutEventIsPurged();
     void excludeHonoured();
@@ -511,8 +431,38 @@ void TestPrequal::timedOutProbeCostsAtLeastARequest()
     h.lb->onComplete(1, false, 1, 0); // a failure's latency is not a request's cost
     h.lb->onProbeRoundTrip(1, 50, true, 0);
     QCOMPARE(h.lb->probeCost(), 1.0);
+    // Its round trip is the timeout, not what it cost: 300 ms over 100 ms requests is still one
+    // request's worth (a timeout over 1 ms requests read 50, attack-s9).
     h.lb->onProbeRoundTrip(1, 300, true, 0);
-    QCOMPARE(h.lb->probeCost(), 1.0 + Prequal::kCostEwmaAlpha * (3.0 - 1.0));
+    QCOMPARE(h.lb->probeCost(), 1.0);
+}
+
+// A probe that times out brings no answer for its request's worth: the rate is cut by the share
+// answered in time, down to kMinAnsweredShare, and comes back as answers do.
+void TestPrequal::timedOutProbesCutTheRate()
+{
+    PrequalParams p = quiet();
+    p.probe_rate = 3;
+    Harness h(3, p);
+    QCOMPARE(h.lb->effectiveProbeRate(), 3.0);
+    h.lb->onComplete(0, true, 20, 0);
+    h.lb->onProbeRoundTrip(0, 20, false, 0); // cost 1, answered: 0.02
+    QCOMPARE(h.lb->effectiveProbeRate(), 0.02);
+    for (int i = 0; i < 400; ++i)
+        h.lb->onProbeRoundTrip(0, 20, true, 0); // every probe times out, at a request's cost
+    QCOMPARE(h.lb->probeCost(), 1.0);
+    QCOMPARE(h.lb->effectiveProbeRate(), 0.02 * ProbeCost::kMinAnsweredShare);
+    QVERIFY(h.lb->effectiveProbeRate() > 0); // still probing: recovery is seen
+    for (int i = 0; i < 400; ++i)
+        h.lb->onProbeRoundTrip(0, 20, false, 0);
+    QVERIFY(std::abs(h.lb->effectiveProbeRate() - 0.02) < 1e-6);
+    // Cheap probes that answer keep the paper's rate; their timeouts cut it like any.
+    PrequalParams c = quiet();
+    c.probe_rate = 3;
+    Harness cheap(3, c);
+    cheap.lb->onComplete(0, true, 20, 0);
+    cheap.lb->onProbeRoundTrip(0, 0.1, false, 0);
+    QCOMPARE(cheap.lb->effectiveProbeRate(), 3.0);
 }
 
 // Where the cost cuts the rate, an answer steers one pick (b_reuse = 1), not up to
@@ -573,6 +523,8 @@ void TestPrequal::stopSummaryCountsPicks()
     const std::string line = h.lb->stopSummary();
     QVERIFY2(line.find("picks by HCL") != std::string::npos, line.c_str());
     QVERIFY2(line.find("probe cost") != std::string::npos, line.c_str());
+    // No probe came back yet: the cost is not a number.
+    QVERIFY2(line.find("probe cost unknown") != std::string::npos, line.c_str());
 }
 
 // Without a probe sink, picks still work (on the random fallback) and nothing is sent.
@@ -993,6 +945,33 @@ void TestPrequal::hclProbeAtThresholdIsCold()
     QCOMPARE(h.pick(kMs), 0);
 }
 
+// latency_tolerance: cold latencies within (1 + t) x the lowest cold latency tie, and the lowest
+// RIF among them wins; a cold probe outside the band, or a hot one, still loses. t = 0 is the
+// paper's rule (the lowest latency, whatever its RIF).
+void TestPrequal::hclLatencyToleranceTiesGoToLowerRif()
+{
+    for (const double tolerance : {0.0, 0.5}) {
+        PrequalParams p = quiet();
+        p.latency_tolerance = tolerance;
+        Harness h(4, p);
+        h.warmDistribution(0, 5);
+        h.answer(0, 3, 40, 0); // the lowest latency, a queue behind it
+        h.answer(1, 1, 55, 0); // 1.375x the lowest: inside a 0.5 band
+        h.answer(2, 0, 61, 0); // 1.525x: outside it, though idle
+        h.answer(3, 9, 1, 0);  // hot: never in the band, however fast
+        QVERIFY(h.lb->isHot(*h.entryOf(3)));
+        QCOMPARE(h.pick(kMs), tolerance == 0 ? 0 : 1);
+    }
+    // At exactly (1 + t) x the lowest a latency is inside the band.
+    PrequalParams p = quiet();
+    p.latency_tolerance = 1;
+    Harness h(2, p);
+    h.warmDistribution(0, 5);
+    h.answer(0, 2, 30, 0);
+    h.answer(1, 1, 60, 0);
+    QCOMPARE(h.pick(kMs), 1);
+}
+
 // A replica marked unusable is never picked nor kept in the pool, even if it has the best probe.
 void TestPrequal::unusableNeverPicked()
 {
@@ -1304,9 +1283,12 @@ void TestPrequal::factoryReadsConfig()
     QCOMPARE(prequal->params().max_probes_per_replica_s, 1000.0);
     QCOMPARE(prequal->params().error_penalty, 4.0);
     QCOMPARE(prequal->params().probe_cost_budget, 0.02);
+    QCOMPARE(prequal->params().latency_tolerance, 1.0);
     config.params["probe_cost_budget"] = 0;
+    config.params["latency_tolerance"] = 0;
     const auto fixed = makePrequal(config, BalancerDeps{replicas, 1, nullptr});
     QCOMPARE(dynamic_cast<const Prequal*>(fixed.get())->params().probe_cost_budget, 0.0);
+    QCOMPARE(dynamic_cast<const Prequal*>(fixed.get())->params().latency_tolerance, 0.0);
 }
 
 // Once constructed, pick(), onProbeResult() and onTick() allocate nothing.
