@@ -135,11 +135,11 @@ void PoolRuntime::completed(int replica, bool ok, double latency_ms, uint64_t no
     replica_stats_[static_cast<size_t>(replica)]->completed.add();
     if (s.in_flight > 0)
         --s.in_flight;
-    if (ok)
+    if (!ok)
+        s.recent_errors += 1;
+    else if (latency_ms >= 0)
         s.ewma_latency_ms = s.ewma_latency_ms == 0 ? latency_ms
                                                    : s.ewma_latency_ms + kLatencyEwmaAlpha * (latency_ms - s.ewma_latency_ms);
-    else
-        s.recent_errors += 1;
     balancer_->onComplete(replica, ok, latency_ms, now_ns);
 }
 

@@ -62,6 +62,15 @@ public:
     // Request accounting, feeding the balancer and the replica's signals.
     void dispatched(int replica, uint64_t now_ns);
     void completed(int replica, bool ok, double latency_ms, uint64_t now_ns);
+    // A request that ends saying nothing of the replica's speed or health: the client went away
+    // or stalled, or this process failed before a packet left. In flight drops; no latency
+    // sample, no error. The time until a client gave up is not a response time: at 130% load
+    // every abandoned request put the load generator's 5 s timeout into its replica's average,
+    // and Prequal's fallback then shunned that replica, which got no request to bring the
+    // average down, while the others took its share.
+    void abandoned(int replica, uint64_t now_ns) { completed(replica, true, kNoLatencySample, now_ns); }
+    // completed()'s latency that takes no sample (abandoned()).
+    static constexpr double kNoLatencySample = -1;
     // A connection to the replica was refused (or reset before it was up): passive health, the
     // replica sits out a while (kPassiveDownNs) on this worker, unless that would take the pool
     // below health_check.panic_threshold (then every replica is balanced over).

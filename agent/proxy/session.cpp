@@ -186,7 +186,7 @@ void Session::parseFailed()
     if (closing_)
         return;
     if (up_) {
-        pool_->completed(replica_, true, msSince(t_upstream_ns_, Worker::nowNs()), Worker::nowNs());
+        pool_->abandoned(replica_, Worker::nowNs());
         releaseUpstream(false);
     }
     finishExchange();
@@ -318,7 +318,7 @@ bool Session::dispatch(int exclude)
     if (!up_) {
         // Failing before a packet left is this process's trouble (out of descriptors or
         // memory), not the replica's: it must not count against the replica.
-        pool.completed(replica, true, 0, ctx.now_ns);
+        pool.abandoned(replica, ctx.now_ns);
         worker_.logError(std::string("cannot open a connection to a replica: ") + uv_strerror(err) +
                          (err == UV_EMFILE || err == UV_ENFILE ? "; raise the open-file limit (ulimit -n, LimitNOFILE)" : ""));
         answerLocally(503, std::string("the agent cannot open a connection right now (") + uv_err_name(err) + "); see its log");

@@ -199,7 +199,7 @@ void Session::onTimer(uv_timer_t* t)
         }
         if (self->up_) {
             // The client's fault, not the replica's.
-            self->pool_->completed(self->replica_, true, msSince(self->t_upstream_ns_, Worker::nowNs()), Worker::nowNs());
+            self->pool_->abandoned(self->replica_, Worker::nowNs());
             self->releaseUpstream(false);
         }
         self->answerLocally(408, "request body not received within timeouts.body_ms");
@@ -259,7 +259,7 @@ void Session::closeGracefully()
     closing_ = true;
     client_.stopReading();
     if (up_) {
-        pool_->completed(replica_, true, msSince(t_upstream_ns_, Worker::nowNs()), Worker::nowNs());
+        pool_->abandoned(replica_, Worker::nowNs());
         releaseUpstream(false);
     }
     if (client_.pendingBytes() > 0)
@@ -285,7 +285,7 @@ void Session::closeNow(Abort why)
     phase_ = Phase::Closing;
     if (up_) {
         // The client went away: the replica's answer is not wanted, and not its fault.
-        pool_->completed(replica_, true, msSince(t_upstream_ns_, Worker::nowNs()), Worker::nowNs());
+        pool_->abandoned(replica_, Worker::nowNs());
         releaseUpstream(false);
     }
     if (!client_.closing())

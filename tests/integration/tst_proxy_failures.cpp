@@ -1,10 +1,12 @@
 // What the proxy answers itself when a replica or the client misbehaves: retries around dead
 // and dropping replicas, 502/503/504, and 400/408/413/431 for bad or slow requests.
 
+#include "control_fixture.hpp"
 #include "harness.hpp"
 
 #include <QElapsedTimer>
 #include <QFile>
+#include <QJsonDocument>
 #include <QtTest>
 
 using namespace dlb::test;
@@ -25,6 +27,7 @@ private slots:
     void truncatedAnswerEndsClientConnection();
     void clientGoneMidAnswerDoesNotHurt();
     void clientGoneWhileWaitingFreesUpstream();
+    void abandonedRequestIsNotALatencySample();
     void staleUpstreamConnectionIsNotAnError();
     void slowReplicaAnswers504();
     void slowStreamingAnswerIsNotCut();
@@ -233,6 +236,48 @@ void TestProxyFailures::clientGoneWhileWaitingFreesUpstream()
         return log.open(QIODevice::ReadOnly) ? log.readAll() : QByteArray();
     };
     QTRY_VERIFY_WITH_TIMEOUT(logged().contains("\"path\":\"/never-answered\",\"status\":499"), kWaitMs);
+}
+
+// A request whose client gives up is not a latency sample of its replica: the time until the
+// client left says nothing of how fast the replica answers. It used to enter the replica's
+// average (GET /v1/pools latency_ms, Prequal's fallback, power_of_d): at 130% load the load
+// generator's 5 s timeout went into the average of whichever replica it hit. Here five clients
+// leave a replica that answers in 200 ms as soon as it has their request: its average stays
+// at 200 (it fell to about 80 before).
+void TestProxyFailures::abandonedRequestIsNotALatencySample()
+{
+    constexpr double kServiceMs = 200;
+    const quint16 port = c_->startReplica(QStringLiteral("r1"), {QStringLiteral("--service-ms"), QString::number(kServiceMs),
+                                                                 QStringLiteral("--dist"), QStringLiteral("fixed")});
+    QVERIFY2(port, qPrintable(c_->error()));
+    QVERIFY2(c_->startAgent(controlConfig(*c_, {port})), qPrintable(c_->error()));
+    const QString id = QStringLiteral("127.0.0.1:%1").arg(port);
+    const auto replica = [&] { return webReplicas(*c_).value(id); };
+
+    const auto answered = fetch(c_->port(), getRequest("/measured"));
+    QVERIFY(answered);
+    QCOMPARE(answered->status, 200);
+    QTRY_VERIFY_WITH_TIMEOUT(replica().value("latency_ms").toDouble() > 0, kWaitMs);
+    const double before = replica().value("latency_ms").toDouble();
+    QVERIFY2(before >= kServiceMs * 0.9, qPrintable(QString::number(before)));
+
+    const auto replicaRif = [port] {
+        const auto r = fetch(port, getRequest("/ping"));
+        return r && r->status == 200 ? QJsonDocument::fromJson(r->body).object().value("rif").toInt() : -1;
+    };
+    for (int i = 0; i < 5; ++i) {
+        HttpClient quitter;
+        QVERIFY2(quitter.connectTo(c_->port()), qPrintable(quitter.error()));
+        QVERIFY(quitter.send(getRequest("/abandoned")));
+        QTRY_VERIFY_WITH_TIMEOUT(replicaRif() >= 1, kWaitMs); // the replica is serving it
+        quitter.socket().abort();
+        // The agent has seen the client go: nothing of its in flight.
+        QTRY_COMPARE_WITH_TIMEOUT(replica().value("in_flight").toInteger(-1), 0, kWaitMs);
+        QTRY_COMPARE_WITH_TIMEOUT(replicaRif(), 0, kWaitMs);
+    }
+    const double after = replica().value("latency_ms").toDouble();
+    QVERIFY2(after >= kServiceMs * 0.9,
+             qPrintable(QStringLiteral("latency_ms %1 before the abandoned requests, %2 after").arg(before).arg(after)));
 }
 
 // A replica that closes each keep-alive connection right after answering: requests on one
