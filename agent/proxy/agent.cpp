@@ -6,10 +6,13 @@
 #include "agent/systemd_notify.hpp"
 #include "agent/tls/context.hpp"
 
+#include <pthread.h>
+#include <sys/signalfd.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
+#include <csignal>
 #include <cstdio>
 #include <cstring>
 #include <algorithm>
@@ -19,6 +22,9 @@
 namespace dlb::agent::proxy {
 
 namespace {
+
+// What to do when the process is out of descriptors before it serves (Agent::start).
+constexpr const char* kRaiseFileLimit = " (out of descriptors? raise the open file limit: ulimit -n, LimitNOFILE)";
 
 // Empty when `path` is usable as the access log, else what is wrong and what to do. The file
 // is not created here: --check must not leave files behind.
@@ -157,13 +163,18 @@ stats::Topology statsTopology(const Snapshot& snapshot)
 Agent::Agent(std::string config_path, ControlFactory control)
     : config_path_(std::move(config_path)), control_factory_(std::move(control))
 {
-    uv_loop_init(&loop_);
+    // Out of descriptors, the loop cannot start: start() says so; using or closing the loop
+    // after that crashed the process in libuv.
+    loop_error_ = uv_loop_init(&loop_);
 }
 
 Agent::~Agent()
 {
     control_.reset();
-    uv_loop_close(&loop_);
+    if (signal_fd_ >= 0) // start() failed after opening it
+        ::close(signal_fd_);
+    if (loop_error_ == 0)
+        uv_loop_close(&loop_);
 }
 
 bool Agent::ready() const
@@ -370,6 +381,10 @@ void Agent::publish(std::shared_ptr<const Snapshot> next)
 
 bool Agent::start(std::string* why)
 {
+    if (loop_error_ != 0) {
+        *why = std::string("cannot start the main event loop: ") + uv_strerror(loop_error_) + kRaiseFileLimit;
+        return false;
+    }
     std::string text;
     auto loaded = loadStartableConfig(config_path_, &text);
     if (!loaded.config) {
@@ -388,15 +403,31 @@ bool Agent::start(std::string* why)
     if (!access_log_.open(cfg.access_log.path, why))
         return false;
 
-    // Signals first: a script may send one as soon as it reads the "listening" line. Their
-    // callbacks run only inside uv_run, once everything below exists.
-    uv_signal_init(&loop_, &sigterm_);
-    uv_signal_init(&loop_, &sigint_);
-    uv_signal_init(&loop_, &sighup_);
-    sigterm_.data = sigint_.data = sighup_.data = this;
-    uv_signal_start(&sigterm_, &Agent::onSignal, SIGTERM);
-    uv_signal_start(&sigint_, &Agent::onSignal, SIGINT);
-    uv_signal_start(&sighup_, &Agent::onSignal, SIGHUP);
+    // Signals first: a script may send one as soon as it reads the "listening" line. They are
+    // blocked here, before any worker thread exists (the workers inherit the block), and the
+    // main loop reads them from a signalfd, only inside uv_run, once everything below exists;
+    // until then they wait in the kernel. No handler runs on whichever thread the kernel
+    // picked: with libuv's handlers, ThreadSanitizer (which defers a handler to a safe point)
+    // lost about one SIGHUP in a hundred. The block stays until the process exits.
+    sigset_t agent_signals;
+    sigemptyset(&agent_signals);
+    for (const int s : {SIGTERM, SIGINT, SIGHUP})
+        sigaddset(&agent_signals, s);
+    if (const int rc = pthread_sigmask(SIG_BLOCK, &agent_signals, nullptr); rc != 0) {
+        *why = std::string("cannot block SIGTERM/SIGINT/SIGHUP: pthread_sigmask: ") + std::strerror(rc);
+        return false;
+    }
+    signal_fd_ = signalfd(-1, &agent_signals, SFD_NONBLOCK | SFD_CLOEXEC);
+    if (signal_fd_ < 0) {
+        *why = std::string("cannot read signals: signalfd: ") + std::strerror(errno) + kRaiseFileLimit;
+        return false;
+    }
+    if (const int rc = uv_poll_init(&loop_, &signal_poll_, signal_fd_); rc != 0) {
+        *why = std::string("cannot read signals: watching the signalfd: ") + uv_strerror(rc);
+        return false;
+    }
+    signal_poll_.data = this;
+    uv_poll_start(&signal_poll_, UV_READABLE, &Agent::onSignalReadable);
 
     const unsigned workers = configuredWorkers(cfg);
 
@@ -439,8 +470,15 @@ bool Agent::start(std::string* why)
 
     std::random_device rd;
     const uint64_t base_seed = (uint64_t{rd()} << 32) ^ rd();
-    for (unsigned w = 0; w < workers; ++w)
+    for (unsigned w = 0; w < workers; ++w) {
         workers_.push_back(std::make_unique<Worker>(w, snapshot_, fds[w], &access_log_, base_seed + w * 7919));
+        if (const int rc = workers_.back()->loopError(); rc != 0) {
+            *why = "worker " + std::to_string(w) + " cannot start its event loop: " + uv_strerror(rc) + kRaiseFileLimit;
+            if (control_)
+                control_->stop(); // removes a socket file it created
+            return false;
+        }
+    }
     for (auto& w : workers_)
         w->start();
 
@@ -484,13 +522,14 @@ int Agent::run()
     uv_run(&loop_, UV_RUN_DEFAULT);
     for (auto& w : workers_)
         w->join();
-    // Only now give the signals back to their default actions: a SIGHUP or a second SIGTERM
-    // during the drain is caught and ignored instead of killing requests in flight.
-    for (uv_signal_t* s : {&sigterm_, &sigint_, &sighup_})
-        uv_close(reinterpret_cast<uv_handle_t*>(s), nullptr);
+    // A SIGHUP or a second SIGTERM during the drain was read and ignored instead of killing
+    // requests in flight; one that comes from now on stays blocked until the process exits.
+    uv_close(reinterpret_cast<uv_handle_t*>(&signal_poll_), nullptr);
     uv_close(reinterpret_cast<uv_handle_t*>(&ready_timer_), nullptr);
     uv_close(reinterpret_cast<uv_handle_t*>(&linger_timer_), nullptr);
     uv_run(&loop_, UV_RUN_DEFAULT);
+    ::close(signal_fd_);
+    signal_fd_ = -1;
     logLine("stopped");
     return 0;
 }
@@ -504,13 +543,28 @@ void Agent::onReadyCheck(uv_timer_t* t)
     notifyReady();
 }
 
-void Agent::onSignal(uv_signal_t* h, int signum)
+void Agent::onSignalReadable(uv_poll_t* h, int status, int /*events*/)
 {
     auto* self = static_cast<Agent*>(h->data);
+    if (status < 0)
+        return;
+    signalfd_siginfo info;
+    for (;;) {
+        const ssize_t n = ::read(self->signal_fd_, &info, sizeof info);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n != static_cast<ssize_t>(sizeof info))
+            return; // EAGAIN: none left
+        self->onSignal(static_cast<int>(info.ssi_signo));
+    }
+}
+
+void Agent::onSignal(int signum)
+{
     if (signum == SIGHUP)
-        self->reload();
+        reload();
     else
-        self->shutdown();
+        shutdown();
 }
 
 void Agent::reload()
@@ -576,10 +630,9 @@ void Agent::shutdown()
     drainer_->stop();
     if (control_)
         control_->stop();
-    // Unreferenced, not closed: the loop may end once the health checks stop, and the
-    // handlers stay installed until run() has joined the workers.
-    for (uv_signal_t* s : {&sigterm_, &sigint_, &sighup_})
-        uv_unref(reinterpret_cast<uv_handle_t*>(s));
+    // Unreferenced, not closed: the loop may end once the health checks stop, and signals
+    // are still read (and ignored) until run() has joined the workers.
+    uv_unref(reinterpret_cast<uv_handle_t*>(&signal_poll_));
 }
 
 } // namespace dlb::agent::proxy

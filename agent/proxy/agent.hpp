@@ -124,7 +124,9 @@ private:
     std::vector<common::ReplicaConfig> lingering(const std::string& pool, const std::string& url,
                                                  const std::vector<common::ReplicaConfig>& answer) const;
     static void onLingerCheck(uv_timer_t* t);
-    static void onSignal(uv_signal_t* h, int signum);
+    // Reads every signal waiting in signal_fd_ and acts on each (onSignal).
+    static void onSignalReadable(uv_poll_t* h, int status, int events);
+    void onSignal(int signum);
     static void onReadyCheck(uv_timer_t* t);
 
     // How often the main loop looks whether every worker runs, until it does (then systemd
@@ -141,7 +143,11 @@ private:
     std::vector<std::string> bound_listeners_;
     uint64_t started_at_ns_ = 0;
     uv_loop_t loop_;
-    uv_signal_t sigterm_, sigint_, sighup_;
+    int loop_error_ = 0; // from uv_loop_init: start() reports it (out of descriptors)
+    // SIGTERM, SIGINT and SIGHUP are blocked in every thread and read from this signalfd by
+    // the main loop (start() says why).
+    int signal_fd_ = -1;
+    uv_poll_t signal_poll_;
     uv_timer_t ready_timer_; // from start() until every worker runs
     std::shared_ptr<const Snapshot> snapshot_;
     // The config the process started with: what restart-only keys are running with, whatever

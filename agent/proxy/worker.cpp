@@ -27,22 +27,30 @@ Worker::Worker(unsigned index, std::shared_ptr<const Snapshot> snapshot, std::ve
     : index_(index), listen_fds_(std::move(listen_fds)), snapshot_(std::move(snapshot)), access_log_(access_log),
       seed_(seed)
 {
-    uv_loop_init(&loop_);
-    uv_async_init(&loop_, &async_, &Worker::onAsync);
+    const auto& lim = snapshot_->config.limits;
+    parser_limits_ = {lim.max_header_bytes, lim.max_headers, lim.max_body_bytes};
+    for (const auto& l : snapshot_->config.listeners)
+        listener_tls_.push_back({l.address, l.tls.has_value(), nullptr});
+    // A loop needs descriptors (epoll, an eventfd): out of them, it fails, and a loop used or
+    // closed after that crashed the process (libuv asserts); the agent reads loopError() instead.
+    loop_error_ = uv_loop_init(&loop_);
+    if (loop_error_ != 0)
+        return;
+    loop_open_ = true;
+    loop_error_ = uv_async_init(&loop_, &async_, &Worker::onAsync);
+    if (loop_error_ != 0)
+        return;
     async_.data = this;
     uv_timer_init(&loop_, &tick_);
     tick_.data = this;
     uv_timer_init(&loop_, &drain_timer_);
     drain_timer_.data = this;
-    const auto& lim = snapshot_->config.limits;
-    parser_limits_ = {lim.max_header_bytes, lim.max_headers, lim.max_body_bytes};
-    for (const auto& l : snapshot_->config.listeners)
-        listener_tls_.push_back({l.address, l.tls.has_value(), nullptr});
 }
 
 Worker::~Worker()
 {
-    uv_loop_close(&loop_);
+    if (loop_open_)
+        uv_loop_close(&loop_);
     for (auto& l : listeners_)
         if (l->fd >= 0)
             ::close(l->fd);

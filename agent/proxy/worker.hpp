@@ -47,6 +47,9 @@ public:
     Worker(const Worker&) = delete;
     Worker& operator=(const Worker&) = delete;
 
+    // 0, or the libuv error that left this worker without an event loop (out of descriptors):
+    // then start() must not be called.
+    int loopError() const { return loop_error_; }
     void start();
     // Any thread: hand over a new snapshot; the worker swaps it in on its loop.
     void publish(std::shared_ptr<const Snapshot> snapshot);
@@ -99,6 +102,8 @@ private:
 
     unsigned index_;
     uv_loop_t loop_;
+    int loop_error_ = 0;
+    bool loop_open_ = false; // uv_loop_init succeeded: uv_loop_close is owed
     uv_async_t async_;
     uv_timer_t tick_;
     uv_timer_t drain_timer_;

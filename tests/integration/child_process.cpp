@@ -12,6 +12,23 @@ QString binPath(const QString& name)
     return QDir(QStringLiteral(DLB_BIN_DIR)).filePath(name);
 }
 
+ProcessRun runToCompletion(const QString& program, const QStringList& args, int timeoutMs)
+{
+    QProcess p;
+    p.start(program, args);
+    ProcessRun r;
+    if (!p.waitForFinished(timeoutMs)) {
+        p.kill();
+        p.waitForFinished();
+        return r;
+    }
+    r.crashed = p.exitStatus() != QProcess::NormalExit;
+    r.exitCode = r.crashed ? -1 : p.exitCode();
+    r.out = p.readAllStandardOutput();
+    r.err = p.readAllStandardError();
+    return r;
+}
+
 ChildProcess::ChildProcess()
 {
     proc_.setProcessChannelMode(QProcess::SeparateChannels);

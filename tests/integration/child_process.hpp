@@ -12,6 +12,16 @@ namespace dlb::test {
 
 QString binPath(const QString& name); // ${DLB_BIN_DIR}/name
 
+// A program run to completion: its exit code (-1 when it crashed or did not finish within the
+// timeout, then killed), whether it crashed (a signal: an abort is not an exit code), its output.
+struct ProcessRun {
+    int exitCode = -1;
+    bool crashed = false;
+    QByteArray out;
+    QByteArray err;
+};
+ProcessRun runToCompletion(const QString& program, const QStringList& args, int timeoutMs = kWaitMs);
+
 // A child process whose standard error is collected so tests can wait for log lines.
 class ChildProcess {
 public:

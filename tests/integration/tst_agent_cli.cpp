@@ -12,27 +12,10 @@ using namespace dlb::test;
 
 namespace {
 
-struct Run {
-    int exitCode = -1;
-    QByteArray out;
-    QByteArray err;
-};
-
 // Runs dlb-agent to completion with `args`.
-Run runAgent(const QStringList& args)
+ProcessRun runAgent(const QStringList& args)
 {
-    QProcess p;
-    p.start(binPath(QStringLiteral("dlb-agent")), args);
-    Run r;
-    if (!p.waitForFinished(kWaitMs) || p.exitStatus() != QProcess::NormalExit) {
-        p.kill();
-        p.waitForFinished();
-        return r;
-    }
-    r.exitCode = p.exitCode();
-    r.out = p.readAllStandardOutput();
-    r.err = p.readAllStandardError();
-    return r;
+    return runToCompletion(binPath(QStringLiteral("dlb-agent")), args);
 }
 
 } // namespace
@@ -69,7 +52,7 @@ void TestAgentCli::init()
 void TestAgentCli::checkAcceptsValidFile()
 {
     QVERIFY(write(c_->config({8080, 8081})));
-    const Run r = runAgent({QStringLiteral("--check"), QStringLiteral("--config"), c_->configPath()});
+    const ProcessRun r = runAgent({QStringLiteral("--check"), QStringLiteral("--config"), c_->configPath()});
     QVERIFY2(r.exitCode == 0, r.err.constData());
     QVERIFY2(r.out.contains("valid"), r.out.constData());
 }
@@ -81,7 +64,7 @@ void TestAgentCli::checkRejectsOutOfRangeValueNamingPath()
     setJson(cfg, {QStringLiteral("pools"), QStringLiteral("0"), QStringLiteral("algorithm")},
             QJsonObject{{QStringLiteral("name"), QStringLiteral("prequal")}, {QStringLiteral("q_rif"), 1.7}});
     QVERIFY(write(cfg));
-    const Run r = runAgent({QStringLiteral("--check"), QStringLiteral("--config"), c_->configPath()});
+    const ProcessRun r = runAgent({QStringLiteral("--check"), QStringLiteral("--config"), c_->configPath()});
     QCOMPARE(r.exitCode, 1);
     QVERIFY2(r.err.contains("pools[0].algorithm.q_rif: must be in [0,1], got 1.7"), r.err.constData());
 }
@@ -93,7 +76,7 @@ void TestAgentCli::checkRejectsMalformedJson()
     QVERIFY(f.open(QIODevice::WriteOnly));
     f.write("{\"workers\": 1,,}");
     f.close();
-    const Run r = runAgent({QStringLiteral("--check"), QStringLiteral("--config"), c_->configPath()});
+    const ProcessRun r = runAgent({QStringLiteral("--check"), QStringLiteral("--config"), c_->configPath()});
     QCOMPARE(r.exitCode, 1);
     QVERIFY(!r.err.trimmed().isEmpty());
     QVERIFY(r.out.isEmpty());
@@ -102,7 +85,7 @@ void TestAgentCli::checkRejectsMalformedJson()
 // --version prints "dlb-agent X.Y.Z" and exits 0.
 void TestAgentCli::versionPrintsVersion()
 {
-    const Run r = runAgent({QStringLiteral("--version")});
+    const ProcessRun r = runAgent({QStringLiteral("--version")});
     QCOMPARE(r.exitCode, 0);
     QVERIFY2(QRegularExpression(QStringLiteral("^dlb-agent \\d+\\.\\d+\\.\\d+\\s*$")).match(QString::fromUtf8(r.out)).hasMatch(),
              r.out.constData());
@@ -111,7 +94,7 @@ void TestAgentCli::versionPrintsVersion()
 // An unknown argument exits 2 with the usage on stderr.
 void TestAgentCli::unknownArgumentIsAUsageError()
 {
-    const Run r = runAgent({QStringLiteral("--frobnicate")});
+    const ProcessRun r = runAgent({QStringLiteral("--frobnicate")});
     QCOMPARE(r.exitCode, 2);
     QVERIFY2(r.err.contains("--frobnicate"), r.err.constData());
     QVERIFY2(r.err.contains("usage"), r.err.constData());
@@ -123,7 +106,7 @@ void TestAgentCli::invalidConfigAtStartupExits1()
     QJsonObject cfg = c_->config({8080});
     setJson(cfg, {QStringLiteral("timeouts"), QStringLiteral("connect_ms")}, -5);
     QVERIFY(write(cfg));
-    const Run r = runAgent({QStringLiteral("--config"), c_->configPath()});
+    const ProcessRun r = runAgent({QStringLiteral("--config"), c_->configPath()});
     QCOMPARE(r.exitCode, 1);
     QVERIFY2(r.err.contains("timeouts.connect_ms"), r.err.constData());
     QVERIFY2(!r.out.contains("listening"), r.out.constData());
@@ -175,10 +158,10 @@ void TestAgentCli::checkRefusesWhatStartRefuses()
     QJsonObject cfg = c_->config({refusedPort()});
     setJson(cfg, path, value);
     QVERIFY(write(cfg));
-    const Run check = runAgent({QStringLiteral("--check"), QStringLiteral("--config"), c_->configPath()});
+    const ProcessRun check = runAgent({QStringLiteral("--check"), QStringLiteral("--config"), c_->configPath()});
     QCOMPARE(check.exitCode, 1);
     QVERIFY2(check.err.contains(expected), check.err.constData());
-    const Run start = runAgent({QStringLiteral("--config"), c_->configPath()});
+    const ProcessRun start = runAgent({QStringLiteral("--config"), c_->configPath()});
     QCOMPARE(start.exitCode, 1);
     QVERIFY2(start.err.contains(expected), start.err.constData());
     QVERIFY2(!start.out.contains("listening"), start.out.constData());
@@ -195,7 +178,7 @@ void TestAgentCli::checkDoesNotBindListeners()
             QStringLiteral("127.0.0.1:%1").arg(c_->port()));
     Cluster other;
     QVERIFY(other.writeConfig(cfg));
-    const Run r = runAgent({QStringLiteral("--check"), QStringLiteral("--config"), other.configPath()});
+    const ProcessRun r = runAgent({QStringLiteral("--check"), QStringLiteral("--config"), other.configPath()});
     QVERIFY2(r.exitCode == 0, r.err.constData());
     QCOMPARE(c_->stopAgent(), 0);
 }
@@ -215,7 +198,7 @@ void TestAgentCli::secondAgentOnSamePortFailsAddressInUse()
             QStringLiteral("127.0.0.1:%1").arg(c_->port()));
     setJson(cfg, {QStringLiteral("access_log"), QStringLiteral("path")}, other.accessLogPath());
     QVERIFY(other.writeConfig(cfg));
-    const Run second = runAgent({QStringLiteral("--config"), other.configPath()});
+    const ProcessRun second = runAgent({QStringLiteral("--config"), other.configPath()});
     QCOMPARE(second.exitCode, 1);
     QVERIFY2(second.err.contains("Address already in use"), second.err.constData());
     QVERIFY2(second.err.contains(QByteArray::number(c_->port())), second.err.constData());
