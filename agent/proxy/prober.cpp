@@ -1,5 +1,6 @@
 #include "agent/proxy/prober.hpp"
 
+#include "agent/proxy/log.hpp"
 #include "agent/proxy/pool_runtime.hpp"
 #include "agent/proxy/worker.hpp"
 
@@ -135,6 +136,7 @@ Prober::Prober(uv_loop_t* loop, PoolRuntime& pool) : loop_(loop), pool_(pool)
 {
     conns_.resize(pool.spec().replicas.size());
     no_probe_endpoint_until_ns_.assign(pool.spec().replicas.size(), 0);
+    timeouts_over_answers_.assign(pool.spec().replicas.size(), 0);
 }
 
 void Prober::answerOwnMeasurement(int replica, uint64_t now_ns)
@@ -196,6 +198,11 @@ void Prober::finished(Conn* c, Outcome outcome, const balance::ProbeResult& resu
     switch (outcome) {
     case Outcome::Answered:
         no_probe_endpoint_until_ns_[i] = 0;
+        // One answer takes back one timeout, not all: an endpoint that answered one probe in 8
+        // (or 1 in 4) never had 8 timeouts in a row, got no verdict, and its timeouts held the
+        // pool's probe rate down (18 to 37 probes in 40 s at 100 requests/s).
+        if (timeouts_over_answers_[i] > 0)
+            --timeouts_over_answers_[i];
         pool_.reportedRif(replica, result.rif, now);
         if (now > c->sent_ns)
             pool_.balancer().onProbeRoundTrip(replica, static_cast<double>(now - c->sent_ns) / 1e6, false, now);
@@ -205,6 +212,7 @@ void Prober::finished(Conn* c, Outcome outcome, const balance::ProbeResult& resu
         // The replica answers, just not to probes: balance it on our own measurements, and ask
         // again after a while.
         no_probe_endpoint_until_ns_[i] = now + kNoProbeEndpointRetryNs;
+        timeouts_over_answers_[i] = 0;
         answerOwnMeasurement(replica, now);
         return;
     case Outcome::Local:
@@ -224,6 +232,25 @@ void Prober::finished(Conn* c, Outcome outcome, const balance::ProbeResult& resu
     pool_.balancer().onProbeFailed(replica, now);
     if (outcome == Outcome::Unreachable)
         pool_.sitOut(replica, now);
+}
+
+void Prober::onTimedOut(int replica, uint64_t now_ns)
+{
+    const auto i = static_cast<size_t>(replica);
+    if (++timeouts_over_answers_[i] < kProbeTimeoutsForHungVerdict)
+        return;
+    timeouts_over_answers_[i] = 0;
+    no_probe_endpoint_until_ns_[i] = now_ns + kHungProbeEndpointRetryNs;
+    pool_.balancer().onProbeEndpointHung(replica, now_ns);
+    // A notice, at most one per replica and worker per retry period; not an error line, which
+    // a second's other errors would hide (Worker::logError).
+    logLine("worker " + std::to_string(pool_.worker().index()) + ", pool " + pool_.spec().config.name +
+            ", replica " + pool_.spec().replicas[i].id + ": " + std::to_string(kProbeTimeoutsForHungVerdict) +
+            " more probes timed out than were answered (probe.timeout_ms " + std::to_string(pool_.spec().config.probe.timeout_ms) +
+            "); balanced on this worker's own measurements for " +
+            std::to_string(kHungProbeEndpointRetryNs / 1'000'000'000ULL) +
+            " s, then probed again. If its probe path waits behind requests, answer it from a counter or "
+            "send load reports (docs/load-reports.md)");
 }
 
 void Prober::closed(Conn* c)
@@ -246,8 +273,10 @@ void Prober::tick(uint64_t now_ns)
                 // requests serves it all the same. Its cost is at least this long.
                 pool_.balancer().onProbeRoundTrip(c->replica, static_cast<double>(now_ns - c->sent_ns) / 1e6, true,
                                                  now_ns);
+                const int replica = c->replica;
                 c->done(Outcome::Failed);
                 c->tcp.close(); // a late answer must not be read as the next probe's
+                onTimedOut(replica, now_ns);
             }
         }
     }

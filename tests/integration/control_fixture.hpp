@@ -8,6 +8,7 @@
 #include <QFile>
 #include <QJsonArray>
 #include <QJsonObject>
+#include <QMap>
 
 namespace dlb::test {
 
@@ -45,6 +46,21 @@ inline std::optional<Response> controlCall(const Cluster& c, const QByteArray& m
     if (!client.connect())
         return std::nullopt;
     return client.request(method, path, token, body, extra);
+}
+
+// GET /v1/pools on `c`'s agent (its control config: controlConfig()): pool "web"'s replicas by
+// id, empty when the call fails.
+inline QMap<QString, QJsonObject> webReplicas(const Cluster& c)
+{
+    QMap<QString, QJsonObject> out;
+    const auto r = controlCall(c, "GET", "/v1/pools");
+    if (!r || r->status != 200)
+        return out;
+    for (const auto& p : jsonBody(*r).value("pools").toArray())
+        if (p.toObject().value("name") == QStringLiteral("web"))
+            for (const auto& v : p.toObject().value("replicas").toArray())
+                out.insert(v.toObject().value("id").toString(), v.toObject());
+    return out;
 }
 
 // GET /v1/config, GET /v1/pools and the config file's text, for before/after comparisons.

@@ -164,6 +164,7 @@ private slots:
     void replicasTakingTurnsNeverFail_data();
     void replicasTakingTurnsNeverFail();
     void reloadsSwitchingAlgorithmUnderLoad();
+    void hungProbeEndpointIsLeftAlone();
 };
 
 void TestAttackProbe::healthAnswerDelimitedByCloseKeepsReplica_data()
@@ -460,6 +461,45 @@ void TestAttackProbe::replicasTakingTurnsNeverFail()
     }
     qInfo("%d of %d requests failed while one replica accepted", refused503, requests);
     QVERIFY2(refused503 == 0, qPrintable(failures.join(u'\n')));
+    QCOMPARE(c.stopAgent(), 0);
+}
+
+// Finding (attack-s9): a replica whose probe endpoint never answers (it serves requests) had a
+// probe sent every time one was drawn and its connection was free: one per probe.timeout_ms, each
+// costing the replica a request's worth, and their timeouts cut the probe rate of the whole
+// pool. After kProbeTimeoutsForHungVerdict (8) timeouts more than answers, this worker balances it on its
+// own measurements for 10 s, as a replica without a probe endpoint, and says so in its log.
+void TestAttackProbe::hungProbeEndpointIsLeftAlone()
+{
+    ScriptedReplica a(answering("a", "/ping", Answer{})); // a probe waits forever
+    ScriptedReplica b(answering("b", "/ping", ok(R"({"rif": 0, "latency_ms": 1})")));
+    Cluster c;
+    QJsonObject cfg = c.config({a.port(), b.port()});
+    usePrequalOnPing(cfg);
+    setJson(cfg, {QStringLiteral("pools"), kPool, QStringLiteral("probe"), QStringLiteral("timeout_ms")}, 50);
+    QVERIFY2(c.startAgent(cfg), qPrintable(c.error()));
+
+    QString why;
+    // Requests until the verdict: each asks for probes, a's time out one by one.
+    QDeadlineTimer deadline(20000);
+    while (!c.agent().waitForLog("more probes timed out than were answered", 0, 10)) {
+        QVERIFY2(!deadline.hasExpired(), qPrintable(QStringLiteral("no verdict after %1 probes to a; log:\n%2")
+                                                        .arg(a.count("/ping"))
+                                                        .arg(QString::fromUtf8(c.agentLog()))));
+        QVERIFY2(answeredBy(c.port(), 20, "a", &why) >= 0, qPrintable(why));
+    }
+    const int pingsAtVerdict = a.count("/ping");
+    QVERIFY2(pingsAtVerdict >= 8, qPrintable(QString::number(pingsAtVerdict)));
+    QVERIFY2(c.agentLog().contains("own measurements for 10 s"), c.agentLog().constData());
+
+    // Then 400 more requests (3 probes asked for each), all answered 200: a gets no probe. Its
+    // share is not the measure: on one sequential connection Prequal sticks to whichever of a's
+    // own measurement and b's (made-up) answer looked faster (0 to 400 of 400 in five runs).
+    const int toA = answeredBy(c.port(), 400, "a", &why);
+    QVERIFY2(toA >= 0, qPrintable(why));
+    QVERIFY2(a.count("/ping") <= pingsAtVerdict + 1,
+             qPrintable(QStringLiteral("%1 probes to a after the verdict").arg(a.count("/ping") - pingsAtVerdict)));
+    qInfo() << "a served" << toA << "of 400 after the verdict";
     QCOMPARE(c.stopAgent(), 0);
 }
 

@@ -196,8 +196,17 @@ void TestPrequalE2e::replicaWithoutProbeEndpointStillServes()
     QCOMPARE(outcomes.size(), kRequests);
     const QMap<QByteArray, int> counts = shares(outcomes);
     qInfo().noquote() << describe(counts);
-    QVERIFY2(counts.value("unprobed") >= kRequests / 10, qPrintable(describe(counts)));
-    QVERIFY2(counts.value("probed") >= kRequests / 10, qPrintable(describe(counts)));
+    // Not starved (the old "no probe endpoint" verdict was forever: 0). Not even either: the
+    // probed stub always answers rif 0, so while probes flow it wins every pick they decide.
+    // Alone it got 75-126 of 200 (TSan, 16 runs); in the CI's TSan pass, beside the heaviest
+    // tests, it got 9 once, below the old bound of 20.
+    QVERIFY2(counts.value("unprobed") >= kRequests / 40, qPrintable(describe(counts)));
+    // The probed stub is not starved either, but its share is not the point here and is not
+    // even: its probes cost more than its requests (a probe round trip ~7x a request's), so the
+    // cost cuts probing and the fallback balances on (in flight + 1) x measured latency, where
+    // the stub that also serves probes measures slower. Under a loaded ctest -j2 it got 5-105
+    // of 200 (a bound of 20 failed once in the session-9 run).
+    QVERIFY2(counts.value("probed") >= 1, qPrintable(describe(counts)));
 
     // The agent did ask, learnt there is no endpoint, and stopped asking: at most one probe per
     // probe connection (Prober's kMaxProbeConnsPerReplica, 4) was in flight when the 404 came.
