@@ -4,6 +4,7 @@
 // "Discovery by DNS", says what holds).
 
 #include "control_fixture.hpp"
+#include "discovery_fixture.hpp"
 
 #include <QJsonArray>
 #include <QMutex>
@@ -271,20 +272,8 @@ private:
         return cfg;
     }
 
-    // GET /v1/pools: pool "web"'s replica ids (empty when the call fails).
-    QStringList replicaIds()
-    {
-        QStringList out;
-        const auto r = controlCall(*c_, "GET", "/v1/pools");
-        if (!r || r->status != 200)
-            return out;
-        for (const auto& p : jsonBody(*r).value("pools").toArray())
-            if (p.toObject().value("name") == QStringLiteral("web"))
-                for (const auto& v : p.toObject().value("replicas").toArray())
-                    out << v.toObject().value("id").toString();
-        out.sort();
-        return out;
-    }
+    // GET /v1/pools: pool "web"'s replica ids, sorted (empty when the call fails).
+    QStringList replicaIds() { return webReplicas(*c_).keys(); }
 
     std::unique_ptr<Cluster> c_;
 };
