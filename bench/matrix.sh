@@ -110,6 +110,12 @@ bench_tmpdir
 LOADAVG=$(cut -d' ' -f1-3 /proc/loadavg)
 bench_log "output in $OUT (load average now: $LOADAVG; $BENCH_PRIORITY; ulimit -n $NOFILE)"
 
+# The agent's commit, read before the run (the tree may move during it): the git tree its build
+# directory lives in (BIN_DIR may be another worktree), else the source tree CMake built it from
+# (a build directory outside any checkout), else unknown. "-dirty": uncommitted changes then.
+A_COMMIT=$(git -C "$BIN_DIR/.." describe --always --dirty 2>/dev/null ||
+    git -C "$(sed -n 's/^CMAKE_HOME_DIRECTORY:INTERNAL=//p' "$BIN_DIR/../CMakeCache.txt" 2>/dev/null)" \
+        describe --always --dirty 2>/dev/null || echo unknown)
 args=(--out "$OUT" --bin-dir "$BIN_DIR" --tmp "$BENCH_TMP" --duration "$DURATION" --warmup "$WARMUP")
 ((QUICK)) && args+=(--quick)
 [[ -n $CELLS ]] && args+=(--cells "$CELLS")
@@ -126,8 +132,6 @@ trap 'trap - ERR; exit 130' INT TERM
 A_DATE=$(date -u '+%Y-%m-%d %H:%M UTC')
 A_MACHINE=$(bench_machine)
 A_BUILD=$(sed -n 's/^CMAKE_BUILD_TYPE:[A-Z]*=//p' "$BIN_DIR/../CMakeCache.txt" 2>/dev/null || true)
-# The agent's commit: the git tree its build directory lives in (BIN_DIR may be another worktree).
-A_COMMIT=$(git -C "$BIN_DIR/.." describe --always --dirty 2>/dev/null || echo unknown)
 A_BUILT=$(date -u -r "$BIN_DIR/dlb-agent" '+%Y-%m-%d %H:%M UTC' 2>/dev/null || echo "unknown time")
 A_SCRIPTS=$(git -C "$REPO_ROOT" describe --always --dirty 2>/dev/null || echo unknown)
 A_VERSIONS="$( (nginx -v 2>&1 || true) | sed -n '1s/^nginx version: //p'), $( (haproxy -v 2>&1 || true) | awk 'NR == 1 {print "HAProxy " $3}')"

@@ -25,7 +25,8 @@ Answers: `GET /healthz` -> 200 "ok" at once. `GET|HEAD /ping` -> after its slot 
 200 {"rif": N, "latency_ms": M}. Anything else -> after its slot and service time, 200 "<name>\n".
 Every answer carries X-Replica. Malformed requests get 400 and the connection is closed; a
 request body (Content-Length only) is read and dropped; chunked bodies are refused with 501.
-On SIGTERM/SIGINT it prints "served requests N pings M healthz K" to stderr and exits 0.
+On SIGTERM/SIGINT it prints "served requests N pings M healthz K connections C" to stderr (C:
+connections accepted, a measure of the front end's keep-alive reuse) and exits 0.
 
 The estimator (why it is this way): `rif` is the jobs (requests and pings) received and not yet
 answered, the asking ping excluded. `latency_ms` is the median latency, receipt to answer, of the
@@ -145,6 +146,7 @@ class HttpConnection(asyncio.Protocol):
 
     def connection_made(self, transport):
         self.transport = transport
+        self.server.connections += 1
 
     def connection_lost(self, exc):
         self.closed = True
@@ -283,6 +285,7 @@ class Server:
         self.x_load = args.x_load
         self.service = Service(args.slots, args.service_ms, args.dist, args.slow, args.seed)
         self.schedule = args.slow_schedule
+        self.connections = 0  # accepted
 
 
 def parse_dist(text):
@@ -380,7 +383,8 @@ def main():
         await stop
         srv.close()
         c = server.service.served
-        print("served requests %d pings %d healthz %d" % (c["request"], c["ping"], c["healthz"]),
+        print("served requests %d pings %d healthz %d connections %d"
+              % (c["request"], c["ping"], c["healthz"], server.connections),
               file=sys.stderr, flush=True)
 
     asyncio.run(run())
