@@ -12,7 +12,9 @@
 #include <QRegularExpression>
 #include <QtTest>
 
+#include <atomic>
 #include <csignal>
+#include <memory>
 
 using namespace dlb::test;
 
@@ -165,6 +167,7 @@ private slots:
     void replicasTakingTurnsNeverFail();
     void reloadsSwitchingAlgorithmUnderLoad();
     void hungProbeEndpointIsLeftAlone();
+    void hungVerdictExpires();
 };
 
 void TestAttackProbe::healthAnswerDelimitedByCloseKeepsReplica_data()
@@ -500,6 +503,54 @@ void TestAttackProbe::hungProbeEndpointIsLeftAlone()
     QVERIFY2(a.count("/ping") <= pingsAtVerdict + 1,
              qPrintable(QStringLiteral("%1 probes to a after the verdict").arg(a.count("/ping") - pingsAtVerdict)));
     qInfo() << "a served" << toA << "of 400 after the verdict";
+    QCOMPARE(c.stopAgent(), 0);
+}
+
+// The verdict is for kHungProbeEndpointRetryNs (10 s), not forever: an endpoint that hung during
+// a deploy and answers again is probed again, and not before its time is up (each probe to an
+// endpoint that still hangs costs the replica a request's worth).
+void TestAttackProbe::hungVerdictExpires()
+{
+    auto hang = std::make_shared<std::atomic<bool>>(true);
+    ScriptedReplica a([hang](const QByteArray& path) {
+        if (path == "/ping")
+            return hang->load() ? Answer{} : ok(R"({"rif": 0, "latency_ms": 1})");
+        return ok("a", "X-Replica: a\r\n");
+    });
+    ScriptedReplica b(answering("b", "/ping", ok(R"({"rif": 0, "latency_ms": 1})")));
+    Cluster c;
+    QJsonObject cfg = c.config({a.port(), b.port()});
+    usePrequalOnPing(cfg);
+    setJson(cfg, {QStringLiteral("pools"), kPool, QStringLiteral("probe"), QStringLiteral("timeout_ms")}, 50);
+    QVERIFY2(c.startAgent(cfg), qPrintable(c.error()));
+
+    QString why;
+    QDeadlineTimer deadline(20000);
+    while (!c.agent().waitForLog("more probes timed out than were answered", 0, 10)) {
+        QVERIFY2(!deadline.hasExpired(), qPrintable(QStringLiteral("no verdict after %1 probes to a")
+                                                        .arg(a.count("/ping"))));
+        QVERIFY2(answeredBy(c.port(), 20, "a", &why) >= 0, qPrintable(why));
+    }
+    QElapsedTimer sinceVerdict; // started after the verdict: it reads less than the verdict's age
+    sinceVerdict.start();
+    hang->store(false);
+    // A probe that was already waiting when the verdict came may still arrive (the first one).
+    const int pingsAtVerdict = a.count("/ping") + 1;
+    // Requests, each asking for probes, until a is probed again.
+    while (a.count("/ping") <= pingsAtVerdict) {
+        QVERIFY2(sinceVerdict.elapsed() < 40000,
+                 qPrintable(QStringLiteral("a not probed again 40 s after the verdict; log:\n%1")
+                                .arg(QString::fromUtf8(c.agentLog()))));
+        QVERIFY2(answeredBy(c.port(), 20, "a", &why) >= 0, qPrintable(why));
+    }
+    const qint64 retryMs = sinceVerdict.elapsed();
+    qInfo() << "a probed again" << retryMs << "ms after the verdict was read";
+    // 10 s after the verdict, less what passed before the test read it (a batch of requests at
+    // most, well under 3 s even under a sanitizer).
+    QVERIFY2(retryMs >= 7000, qPrintable(QStringLiteral("a probed again %1 ms after the verdict").arg(retryMs)));
+    // The answer counts: no second verdict while a answers.
+    QVERIFY2(answeredBy(c.port(), 100, "a", &why) >= 0, qPrintable(why));
+    QCOMPARE(c.agentLog().count("more probes timed out than were answered"), 1);
     QCOMPARE(c.stopAgent(), 0);
 }
 
