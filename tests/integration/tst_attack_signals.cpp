@@ -86,14 +86,22 @@ void TestAttackSignals::outOfDescriptorsAtStartIsRefusedNotACrash()
                                  .arg(p.exitCode())
                                  .arg(QString::fromUtf8(err));
         QVERIFY2(p.exitStatus() == QProcess::NormalExit, qPrintable(what));
+        // Under UBSan its vptr check (above) needs a spare descriptor at every check, not only
+        // at start: with none left it reported valid objects (a worker's std::thread state as it
+        // was joined, the RoundRobin of a worker's tick) as "does not point to an object of
+        // type ...", exit 1 at limit 37 in the CI's ASan pass, after "started". That report
+        // says nothing about the agent either: the next limit is tried (started or not), until
+        // one refuses cleanly or starts and stops cleanly, so both are still checked.
+        if (sanitized && p.exitCode() == 1 &&
+            ((err.contains("note: object has invalid vptr") && err.contains("<memory cannot be printed>")) ||
+             err.contains("does not point to an object of type"))) {
+            started = false;
+            ++blind;
+            continue;
+        }
         if (started) {
             QVERIFY2(p.exitCode() == 0 && err.contains("started") && err.contains("stopped"), qPrintable(what));
             break;
-        }
-        if (sanitized && p.exitCode() == 1 && err.contains("note: object has invalid vptr") &&
-            err.contains("<memory cannot be printed>")) {
-            ++blind;
-            continue;
         }
         QVERIFY2(p.exitCode() == 1, qPrintable(what));
         QVERIFY2(err.contains("Too many open files") || err.contains("too many open files"), qPrintable(what));
