@@ -467,6 +467,32 @@ void TestAttackProbe::replicasTakingTurnsNeverFail()
     QCOMPARE(c.stopAgent(), 0);
 }
 
+// Starts an agent over `a` (whose /ping hangs) and `b` with Prequal probing /ping (50 ms
+// timeout), then sends requests (each asks for probes, a's time out one by one) until the agent
+// logs the hung-endpoint verdict. False, with `why`, when it fails or no verdict comes in 20 s.
+static bool runUntilHungVerdict(Cluster& c, const ScriptedReplica& a, const ScriptedReplica& b, QString* why)
+{
+    QJsonObject cfg = c.config({a.port(), b.port()});
+    usePrequalOnPing(cfg);
+    setJson(cfg, {QStringLiteral("pools"), kPool, QStringLiteral("probe"), QStringLiteral("timeout_ms")}, 50);
+    if (!c.startAgent(cfg)) {
+        *why = c.error();
+        return false;
+    }
+    QDeadlineTimer deadline(20000);
+    while (!c.agent().waitForLog("more probes timed out than were answered", 0, 10)) {
+        if (deadline.hasExpired()) {
+            *why = QStringLiteral("no verdict after %1 probes to a; log:\n%2")
+                       .arg(a.count("/ping"))
+                       .arg(QString::fromUtf8(c.agentLog()));
+            return false;
+        }
+        if (answeredBy(c.port(), 20, "a", why) < 0)
+            return false;
+    }
+    return true;
+}
+
 // Finding (attack-s9): a replica whose probe endpoint never answers (it serves requests) had a
 // probe sent every time one was drawn and its connection was free: one per probe.timeout_ms, each
 // costing the replica a request's worth, and their timeouts cut the probe rate of the whole
@@ -477,20 +503,8 @@ void TestAttackProbe::hungProbeEndpointIsLeftAlone()
     ScriptedReplica a(answering("a", "/ping", Answer{})); // a probe waits forever
     ScriptedReplica b(answering("b", "/ping", ok(R"({"rif": 0, "latency_ms": 1})")));
     Cluster c;
-    QJsonObject cfg = c.config({a.port(), b.port()});
-    usePrequalOnPing(cfg);
-    setJson(cfg, {QStringLiteral("pools"), kPool, QStringLiteral("probe"), QStringLiteral("timeout_ms")}, 50);
-    QVERIFY2(c.startAgent(cfg), qPrintable(c.error()));
-
     QString why;
-    // Requests until the verdict: each asks for probes, a's time out one by one.
-    QDeadlineTimer deadline(20000);
-    while (!c.agent().waitForLog("more probes timed out than were answered", 0, 10)) {
-        QVERIFY2(!deadline.hasExpired(), qPrintable(QStringLiteral("no verdict after %1 probes to a; log:\n%2")
-                                                        .arg(a.count("/ping"))
-                                                        .arg(QString::fromUtf8(c.agentLog()))));
-        QVERIFY2(answeredBy(c.port(), 20, "a", &why) >= 0, qPrintable(why));
-    }
+    QVERIFY2(runUntilHungVerdict(c, a, b, &why), qPrintable(why));
     const int pingsAtVerdict = a.count("/ping");
     QVERIFY2(pingsAtVerdict >= 8, qPrintable(QString::number(pingsAtVerdict)));
     QVERIFY2(c.agentLog().contains("own measurements for 10 s"), c.agentLog().constData());
@@ -519,18 +533,8 @@ void TestAttackProbe::hungVerdictExpires()
     });
     ScriptedReplica b(answering("b", "/ping", ok(R"({"rif": 0, "latency_ms": 1})")));
     Cluster c;
-    QJsonObject cfg = c.config({a.port(), b.port()});
-    usePrequalOnPing(cfg);
-    setJson(cfg, {QStringLiteral("pools"), kPool, QStringLiteral("probe"), QStringLiteral("timeout_ms")}, 50);
-    QVERIFY2(c.startAgent(cfg), qPrintable(c.error()));
-
     QString why;
-    QDeadlineTimer deadline(20000);
-    while (!c.agent().waitForLog("more probes timed out than were answered", 0, 10)) {
-        QVERIFY2(!deadline.hasExpired(), qPrintable(QStringLiteral("no verdict after %1 probes to a")
-                                                        .arg(a.count("/ping"))));
-        QVERIFY2(answeredBy(c.port(), 20, "a", &why) >= 0, qPrintable(why));
-    }
+    QVERIFY2(runUntilHungVerdict(c, a, b, &why), qPrintable(why));
     QElapsedTimer sinceVerdict; // started after the verdict: it reads less than the verdict's age
     sinceVerdict.start();
     hang->store(false);
