@@ -767,6 +767,15 @@ ConfigResult parseConfig(const json& doc) {
 
 namespace {
 
+// nlohmann's what() without its "[json.exception.parse_error.101] " prefix.
+std::string jsonExceptionMessage(const json::exception& e) {
+    std::string message = e.what();
+    if (const size_t start = message.find("] "); start != std::string::npos) {
+        message.erase(0, start + 2);
+    }
+    return message;
+}
+
 // Parses `text` into `out`; on failure returns the error to report. nlohmann throws parse_error
 // for bad syntax and out_of_range for a number no double holds (1e400): both are the sender's
 // mistake, and an uncaught out_of_range aborted `--check` and killed an agent on reload.
@@ -775,19 +784,11 @@ std::optional<ConfigError> parseJsonDocument(std::string_view text, json& out) {
         out = json::parse(text.begin(), text.end());
         return std::nullopt;
     } catch (const json::parse_error& e) {
-        // what() is "[json.exception.parse_error.101] parse error at line 2, column 7: ...".
-        std::string message = e.what();
-        if (const size_t start = message.find("] "); start != std::string::npos) {
-            message.erase(0, start + 2);
-        }
-        return ConfigError{"", "invalid JSON: " + message + " (byte " + std::to_string(e.byte) + ")"};
+        // "parse error at line 2, column 7: ...".
+        return ConfigError{"", "invalid JSON: " + jsonExceptionMessage(e) + " (byte " + std::to_string(e.byte) + ")"};
     } catch (const json::out_of_range& e) {
-        // what() is "[json.exception.out_of_range.406] number overflow parsing '1e400'".
-        std::string message = e.what();
-        if (const size_t start = message.find("] "); start != std::string::npos) {
-            message.erase(0, start + 2);
-        }
-        return ConfigError{"", "invalid JSON: " + message +
+        // "number overflow parsing '1e400'".
+        return ConfigError{"", "invalid JSON: " + jsonExceptionMessage(e) +
                                    " (numbers must fit a double: at most about 1.8e308)"};
     }
 }

@@ -72,6 +72,8 @@ public:
     // A request was sent to `replica` (after pick, once the worker commits to it).
     virtual void onDispatch(int /*replica*/, uint64_t /*now_ns*/) {}
     // A request to `replica` finished; `ok` false for connect errors, resets, timeouts, 5xx.
+    // `latency_ms` is negative (PoolRuntime::kNoLatencySample) when the request says nothing of
+    // the replica's speed (the client left first, or it never left this process): no sample.
     virtual void onComplete(int /*replica*/, bool /*ok*/, double /*latency_ms*/, uint64_t /*now_ns*/) {}
     // Probe answers (Prequal); other algorithms ignore them.
     virtual void onProbeResult(int /*replica*/, const ProbeResult& /*result*/, uint64_t /*now_ns*/) {}

@@ -426,12 +426,13 @@ void Prequal::removeOne()
 
 int Prequal::selectHcl(int exclude) const
 {
-    // Hot-cold lexicographic: some probe cold → the cold one with the lowest latency (ties: lower
-    // RIF); all hot → the one with the lowest RIF (ties: lower latency). Remaining ties go to the
-    // older entry. With latency_tolerance t, cold latencies up to (1 + t) × the lowest count as
-    // a tie: a replica's latency is a median of a few recent samples, and the lowest of a dozen
-    // such noisy medians is chosen for its noise more than for its speed, while the RIF that
-    // tells a replica with free slots from one with a queue is left unread.
+    // Hot-cold lexicographic: some probe cold → among the cold ones whose latency is within
+    // (1 + latency_tolerance) × the lowest cold latency, the lowest RIF (ties: lower latency);
+    // all hot → the lowest RIF (ties: lower latency). Remaining ties go to the older entry.
+    // Tolerance 0 is the paper's rule (the lowest latency). The band: a replica's latency is a
+    // median of a few recent samples, and the lowest of a dozen such noisy medians is chosen for
+    // its noise more than for its speed, while the RIF that tells a replica with free slots from
+    // one with a queue is left unread.
     int best_hot = -1;
     double hot_latency = 0;
     double hot_rif = 0;

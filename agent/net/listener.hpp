@@ -58,6 +58,8 @@ int boundPort(int fd);
 // Raises the soft open-file limit to the hard one: a proxy (or a load tool) holds a socket or
 // two per connection, far past the usual soft default of 1024.
 void raiseOpenFileLimit();
+// What an error caused by running out of descriptors tells the operator to do.
+inline constexpr const char* kRaiseOpenFileLimit = "raise the open-file limit (ulimit -n, LimitNOFILE)";
 
 // "1.2.3.4" or "::1" from a peer address.
 std::string ipString(const sockaddr* sa);

@@ -24,7 +24,7 @@ namespace dlb::agent::proxy {
 namespace {
 
 // What to do when the process is out of descriptors before it serves (Agent::start).
-constexpr const char* kRaiseFileLimit = " (out of descriptors? raise the open file limit: ulimit -n, LimitNOFILE)";
+const std::string kRaiseFileLimit = std::string(" (out of descriptors? ") + net::kRaiseOpenFileLimit + ")";
 
 // Empty when `path` is usable as the access log, else what is wrong and what to do. The file
 // is not created here: --check must not leave files behind.

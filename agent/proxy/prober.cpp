@@ -1,5 +1,6 @@
 #include "agent/proxy/prober.hpp"
 
+#include "agent/net/listener.hpp"
 #include "agent/proxy/log.hpp"
 #include "agent/proxy/pool_runtime.hpp"
 #include "agent/proxy/worker.hpp"
@@ -217,8 +218,8 @@ void Prober::finished(Conn* c, Outcome outcome, const balance::ProbeResult& resu
         return;
     case Outcome::Local:
         pool_.countProbeFailed(replica);
-        pool_.worker().logError("cannot open a probe connection (out of descriptors or local ports?); "
-                                "raise the open-file limit (ulimit -n, LimitNOFILE)");
+        pool_.worker().logError(std::string("cannot open a probe connection (out of descriptors or local ports?); ") +
+                                net::kRaiseOpenFileLimit);
         return;
     case Outcome::Unreachable:
     case Outcome::Failed:

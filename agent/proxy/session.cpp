@@ -1,5 +1,6 @@
 #include "agent/proxy/session.hpp"
 
+#include "agent/net/listener.hpp"
 #include "agent/http/path.hpp"
 #include "agent/proxy/pool_runtime.hpp"
 #include "agent/proxy/worker.hpp"
@@ -320,7 +321,7 @@ bool Session::dispatch(int exclude)
         // memory), not the replica's: it must not count against the replica.
         pool.abandoned(replica, ctx.now_ns);
         worker_.logError(std::string("cannot open a connection to a replica: ") + uv_strerror(err) +
-                         (err == UV_EMFILE || err == UV_ENFILE ? "; raise the open-file limit (ulimit -n, LimitNOFILE)" : ""));
+                         (err == UV_EMFILE || err == UV_ENFILE ? std::string("; ") + net::kRaiseOpenFileLimit : std::string()));
         answerLocally(503, std::string("the agent cannot open a connection right now (") + uv_err_name(err) + "); see its log");
         maybeFinish();
         return true;

@@ -259,7 +259,7 @@ void Worker::shedConnections(Listener& l, int err)
     const char* name = err == EMFILE ? "EMFILE" : err == ENFILE ? "ENFILE" : err == ENOBUFS ? "ENOBUFS" : "ENOMEM";
     logError(std::string("accept failed: ") + std::strerror(err) + " (" + name + "); answered " + std::to_string(shed) +
              " new connection(s) 503 and paused accepting for " + std::to_string(kAcceptPauseMs) + " ms; " +
-             (descriptors ? "raise the open-file limit (ulimit -n, LimitNOFILE)" : "the system is short of memory"));
+             (descriptors ? net::kRaiseOpenFileLimit : "the system is short of memory"));
 }
 
 void Worker::sessionClosed(Session* s)

@@ -40,6 +40,32 @@ std::optional<dlb::common::AlgorithmConfig> parseTolerance(const std::string& va
         json::parse(R"({"name": "prequal", "params": {"latency_tolerance": )" + value + "}}"), errors);
 }
 
+// The stall tests' Prequal: probe_rate 3, idle probing 10/s, every probe sent (none skipped
+// as fresh).
+PrequalParams stallParams()
+{
+    PrequalParams p = quiet(1);
+    p.probe_rate = 3;
+    p.idle_probe_rate = 10;
+    p.probe_fresh_ns = 0;
+    return p;
+}
+
+// Healthy: 200 requests at `request_ms`, probes answered from a counter (cost 0.005, as
+// dlb-replica's in docs/configuration.md). Returns the probe rate then. Then the stall: the
+// probes in flight (3 per request for the last ~50 ms) all time out.
+double healthyThenStall(Harness& h, double request_ms, uint64_t now)
+{
+    for (int i = 0; i < 200; ++i) {
+        h.lb->onComplete(0, true, request_ms, now);
+        h.lb->onProbeRoundTrip(i % 10, 0.005 * request_ms, false, now);
+    }
+    const double healthy_rate = h.lb->effectiveProbeRate();
+    for (int i = 0; i < 100; ++i)
+        h.lb->onProbeRoundTrip(i % 10, kProbeTimeoutMs, true, now);
+    return healthy_rate;
+}
+
 } // namespace
 
 class TestAttackPrequalS9 : public QObject {
@@ -365,22 +391,9 @@ void TestAttackPrequalS9::probeFloorAfterEveryProbeTimedOut_data()
 void TestAttackPrequalS9::probeFloorAfterEveryProbeTimedOut()
 {
     QFETCH(double, request_ms);
-    PrequalParams p = quiet(1);
-    p.probe_rate = 3;
-    p.idle_probe_rate = 10;
-    p.probe_fresh_ns = 0;
-    Harness h(10, p);
+    Harness h(10, stallParams());
     uint64_t now = 1 * kMs;
-    // Healthy: requests at request_ms, probes answered from a counter (cost 0.005, as
-    // dlb-replica's in docs/configuration.md).
-    for (int i = 0; i < 200; ++i) {
-        h.lb->onComplete(0, true, request_ms, now);
-        h.lb->onProbeRoundTrip(i % 10, 0.005 * request_ms, false, now);
-    }
-    QCOMPARE(h.lb->effectiveProbeRate(), 3.0);
-    // The stall: the probes in flight (3 per request for the last ~50 ms) all time out.
-    for (int i = 0; i < 100; ++i)
-        h.lb->onProbeRoundTrip(i % 10, kProbeTimeoutMs, true, now);
+    QCOMPARE(healthyThenStall(h, request_ms, now), 3.0);
     const double floor_rate = h.lb->effectiveProbeRate();
     // The replicas are back: 1,000 requests a second, each completes at request_ms, every
     // probe is answered at once from a counter.
@@ -457,18 +470,10 @@ void TestAttackPrequalS9::probeRateRecoversAfterStall_data()
 void TestAttackPrequalS9::probeRateRecoversAfterStall()
 {
     QFETCH(double, request_ms);
-    PrequalParams p = quiet(1);
-    p.probe_rate = 3;
-    p.idle_probe_rate = 10;
-    p.probe_fresh_ns = 0;
+    const PrequalParams p = stallParams();
     Harness h(10, p);
     uint64_t now = 1 * kMs;
-    for (int i = 0; i < 200; ++i) {
-        h.lb->onComplete(0, true, request_ms, now);
-        h.lb->onProbeRoundTrip(i % 10, 0.005 * request_ms, false, now);
-    }
-    for (int i = 0; i < 100; ++i)
-        h.lb->onProbeRoundTrip(i % 10, kProbeTimeoutMs, true, now);
+    healthyThenStall(h, request_ms, now);
     QVERIFY(h.lb->probeCostLimited());
     constexpr int kBound = 10000;
     constexpr int kLimit = 1'000'000;
