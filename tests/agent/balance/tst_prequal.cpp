@@ -46,6 +46,7 @@ private slots:
     void probeRateFollowsProbeCost();
     void timedOutProbeCostsAtLeastARequest();
     void timedOutProbesCutTheRate();
+    void hungVerdictForgetsTheProbeCost();
     void dearProbeAnswersSteerOnePick();
     void idleProbingWaitsWhileRequestsFlowWhenProbesDear();
     void stopSummaryCountsPicks();
@@ -463,6 +464,30 @@ void TestPrequal::timedOutProbesCutTheRate()
     cheap.lb->onComplete(0, true, 20, 0);
     cheap.lb->onProbeRoundTrip(0, 0.1, false, 0);
     QCOMPARE(cheap.lb->effectiveProbeRate(), 3.0);
+}
+
+// The stop line says the share of probes answered in time. A hung-endpoint verdict
+// (onProbeEndpointHung) forgets the cost and the share its timeouts made: the paper's rate until
+// answers measure them again, and the stop line says the cost is unknown, not -1.
+void TestPrequal::hungVerdictForgetsTheProbeCost()
+{
+    PrequalParams p = quiet();
+    p.probe_rate = 3;
+    Harness h(3, p);
+    h.lb->onComplete(0, true, 20, 0);
+    for (int i = 0; i < 400; ++i)
+        h.lb->onProbeRoundTrip(0, 20, true, 0);
+    QCOMPARE(h.lb->effectiveProbeRate(), 0.02 * ProbeCost::kMinAnsweredShare);
+    std::string line = h.lb->stopSummary();
+    QVERIFY2(line.find("probe cost 1.000 requests' worth, 0% answered in time") != std::string::npos, line.c_str());
+    h.lb->onProbeEndpointHung(0, 0);
+    QCOMPARE(h.lb->probeCost(), -1.0);
+    QCOMPARE(h.lb->effectiveProbeRate(), 3.0);
+    line = h.lb->stopSummary();
+    QVERIFY2(line.find("probe cost unknown, 100% answered in time, rate 3.000") != std::string::npos, line.c_str());
+    // The request latency is kept: the next answer is weighed at once (cost 1 again).
+    h.lb->onProbeRoundTrip(1, 20, false, 0);
+    QCOMPARE(h.lb->probeCost(), 1.0);
 }
 
 // Where the cost cuts the rate, an answer steers one pick (b_reuse = 1), not up to
