@@ -143,6 +143,12 @@ void PoolRuntime::completed(int replica, bool ok, double latency_ms, uint64_t no
     balancer_->onComplete(replica, ok, latency_ms, now_ns);
 }
 
+void PoolRuntime::abandoned(int replica, uint64_t now_ns, double waited_ms)
+{
+    const bool floor_above_average = waited_ms > states_[static_cast<size_t>(replica)].ewma_latency_ms;
+    completed(replica, true, floor_above_average ? waited_ms : kNoLatencySample, now_ns);
+}
+
 void PoolRuntime::sitOut(int replica, uint64_t now_ns)
 {
     down_until_ns_[static_cast<size_t>(replica)] = now_ns + kPassiveDownNs;

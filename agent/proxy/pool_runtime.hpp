@@ -62,13 +62,17 @@ public:
     // Request accounting, feeding the balancer and the replica's signals.
     void dispatched(int replica, uint64_t now_ns);
     void completed(int replica, bool ok, double latency_ms, uint64_t now_ns);
-    // A request that ends saying nothing of the replica's speed or health: the client went away
-    // or stalled, or this process failed before a packet left. In flight drops; no latency
-    // sample, no error. The time until a client gave up is not a response time: at 130% load
-    // every abandoned request put the load generator's 5 s timeout into its replica's average,
-    // and Prequal's fallback then shunned that replica, which got no request to bring the
-    // average down, while the others took its share.
-    void abandoned(int replica, uint64_t now_ns) { completed(replica, true, kNoLatencySample, now_ns); }
+    // A request that ends without the replica's answer: the client went away or stalled, or
+    // this process failed before a packet left. In flight drops; no error. `waited_ms`: how long
+    // the replica had the whole request without answering its head (kNoLatencySample when it
+    // owed nothing: the body never came, or nothing left). That is not a response time, only a
+    // floor of one, so it is a sample only where it says more than the average does: above it.
+    // Below it says nothing (a client that leaves after 50 ms a replica that takes 200 ms must
+    // not make it look faster). Above it, it must count: a replica that accepts requests and
+    // never answers (a deadlock, a stopped process), or answers only after the clients gave up,
+    // would otherwise never be measured, and Prequal's fallback scores an unmeasured replica 0
+    // and sent it nearly every request (tst_attack_s11).
+    void abandoned(int replica, uint64_t now_ns, double waited_ms = kNoLatencySample);
     // completed()'s latency that takes no sample (abandoned()).
     static constexpr double kNoLatencySample = -1;
     // A connection to the replica was refused (or reset before it was up): passive health, the

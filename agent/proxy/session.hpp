@@ -106,6 +106,9 @@ private:
     void armExchangeTimer();
     void closeGracefully();
     void closeNow(Abort why);
+    // The client leaves during the exchange: its replica is released without an answer
+    // (PoolRuntime::abandoned, with how long it had the whole request unanswered).
+    void abandonUpstream();
     bool dispatch(int exclude);
     void sendToUpstream(std::string_view data);
     void answerLocally(int status, std::string_view why);

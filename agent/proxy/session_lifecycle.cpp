@@ -258,10 +258,7 @@ void Session::closeGracefully()
         return;
     closing_ = true;
     client_.stopReading();
-    if (up_) {
-        pool_->abandoned(replica_, Worker::nowNs());
-        releaseUpstream(false);
-    }
+    abandonUpstream();
     if (client_.pendingBytes() > 0)
         armTimer(Phase::Closing, worker_.snapshot().config.timeouts.send_ms);
     else {
@@ -269,6 +266,18 @@ void Session::closeGracefully()
         uv_timer_stop(&timer_);
     }
     client_.closeAfterWrite();
+}
+
+void Session::abandonUpstream()
+{
+    if (!up_)
+        return;
+    // The replica's answer is not wanted, and the client's leaving is not the replica's fault.
+    // Only a replica that had the whole request and sent no head owed an answer all this time.
+    const uint64_t now = Worker::nowNs();
+    const bool owed = req_complete_ && !resp_head_sent_;
+    pool_->abandoned(replica_, now, owed ? msSince(t_upstream_ns_, now) : PoolRuntime::kNoLatencySample);
+    releaseUpstream(false);
 }
 
 void Session::closeNow(Abort why)
@@ -283,11 +292,7 @@ void Session::closeNow(Abort why)
     }
     closing_ = true;
     phase_ = Phase::Closing;
-    if (up_) {
-        // The client went away: the replica's answer is not wanted, and not its fault.
-        pool_->abandoned(replica_, Worker::nowNs());
-        releaseUpstream(false);
-    }
+    abandonUpstream();
     if (!client_.closing())
         client_.close();
     if (!uv_is_closing(reinterpret_cast<uv_handle_t*>(&timer_)))
