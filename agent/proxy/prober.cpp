@@ -238,9 +238,17 @@ void Prober::finished(Conn* c, Outcome outcome, const balance::ProbeResult& resu
 void Prober::onTimedOut(int replica, uint64_t now_ns)
 {
     const auto i = static_cast<size_t>(replica);
+    // A probe sent before the verdict and timing out after it is not news.
+    if (now_ns < no_probe_endpoint_until_ns_[i])
+        return;
     if (++timeouts_over_answers_[i] < kProbeTimeoutsForHungVerdict)
         return;
-    timeouts_over_answers_[i] = 0;
+    // On probation when the retry comes: one more timeout than answers renews the verdict. A
+    // fresh count let an endpoint that still hung take 8 probes per retry and worker, each a
+    // request's worth to a replica already past its capacity (A3-2x-130: 134 pings in 13 s of
+    // overload, 93 on probation). Each answer takes one back: an endpoint that answers again is
+    // off probation after 7 answers.
+    timeouts_over_answers_[i] = kProbeTimeoutsForHungVerdict - 1;
     no_probe_endpoint_until_ns_[i] = now_ns + kHungProbeEndpointRetryNs;
     pool_.balancer().onProbeEndpointHung(replica, now_ns);
     // A notice, at most one per replica and worker per retry period; not an error line, which

@@ -35,9 +35,10 @@ inline constexpr uint64_t kNoProbeEndpointRetryNs = 30'000'000'000ULL;
 // A replica whose probes time out this many times more than they are answered (each answer takes
 // one timeout back) has a probe endpoint that hangs (or answers probes only after requests, or
 // rarely in time): this worker balances it on its own measurements for
-// kHungProbeEndpointRetryNs, then probes it again. Its timed-out probes cost it a request's
-// worth each and, counted in the pool-wide probe cost, cut the probe rate for every replica: one
-// such replica of ten took the rate from 3 to about 0.2 probes per request.
+// kHungProbeEndpointRetryNs, then probes it again on probation (one more timeout than answers
+// renews the verdict). Its timed-out probes cost it a request's worth each and, counted in the
+// pool-wide probe cost, cut the probe rate for every replica: one such replica of ten took the
+// rate from 3 to about 0.2 probes per request.
 inline constexpr uint32_t kProbeTimeoutsForHungVerdict = 8;
 inline constexpr uint64_t kHungProbeEndpointRetryNs = 10'000'000'000ULL;
 

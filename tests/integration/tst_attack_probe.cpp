@@ -168,6 +168,7 @@ private slots:
     void reloadsSwitchingAlgorithmUnderLoad();
     void hungProbeEndpointIsLeftAlone();
     void hungVerdictExpires();
+    void stillHungAfterRetryCostsOneProbe();
 };
 
 void TestAttackProbe::healthAnswerDelimitedByCloseKeepsReplica_data()
@@ -555,6 +556,38 @@ void TestAttackProbe::hungVerdictExpires()
     // The answer counts: no second verdict while a answers.
     QVERIFY2(answeredBy(c.port(), 100, "a", &why) >= 0, qPrintable(why));
     QCOMPARE(c.agentLog().count("more probes timed out than were answered"), 1);
+    QCOMPARE(c.stopAgent(), 0);
+}
+
+// Found measuring A3-2x-130 (asyncio replicas past capacity, where every probe waits behind the
+// queue): when the verdict's 10 s were up, an endpoint that still hung started from a fresh
+// count and took kProbeTimeoutsForHungVerdict (8) more probes before the next verdict, each a
+// request's worth to a replica that had none to spare. Now the retry is on probation: its first
+// timeout renews the verdict. (A probe sent before a verdict and timing out after it does not
+// count: that one is the allowance below.)
+void TestAttackProbe::stillHungAfterRetryCostsOneProbe()
+{
+    ScriptedReplica a(answering("a", "/ping", Answer{})); // a probe waits forever
+    ScriptedReplica b(answering("b", "/ping", ok(R"({"rif": 0, "latency_ms": 1})")));
+    Cluster c;
+    QString why;
+    QVERIFY2(runUntilHungVerdict(c, a, b, &why), qPrintable(why));
+    QElapsedTimer sinceVerdict;
+    sinceVerdict.start();
+    const int pingsAtVerdict = a.count("/ping") + 1; // one may have been on its way
+    const qsizetype mark = c.agent().logMark();
+    while (!c.agent().waitForLog("more probes timed out than were answered", mark, 10)) {
+        QVERIFY2(sinceVerdict.elapsed() < 40000,
+                 qPrintable(QStringLiteral("no second verdict 40 s after the first; %1 probes to a since; log:\n%2")
+                                .arg(a.count("/ping") - pingsAtVerdict + 1)
+                                .arg(QString::fromUtf8(c.agentLog()))));
+        QVERIFY2(answeredBy(c.port(), 20, "a", &why) >= 0, qPrintable(why));
+    }
+    const int retryProbes = a.count("/ping") - pingsAtVerdict;
+    qInfo() << "second verdict" << sinceVerdict.elapsed() << "ms after the first was read, after" << retryProbes
+            << "probe(s) to a";
+    QVERIFY2(sinceVerdict.elapsed() >= 7000, qPrintable(QString::number(sinceVerdict.elapsed())));
+    QVERIFY2(retryProbes <= 1, qPrintable(QStringLiteral("%1 probes to a before the verdict was renewed").arg(retryProbes)));
     QCOMPARE(c.stopAgent(), 0);
 }
 
