@@ -48,6 +48,8 @@ environment:
   MATRIX_PARAMS_<CASE>  JSON object merged into that dlb case's "algorithm" config, e.g.
             MATRIX_PARAMS_PREQUAL='{"probe_cost_budget": 0}' (experiments; the docs' tables
             are written with agent defaults)
+  MATRIX_ACCESS_LOG=1   the dlb cases also write their JSON access log (access-N.log beside
+            agent-N.log): which replica each failed request waited at, and when
 
 Output: bench/out/matrix-<date>/ (per cell and case: every config, log and loadgen JSON;
 cells.json, table.md, matrix.dat, bench-matrix.png) and, unless --no-docs, the "Scenario

@@ -313,6 +313,8 @@ def start_fronts(case, plan, d, bin_dir, tmp):
                    "pools": [{"name": "web", "algorithm": dict({"name": case}, **json.loads(
                        os.environ.get("MATRIX_PARAMS_" + case.upper(), "{}"))),
                               "replicas": [{"url": "http://127.0.0.1:%d" % r.port, "id": r.name} for r in reps]}]}
+            if os.environ.get("MATRIX_ACCESS_LOG"):
+                cfg["access_log"] = {"path": os.path.join(d, "access-%d.log" % k), "format": "json"}
             with open(conf, "w") as f:
                 json.dump(cfg, f, indent=2)
             p = PROCS.spawn(os.path.join(d, "agent-%d.log" % k),
