@@ -494,6 +494,14 @@ static bool runUntilHungVerdict(Cluster& c, const ScriptedReplica& a, const Scri
     return true;
 }
 
+// A pool of `a`, whose probe endpoint never answers, and `b`, whose probes answer at once; the
+// agent (`c`) stops before the replicas do.
+struct HungProbePool {
+    ScriptedReplica a{answering("a", "/ping", Answer{})};
+    ScriptedReplica b{answering("b", "/ping", ok(R"({"rif": 0, "latency_ms": 1})"))};
+    Cluster c;
+};
+
 // Finding (attack-s9): a replica whose probe endpoint never answers (it serves requests) had a
 // probe sent every time one was drawn and its connection was free: one per probe.timeout_ms, each
 // costing the replica a request's worth, and their timeouts cut the probe rate of the whole
@@ -501,9 +509,8 @@ static bool runUntilHungVerdict(Cluster& c, const ScriptedReplica& a, const Scri
 // own measurements for 10 s, as a replica without a probe endpoint, and says so in its log.
 void TestAttackProbe::hungProbeEndpointIsLeftAlone()
 {
-    ScriptedReplica a(answering("a", "/ping", Answer{})); // a probe waits forever
-    ScriptedReplica b(answering("b", "/ping", ok(R"({"rif": 0, "latency_ms": 1})")));
-    Cluster c;
+    HungProbePool p;
+    auto& [a, b, c] = p;
     QString why;
     QVERIFY2(runUntilHungVerdict(c, a, b, &why), qPrintable(why));
     const int pingsAtVerdict = a.count("/ping");
@@ -567,9 +574,8 @@ void TestAttackProbe::hungVerdictExpires()
 // count: that one is the allowance below.)
 void TestAttackProbe::stillHungAfterRetryCostsOneProbe()
 {
-    ScriptedReplica a(answering("a", "/ping", Answer{})); // a probe waits forever
-    ScriptedReplica b(answering("b", "/ping", ok(R"({"rif": 0, "latency_ms": 1})")));
-    Cluster c;
+    HungProbePool p;
+    auto& [a, b, c] = p;
     QString why;
     QVERIFY2(runUntilHungVerdict(c, a, b, &why), qPrintable(why));
     QElapsedTimer sinceVerdict;
