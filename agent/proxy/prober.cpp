@@ -138,6 +138,7 @@ Prober::Prober(uv_loop_t* loop, PoolRuntime& pool) : loop_(loop), pool_(pool)
     conns_.resize(pool.spec().replicas.size());
     no_probe_endpoint_until_ns_.assign(pool.spec().replicas.size(), 0);
     timeouts_over_answers_.assign(pool.spec().replicas.size(), 0);
+    hung_verdicts_.assign(pool.spec().replicas.size(), 0);
 }
 
 void Prober::answerOwnMeasurement(int replica, uint64_t now_ns)
@@ -204,6 +205,8 @@ void Prober::finished(Conn* c, Outcome outcome, const balance::ProbeResult& resu
         // pool's probe rate down (18 to 37 probes in 40 s at 100 requests/s).
         if (timeouts_over_answers_[i] > 0)
             --timeouts_over_answers_[i];
+        if (timeouts_over_answers_[i] == 0)
+            hung_verdicts_[i] = 0; // off probation
         pool_.reportedRif(replica, result.rif, now);
         if (now > c->sent_ns)
             pool_.balancer().onProbeRoundTrip(replica, static_cast<double>(now - c->sent_ns) / 1e6, false, now);
@@ -214,6 +217,7 @@ void Prober::finished(Conn* c, Outcome outcome, const balance::ProbeResult& resu
         // again after a while.
         no_probe_endpoint_until_ns_[i] = now + kNoProbeEndpointRetryNs;
         timeouts_over_answers_[i] = 0;
+        hung_verdicts_[i] = 0;
         answerOwnMeasurement(replica, now);
         return;
     case Outcome::Local:
@@ -231,16 +235,19 @@ void Prober::finished(Conn* c, Outcome outcome, const balance::ProbeResult& resu
     // connection is passive health, as it is for requests (and the panic threshold bounds it).
     pool_.countProbeFailed(replica);
     pool_.balancer().onProbeFailed(replica, now);
-    if (outcome == Outcome::Unreachable)
+    if (outcome == Outcome::Unreachable) {
         pool_.sitOut(replica, now);
+        // Whatever hung is gone with the process that refused: the one that comes back starts
+        // off probation (tst_attack_s12: a restarted replica's one cold-start timeout renewed
+        // the old process's verdict).
+        timeouts_over_answers_[i] = 0;
+        hung_verdicts_[i] = 0;
+    }
 }
 
 void Prober::onTimedOut(int replica, uint64_t now_ns)
 {
     const auto i = static_cast<size_t>(replica);
-    // A probe sent before the verdict and timing out after it is not news.
-    if (now_ns < no_probe_endpoint_until_ns_[i])
-        return;
     if (++timeouts_over_answers_[i] < kProbeTimeoutsForHungVerdict)
         return;
     // On probation when the retry comes: one more timeout than answers renews the verdict. A
@@ -251,10 +258,23 @@ void Prober::onTimedOut(int replica, uint64_t now_ns)
     timeouts_over_answers_[i] = kProbeTimeoutsForHungVerdict - 1;
     no_probe_endpoint_until_ns_[i] = now_ns + kHungProbeEndpointRetryNs;
     pool_.balancer().onProbeEndpointHung(replica, now_ns);
-    // A notice, at most one per replica and worker per retry period; not an error line, which
-    // a second's other errors would hide (Worker::logError).
-    logLine("worker " + std::to_string(pool_.worker().index()) + ", pool " + pool_.spec().config.name +
-            ", replica " + pool_.spec().replicas[i].id + ": " + std::to_string(kProbeTimeoutsForHungVerdict) +
+    // A notice, not an error line, which a second's other errors would hide (Worker::logError):
+    // the verdict in full, then its renewals at the 1st, 2nd, 4th, 8th ... (a probe endpoint
+    // that hangs for good renews every 10 s: 8,640 lines a day per replica and worker, had each
+    // been logged).
+    const uint32_t renewal = hung_verdicts_[i]++;
+    const std::string who = "worker " + std::to_string(pool_.worker().index()) + ", pool " + pool_.spec().config.name +
+                            ", replica " + pool_.spec().replicas[i].id + ": ";
+    if (renewal > 0) {
+        if ((renewal & (renewal - 1)) == 0)
+            logLine(who + "its probe path still hangs (the probe after " +
+                    std::to_string(kHungProbeEndpointRetryNs / 1'000'000'000ULL) + " s timed out too; renewal " +
+                    std::to_string(renewal) + ", the next line at renewal " + std::to_string(2 * renewal) +
+                    "); balanced on this worker's own measurements for " +
+                    std::to_string(kHungProbeEndpointRetryNs / 1'000'000'000ULL) + " s more");
+        return;
+    }
+    logLine(who + std::to_string(kProbeTimeoutsForHungVerdict) +
             " more probes timed out than were answered (probe.timeout_ms " + std::to_string(pool_.spec().config.probe.timeout_ms) +
             "); balanced on this worker's own measurements for " +
             std::to_string(kHungProbeEndpointRetryNs / 1'000'000'000ULL) +

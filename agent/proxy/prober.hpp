@@ -82,6 +82,10 @@ private:
     std::vector<uint64_t> no_probe_endpoint_until_ns_;
     // Per replica: its probes that timed out, less those answered since (never below 0).
     std::vector<uint32_t> timeouts_over_answers_;
+    // Hung verdicts in a row without leaving probation (answers back to 0 timeouts over
+    // answers, a refused connection, a 404): 0 for the next verdict's full log line, then the
+    // renewal's number.
+    std::vector<uint32_t> hung_verdicts_;
 };
 
 } // namespace dlb::agent::proxy
