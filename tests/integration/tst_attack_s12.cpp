@@ -112,6 +112,24 @@ qsizetype hungLines(const QByteArray& log, int worker, quint16 port)
     return log.count(ofWorker(worker, verdictOf(port))) + log.count(ofWorker(worker, renewalOf(port)));
 }
 
+// A script whose /ping starts as `mode`.
+std::shared_ptr<PingScript> pingScript(Ping mode)
+{
+    auto p = std::make_shared<PingScript>();
+    p->set(mode);
+    return p;
+}
+
+// Replica a, whose /ping hangs until the test switches it, and b, whose probes answer; the
+// agent (c) stops before the replicas do.
+struct HungAndAnswering {
+    std::shared_ptr<PingScript> pa = pingScript(Ping::Hang);
+    std::shared_ptr<PingScript> pb = pingScript(Ping::Answer);
+    ScriptedReplica a{scripted("a", pa)};
+    ScriptedReplica b{scripted("b", pb)};
+    Cluster c;
+};
+
 // The agent's log so far: what its stderr holds is read first (QProcess reads only when waited
 // on, and the loops here wait on sockets).
 QByteArray freshLog(Cluster& c)
@@ -219,8 +237,7 @@ void TestAttackS12::retryOnProbation()
     auto p1 = std::make_shared<PingScript>();
     auto p2 = std::make_shared<PingScript>();
     auto p3 = std::make_shared<PingScript>();
-    auto pb = std::make_shared<PingScript>();
-    pb->set(Ping::Answer);
+    auto pb = pingScript(Ping::Answer);
     ScriptedReplica a1(scripted("a1", p1));
     ScriptedReplica a2(scripted("a2", p2));
     ScriptedReplica a3(scripted("a3", p3));
@@ -284,12 +301,8 @@ void TestAttackS12::retryOnProbation()
 // reload that changes the pool (probe.timeout_ms) fails it: a probed again at once.
 void TestAttackS12::twoWorkersKeepTheirVerdictThroughAReload()
 {
-    auto pa = std::make_shared<PingScript>();
-    auto pb = std::make_shared<PingScript>();
-    pb->set(Ping::Answer);
-    ScriptedReplica a(scripted("a", pa));
-    ScriptedReplica b(scripted("b", pb));
-    Cluster c;
+    HungAndAnswering pool;
+    auto& [pa, pb, a, b, c] = pool;
     QJsonObject cfg = c.config({a.port(), b.port()});
     cfg[QStringLiteral("workers")] = 2;
     prequalProbingFast(cfg);
@@ -345,12 +358,8 @@ void TestAttackS12::twoWorkersKeepTheirVerdictThroughAReload()
 // both (~150,000 per run, a killed and restarted among them).
 void TestAttackS12::restartedReplicaIsNotOnProbation()
 {
-    auto pa = std::make_shared<PingScript>();
-    auto pb = std::make_shared<PingScript>();
-    pb->set(Ping::Answer);
-    ScriptedReplica a(scripted("a", pa));
-    ScriptedReplica b(scripted("b", pb));
-    Cluster c;
+    HungAndAnswering pool;
+    auto& [pa, pb, a, b, c] = pool;
     QJsonObject cfg = controlConfig(c, {a.port(), b.port()});
     prequalProbingFast(cfg);
     QVERIFY2(c.startAgent(cfg), qPrintable(c.error()));
