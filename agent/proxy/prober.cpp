@@ -206,7 +206,7 @@ void Prober::finished(Conn* c, Outcome outcome, const balance::ProbeResult& resu
         if (timeouts_over_answers_[i] > 0)
             --timeouts_over_answers_[i];
         if (timeouts_over_answers_[i] == 0)
-            hung_verdicts_[i] = 0; // off probation
+            hung_verdicts_[i] = 0; // answered its way off probation
         pool_.reportedRif(replica, result.rif, now);
         if (now > c->sent_ns)
             pool_.balancer().onProbeRoundTrip(replica, static_cast<double>(now - c->sent_ns) / 1e6, false, now);
@@ -216,8 +216,7 @@ void Prober::finished(Conn* c, Outcome outcome, const balance::ProbeResult& resu
         // The replica answers, just not to probes: balance it on our own measurements, and ask
         // again after a while.
         no_probe_endpoint_until_ns_[i] = now + kNoProbeEndpointRetryNs;
-        timeouts_over_answers_[i] = 0;
-        hung_verdicts_[i] = 0;
+        endProbation(i);
         answerOwnMeasurement(replica, now);
         return;
     case Outcome::Local:
@@ -240,9 +239,14 @@ void Prober::finished(Conn* c, Outcome outcome, const balance::ProbeResult& resu
         // Whatever hung is gone with the process that refused: the one that comes back starts
         // off probation (tst_attack_s12: a restarted replica's one cold-start timeout renewed
         // the old process's verdict).
-        timeouts_over_answers_[i] = 0;
-        hung_verdicts_[i] = 0;
+        endProbation(i);
     }
+}
+
+void Prober::endProbation(size_t i)
+{
+    timeouts_over_answers_[i] = 0;
+    hung_verdicts_[i] = 0;
 }
 
 void Prober::onTimedOut(int replica, uint64_t now_ns)
@@ -268,16 +272,16 @@ void Prober::onTimedOut(int replica, uint64_t now_ns)
     if (renewal > 0) {
         if ((renewal & (renewal - 1)) == 0)
             logLine(who + "its probe path still hangs (the probe after " +
-                    std::to_string(kHungProbeEndpointRetryNs / 1'000'000'000ULL) + " s timed out too; renewal " +
+                    std::to_string(kHungProbeEndpointRetryS) + " s timed out too; renewal " +
                     std::to_string(renewal) + ", the next line at renewal " + std::to_string(2 * renewal) +
                     "); balanced on this worker's own measurements for " +
-                    std::to_string(kHungProbeEndpointRetryNs / 1'000'000'000ULL) + " s more");
+                    std::to_string(kHungProbeEndpointRetryS) + " s more");
         return;
     }
     logLine(who + std::to_string(kProbeTimeoutsForHungVerdict) +
             " more probes timed out than were answered (probe.timeout_ms " + std::to_string(pool_.spec().config.probe.timeout_ms) +
             "); balanced on this worker's own measurements for " +
-            std::to_string(kHungProbeEndpointRetryNs / 1'000'000'000ULL) +
+            std::to_string(kHungProbeEndpointRetryS) +
             " s, then probed again. If its probe path waits behind requests, answer it from a counter or "
             "send load reports (docs/load-reports.md)");
 }

@@ -40,7 +40,8 @@ inline constexpr uint64_t kNoProbeEndpointRetryNs = 30'000'000'000ULL;
 // pool-wide probe cost, cut the probe rate for every replica: one such replica of ten took the
 // rate from 3 to about 0.2 probes per request.
 inline constexpr uint32_t kProbeTimeoutsForHungVerdict = 8;
-inline constexpr uint64_t kHungProbeEndpointRetryNs = 10'000'000'000ULL;
+inline constexpr uint64_t kHungProbeEndpointRetryS = 10;
+inline constexpr uint64_t kHungProbeEndpointRetryNs = kHungProbeEndpointRetryS * 1'000'000'000ULL;
 
 class Prober : public balance::ProbeSink {
 public:
@@ -72,6 +73,8 @@ private:
     // A probe to `replica` timed out: the hung-endpoint verdict once they outnumber its answers
     // by kProbeTimeoutsForHungVerdict.
     void onTimedOut(int replica, uint64_t now_ns);
+    // Back to a fresh count: the next hung verdict is a first one (its full log line).
+    void endProbation(size_t i);
 
     uv_loop_t* loop_;
     PoolRuntime& pool_;
