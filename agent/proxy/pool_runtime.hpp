@@ -63,10 +63,11 @@ public:
     void dispatched(int replica, uint64_t now_ns);
     void completed(int replica, bool ok, double latency_ms, uint64_t now_ns);
     // A request that ends without the replica's answer: the client went away or stalled, or
-    // this process failed before a packet left. In flight drops; no error. `waited_ms`: how long
-    // the replica had the whole request without answering its head (kNoLatencySample when it
-    // owed nothing: the body never came, or nothing left). That is not a response time, only a
-    // floor of one, so it is a sample only where it says more than the average does: above it.
+    // this process failed before a packet left. In flight drops; no error. `waited_ms`: the time
+    // since the request was dispatched, as a response time is measured, when the replica had
+    // all of it and answered no head (kNoLatencySample when it owed nothing: the body never
+    // came, or nothing left; a slow upload counts, as in a response time). Not a response time,
+    // only a floor of one, so it is a sample only where it says more than the average does: above it.
     // Below it says nothing (a client that leaves after 50 ms a replica that takes 200 ms must
     // not make it look faster). Above it, it must count: a replica that accepts requests and
     // never answers (a deadlock, a stopped process), or answers only after the clients gave up,
