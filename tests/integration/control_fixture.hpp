@@ -9,6 +9,7 @@
 #include <QJsonArray>
 #include <QJsonObject>
 #include <QMap>
+#include <QTest>
 
 namespace dlb::test {
 
@@ -61,6 +62,21 @@ inline QMap<QString, QJsonObject> webReplicas(const Cluster& c)
             for (const auto& v : p.toObject().value("replicas").toArray())
                 out.insert(v.toObject().value("id").toString(), v.toObject());
     return out;
+}
+
+// Waits (up to kWaitMs) until pool "web"'s only replica has served at least `minRequests` and
+// has none in flight (the stats are sampled once a second: the sample after the last request);
+// `replica` holds its JSON as last read. False when that never comes.
+inline bool waitSettled(const Cluster& c, qint64 minRequests, QJsonObject* replica)
+{
+    return QTest::qWaitFor([&] {
+        const auto replicas = webReplicas(c);
+        if (replicas.size() != 1)
+            return false;
+        *replica = replicas.first();
+        return replica->value(QStringLiteral("requests")).toInteger() >= minRequests &&
+               replica->value(QStringLiteral("in_flight")).toInteger() == 0;
+    }, kWaitMs);
 }
 
 // GET /v1/config, GET /v1/pools and the config file's text, for before/after comparisons.

@@ -138,16 +138,7 @@ void TestAttackS11::abandonedRequestsLeaveNoTrace()
     }
     QVERIFY(answered == 6);
     QJsonObject replica;
-    const auto settled = [&] {
-        const auto replicas = webReplicas(c);
-        if (replicas.size() != 1)
-            return false;
-        replica = replicas.first();
-        // The stats sample is taken once a second: wait for the one after the last request.
-        return replica.value(QStringLiteral("requests")).toInteger() >= 30 &&
-               replica.value(QStringLiteral("in_flight")).toInteger() == 0;
-    };
-    QTRY_VERIFY2_WITH_TIMEOUT(settled(), qPrintable(QJsonDocument(replica).toJson()), kWaitMs);
+    QVERIFY2(waitSettled(c, 30, &replica), qPrintable(QJsonDocument(replica).toJson()));
     const QString what = QString::fromUtf8(QJsonDocument(replica).toJson(QJsonDocument::Compact));
     QVERIFY2(replica.value(QStringLiteral("errors")).toInteger() == 0, qPrintable(what));
     const double latency = replica.value(QStringLiteral("latency_ms")).toDouble();

@@ -70,15 +70,7 @@ void TestAttackS12b::abandonStormAtEveryStep()
         QVERIFY(resp && resp->status == 200);
     }
     QJsonObject replica;
-    const auto settled = [&] {
-        const auto replicas = webReplicas(c);
-        if (replicas.size() != 1)
-            return false;
-        replica = replicas.first();
-        return replica.value(QStringLiteral("requests")).toInteger() >= 6 + kClients &&
-               replica.value(QStringLiteral("in_flight")).toInteger() == 0;
-    };
-    QTRY_VERIFY2_WITH_TIMEOUT(settled(), qPrintable(QJsonDocument(replica).toJson()), kWaitMs);
+    QVERIFY2(waitSettled(c, 6 + kClients, &replica), qPrintable(QJsonDocument(replica).toJson()));
     const QString what = QString::fromUtf8(QJsonDocument(replica).toJson(QJsonDocument::Compact));
     QVERIFY2(replica.value(QStringLiteral("errors")).toInteger() == 0, qPrintable(what));
     const double latency = replica.value(QStringLiteral("latency_ms")).toDouble();
@@ -125,15 +117,7 @@ void TestAttackS12b::abandonMidBodyOfStalledAnswer()
     QVERIFY(resp && resp->status == 200);
     QCOMPARE(resp->body, slowChunksBody());
     QJsonObject replica;
-    const auto settled = [&] {
-        const auto replicas = webReplicas(c);
-        if (replicas.size() != 1)
-            return false;
-        replica = replicas.first();
-        return replica.value(QStringLiteral("requests")).toInteger() >= kClients + 1 &&
-               replica.value(QStringLiteral("in_flight")).toInteger() == 0;
-    };
-    QTRY_VERIFY2_WITH_TIMEOUT(settled(), qPrintable(QJsonDocument(replica).toJson()), kWaitMs);
+    QVERIFY2(waitSettled(c, kClients + 1, &replica), qPrintable(QJsonDocument(replica).toJson()));
     const QString what = QString::fromUtf8(QJsonDocument(replica).toJson(QJsonDocument::Compact));
     QVERIFY2(replica.value(QStringLiteral("errors")).toInteger() == 0, qPrintable(what));
     QCOMPARE(c.stopAgent(), 0);
