@@ -141,9 +141,22 @@ void Prequal::onProbeEndpointHung(int /*replica*/, uint64_t /*now_ns*/)
     cost_.forgetProbes();
 }
 
-void Prequal::onComplete(int /*replica*/, bool ok, double latency_ms, uint64_t /*now_ns*/)
+void Prequal::onComplete(int replica, bool ok, double latency_ms, uint64_t /*now_ns*/)
 {
     cost_.onRequest(ok, latency_ms);
+    // The paper adds one to a probe's RIF per request sent on it; a request that has ended is no
+    // longer in the replica's queue, so it is taken back here (down to the answered RIF, never
+    // below). Kept, an answered request left a fast replica's probe "hot" to a client that sends
+    // one request at a time, and HCL sent the next requests to the cold entry of a replica that
+    // took 300 ms (tst_attack_s11: 9 of 30 lost once its probe path was judged hung and its
+    // stand-in entry, this worker's own measurement with nothing in flight, entered the pool).
+    for (ProbeEntry& e : pool_) {
+        if (e.replica == replica && e.added > 0) {
+            --e.added;
+            --e.rif;
+            break; // at most one entry per replica (onProbeResult)
+        }
+    }
 }
 
 std::string Prequal::stopSummary() const
@@ -361,8 +374,10 @@ void Prequal::addRequest(ProbeEntry& entry)
 {
     // Saturating: an answer of 2^32 - 1 (a broken or hostile counter) wrapped to 0 on the next
     // request, turning the most loaded replica into the coldest.
-    if (entry.rif < std::numeric_limits<uint32_t>::max())
+    if (entry.rif < std::numeric_limits<uint32_t>::max()) {
         ++entry.rif;
+        ++entry.added;
+    }
 }
 
 void Prequal::eraseReplica(int replica)

@@ -89,11 +89,12 @@ struct PrequalParams {
 // replaces the older one.
 struct ProbeEntry {
     int replica = kNoReplica;
-    uint32_t rif = 0;          // answered RIF, plus one per request sent on this probe
+    uint32_t rif = 0;          // answered RIF, plus one per request sent on this probe and not yet ended
     double latency_ms = 0;
     uint64_t received_ns = 0;  // receipt time on our clock (the paper: no clock-skew issues)
     uint32_t uses = 0;         // times HCL chose this probe
     uint32_t reuse_budget = 1; // b_reuse drawn at insert; the probe leaves when uses reaches it
+    uint32_t added = 0;        // what rif holds above the answer: requests sent on it, not yet ended
 };
 
 class Prequal : public Balancer {

@@ -75,6 +75,7 @@ private slots:
     void removeRateFractional();
     void rifIncrementOnReuse();
     void rifIncrementOnRandomFallback();
+    void rifIncrementTakenBackWhenRequestEnds();
 
     // Selection.
     void fallbackRandomWithZeroProbes();
@@ -897,6 +898,30 @@ void TestPrequal::rifIncrementOnRandomFallback()
     QCOMPARE(h.pick(kMs), 0);
     QCOMPARE(h.entryOf(0)->rif, 3U);
     QCOMPARE(h.entryOf(0)->uses, 0U);
+}
+
+// A request that has ended takes its increment back: the probe's RIF returns to what the replica
+// answered, never below it (a request sent before the probe was counted in the answer). Before,
+// a client sending one request at a time left the only fast replica's probe "hot" after two
+// answered requests, and HCL sent the next ones to a cold entry at 300 ms (tst_attack_s11).
+void TestPrequal::rifIncrementTakenBackWhenRequestEnds()
+{
+    Harness h(3, quiet());
+    h.warmDistribution(2, 100);
+    h.answer(0, 2, 1, 0);
+    h.answer(1, 3, 10, 0);
+    QCOMPARE(h.pick(kMs), 0);
+    QCOMPARE(h.pick(kMs), 0);
+    QCOMPARE(h.entryOf(0)->rif, 4U);
+    h.lb->onComplete(0, true, 1, kMs);
+    QCOMPARE(h.entryOf(0)->rif, 3U);
+    h.lb->onComplete(0, false, 1, kMs); // a failed request has left the queue too
+    QCOMPARE(h.entryOf(0)->rif, 2U);
+    h.lb->onComplete(0, true, 1, kMs); // one from before the probe: the answer counted it
+    QCOMPARE(h.entryOf(0)->rif, 2U);
+    h.lb->onComplete(1, true, 10, kMs); // nothing was sent on replica 1's probe
+    QCOMPARE(h.entryOf(1)->rif, 3U);
+    QCOMPARE(h.entryOf(0)->uses, 2U); // the reuse budget still counts every use
 }
 
 // ---------------------------------------------------------------------------------------------
