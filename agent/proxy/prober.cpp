@@ -201,8 +201,8 @@ void Prober::finished(Conn* c, Outcome outcome, const balance::ProbeResult& resu
     case Outcome::Answered:
         no_probe_endpoint_until_ns_[i] = 0;
         // One answer takes back one timeout, not all: an endpoint that answered one probe in 8
-        // (or 1 in 4) never had 8 timeouts in a row, got no verdict, and its timeouts held the
-        // pool's probe rate down (18 to 37 probes in 40 s at 100 requests/s).
+        // (or 1 in 4) never had the verdict's count of timeouts in a row, got no verdict, and its
+        // timeouts held the pool's probe rate down (18 to 37 probes in 40 s at 100 requests/s).
         if (timeouts_over_answers_[i] > 0)
             --timeouts_over_answers_[i];
         if (timeouts_over_answers_[i] == 0)
@@ -255,10 +255,11 @@ void Prober::onTimedOut(int replica, uint64_t now_ns)
     if (++timeouts_over_answers_[i] < kProbeTimeoutsForHungVerdict)
         return;
     // On probation when the retry comes: one more timeout than answers renews the verdict. A
-    // fresh count let an endpoint that still hung take 8 probes per retry and worker, each a
-    // request's worth to a replica already past its capacity (A3-2x-130: 134 pings in 13 s of
-    // overload, 93 on probation). Each answer takes one back: an endpoint that answers again is
-    // off probation after 7 answers.
+    // fresh count let an endpoint that still hung take the whole count of probes (then 8) per
+    // retry and worker, each a request's worth to a replica already past its capacity
+    // (A3-2x-130: 134 pings in 13 s of overload, 93 on probation). Each answer takes one back:
+    // an endpoint that answers again is off probation after kProbeTimeoutsForHungVerdict - 1
+    // answers.
     timeouts_over_answers_[i] = kProbeTimeoutsForHungVerdict - 1;
     no_probe_endpoint_until_ns_[i] = now_ns + kHungProbeEndpointRetryNs;
     pool_.balancer().onProbeEndpointHung(replica, now_ns);

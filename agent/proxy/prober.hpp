@@ -38,8 +38,14 @@ inline constexpr uint64_t kNoProbeEndpointRetryNs = 30'000'000'000ULL;
 // kHungProbeEndpointRetryNs, then probes it again on probation (one more timeout than answers
 // renews the verdict). Its timed-out probes cost it a request's worth each and, counted in the
 // pool-wide probe cost, cut the probe rate for every replica: one such replica of ten took the
-// rate from 3 to about 0.2 probes per request.
-inline constexpr uint32_t kProbeTimeoutsForHungVerdict = 8;
+// rate from 3 to about 0.2 probes per request. Three, not more: each probe to a probe path that
+// waits behind requests takes a request's slot from a replica that is likely past capacity, and
+// it is a worker's count, so a pool of n replicas pays n x workers x this before every verdict
+// (A3-2x-130, 3 asyncio replicas, 2 workers, 130%: 8 cost about 60 pings in the window, 3 about
+// 30, and the failures fell with them, docs/benchmarks.md). Three timeouts of 50 ms more than
+// answers on one probe connection is 150 ms of a probe path not answering; what a false verdict
+// costs is 10 s of the worker's own measurements, not traffic.
+inline constexpr uint32_t kProbeTimeoutsForHungVerdict = 3;
 inline constexpr uint64_t kHungProbeEndpointRetryS = 10;
 inline constexpr uint64_t kHungProbeEndpointRetryNs = kHungProbeEndpointRetryS * 1'000'000'000ULL;
 

@@ -27,6 +27,16 @@ inline bool rssMeasuresTheAgent()
     return qEnvironmentVariableIsEmpty("ASAN_OPTIONS") && qEnvironmentVariableIsEmpty("TSAN_OPTIONS");
 }
 
+// The agent's kProbeTimeoutsForHungVerdict (agent/proxy/prober.hpp): a worker judges a probe
+// endpoint hung once its probes time out this many times more than they are answered, and its
+// log line starts with the number ("3 more probes timed out than were answered"). The tests
+// drive the agent as a process, so they read the contract from the log, not the header.
+inline constexpr int kHungVerdictTimeouts = 3;
+inline QByteArray hungVerdictLine()
+{
+    return QByteArray::number(kHungVerdictTimeouts) + " more probes timed out than were answered";
+}
+
 // A port on 127.0.0.1 that refuses connections: bound, read, closed again.
 quint16 refusedPort();
 

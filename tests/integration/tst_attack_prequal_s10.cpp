@@ -92,7 +92,7 @@ void TestAttackPrequalS10::mostlyHungProbeEndpoint_data()
     QTest::newRow("3 timeouts, 1 answer") << 4 << 0.1;
 }
 
-// Findings: a probe endpoint that hangs 7 times of 8, or 3 of 4, never had 8 timeouts in a row:
+// Findings: a probe endpoint that hangs 7 times of 8, or 3 of 4, never had 8 timeouts (the count then) in a row:
 // no verdict, and its timeouts held the pool's probe rate down for good. And the verdict, when
 // it came, did not lift the rate: the timeouts that led to it stayed in the pool-wide averages
 // (answered share, cost), and with the hung replica unprobed nothing new came to lift them (the

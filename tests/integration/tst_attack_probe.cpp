@@ -505,7 +505,7 @@ struct HungProbePool {
 // Finding (attack-s9): a replica whose probe endpoint never answers (it serves requests) had a
 // probe sent every time one was drawn and its connection was free: one per probe.timeout_ms, each
 // costing the replica a request's worth, and their timeouts cut the probe rate of the whole
-// pool. After kProbeTimeoutsForHungVerdict (8) timeouts more than answers, this worker balances it on its
+// pool. After kProbeTimeoutsForHungVerdict (kHungVerdictTimeouts) timeouts more than answers, this worker balances it on its
 // own measurements for 10 s, as a replica without a probe endpoint, and says so in its log.
 void TestAttackProbe::hungProbeEndpointIsLeftAlone()
 {
@@ -514,7 +514,8 @@ void TestAttackProbe::hungProbeEndpointIsLeftAlone()
     QString why;
     QVERIFY2(runUntilHungVerdict(c, a, b, &why), qPrintable(why));
     const int pingsAtVerdict = a.count("/ping");
-    QVERIFY2(pingsAtVerdict >= 8, qPrintable(QString::number(pingsAtVerdict)));
+    QVERIFY2(pingsAtVerdict >= kHungVerdictTimeouts, qPrintable(QString::number(pingsAtVerdict)));
+    QVERIFY2(c.agentLog().contains(hungVerdictLine()), c.agentLog().constData());
     QVERIFY2(c.agentLog().contains("own measurements for 10 s"), c.agentLog().constData());
 
     // Then 400 more requests (3 probes asked for each), all answered 200: a gets no probe. Its
@@ -568,7 +569,7 @@ void TestAttackProbe::hungVerdictExpires()
 
 // Found measuring A3-2x-130 (asyncio replicas past capacity, where every probe waits behind the
 // queue): when the verdict's 10 s were up, an endpoint that still hung started from a fresh
-// count and took kProbeTimeoutsForHungVerdict (8) more probes before the next verdict, each a
+// count and took kProbeTimeoutsForHungVerdict (8 then) more probes before the next verdict, each a
 // request's worth to a replica that had none to spare. Now the retry is on probation: its first
 // timeout renews the verdict, and says so in a line of its own (logged at the 1st, 2nd, 4th ...
 // renewal, not every 10 s).

@@ -23,14 +23,13 @@ using namespace dlb::test;
 namespace {
 
 const QString kPool = QStringLiteral("0");
-const QByteArray kVerdict = "more probes timed out than were answered";
 // How long a test waits for its verdicts, and for what follows a retry (10 s after a verdict).
 constexpr int kVerdictWaitMs = 20000;
 constexpr int kRetryWaitMs = 25000;
 
 // Prequal probing /ping, a probe timed out after 50 ms; the probe cost is not looked at
 // (probe_cost_budget 0) and idle probes go out at 200/s per worker, so probes flow whether or
-// not requests do and a hung endpoint's 8 timeouts take about half a second.
+// not requests do and a hung endpoint's verdict (kHungVerdictTimeouts) takes a fraction of a second.
 void prequalProbingFast(QJsonObject& cfg)
 {
     setJson(cfg, {QStringLiteral("pools"), kPool, QStringLiteral("algorithm")},
@@ -92,7 +91,7 @@ ScriptedReplica::Script scripted(const QByteArray& name, std::shared_ptr<PingScr
 // line of a renewal (logged at the 1st, 2nd, 4th ... renewal).
 QByteArray verdictOf(quint16 port)
 {
-    return "replica 127.0.0.1:" + QByteArray::number(port) + ": 8 " + kVerdict;
+    return "replica 127.0.0.1:" + QByteArray::number(port) + ": " + hungVerdictLine();
 }
 QByteArray renewalOf(quint16 port)
 {
@@ -222,9 +221,10 @@ private slots:
 // Guard, three replicas judged hung at once beside b (whose probes answer), then switched while
 // under the verdict; what each does from its retry on:
 // - a1 answers the retry's probe, then hangs again (or answers 1 probe in 3, A T T, which is the
-//   same from there): the verdict is renewed after 3 probes (7 - 1 + 2 = 8). Before b914af7 the
-//   retry started from 0: 9 probes (the answer, then 8 timeouts), each a request's worth to a
-//   replica that is likely past its capacity.
+//   same from there): the verdict is renewed after 3 probes (k - 1, less the answer, plus 2
+//   timeouts: k, whatever kHungVerdictTimeouts is). Before b914af7 the retry started from 0: 9
+//   probes (the answer, then 8 timeouts, the count then), each a request's worth to a replica
+//   that is likely past its capacity.
 // - a2 answers every other probe from the retry on (A T A T ...): never one timeout more than
 //   answers, so no renewal, and it is probed on (20 probes). A rule that renewed on any timeout
 //   under probation would give it a second verdict after 2 probes.
@@ -294,7 +294,7 @@ void TestAttackS12::retryOnProbation()
 // verdicts and its probation. Read: no probe to a after the reload until the retry, the
 // renewals at least 7 s after the verdicts (a runtime built anew would probe a at once and judge
 // it again within a second), at most 2 probes between the verdicts and their renewals (16 before
-// b914af7: 8 per worker), and each worker's verdict and its first renewal: 2 lines per worker
+// b914af7: 8 per worker, the count then), and each worker's verdict and its first renewal: 2 lines per worker
 // in those ~10 s (later renewals are logged at the 2nd, 4th, 8th ...; before, a permanently hung
 // endpoint made one line per replica and worker every 10 s).
 // Observed on b914af7: renewed ~10.06 s after the verdicts, 2 probes; on 73d9576: 16 probes. A
@@ -347,10 +347,11 @@ void TestAttackS12::twoWorkersKeepTheirVerdictThroughAReload()
 // hung; then a is killed (its port refuses, as the agent sees at the retry: a probe refused, 10 s
 // after the verdict) and comes back as a new process whose first probe is slow (a cold start:
 // lazy imports, a JIT, caches; probe.timeout_ms is 50 by default) and which answers every probe
-// after it. The agent still holds the old process's count (7 of 8), so that one timeout renews
+// after it. The agent still held the old process's count (k - 1 of k), so that one timeout renewed
 // the verdict: 10 more seconds on this worker's own measurements for a replica that has timed out
-// once in its life, and a log line saying "8 more probes timed out than were answered" about it.
-// Before b914af7 the retry counted from 0: 1 of 8, then answers took it back, no verdict. A
+// once in its life, and a log line saying "8 more probes timed out than were answered" about it
+// (8 was the count then). Before b914af7 the retry counted from 0: 1 of k, then answers took it
+// back, no verdict. A
 // refused connection (Outcome::Unreachable) is evidence the endpoint that hung is gone: since the
 // fix (Prober::finished) it ends the probation.
 // Observed on b914af7 (3 runs): the verdict renewed after the restarted a's 1 probe; on
