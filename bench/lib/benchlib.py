@@ -534,7 +534,10 @@ def _nerr(res):
 
 
 def _p99(case):
-    return case["result"]["latency_ms"]["p99"]
+    # At the loadgen's resolution (it rounds to the microsecond): the same bucket read through
+    # two paths came out as 9.338999999999999 and 9.338999999999993 ms, and the verdict called
+    # the equal p99s of D3-closed a miss.
+    return round(case["result"]["latency_ms"]["p99"], 3)
 
 
 def matrix_verdict(cell):
