@@ -89,6 +89,7 @@ Prequal::Prequal(const PrequalParams& params, const BalancerDeps& deps)
     usable_.reserve(replicas_.size());
     probe_tat_.assign(replicas_.size(), 0);
     last_sent_ns_.assign(replicas_.size(), 0);
+    sent_before_entry_.assign(replicas_.size(), 0);
     if (params_.max_probes_per_replica_s > 0) {
         const double rate = params_.max_probes_per_replica_s;
         probe_interval_ns_ = intervalNs(rate);
@@ -150,6 +151,16 @@ void Prequal::onComplete(int replica, bool ok, double latency_ms, uint64_t /*now
     // one request at a time, and HCL sent the next requests to the cold entry of a replica that
     // took 300 ms (tst_attack_s11: 9 of 30 lost once its probe path was judged hung and its
     // stand-in entry, this worker's own measurement with nothing in flight, entered the pool).
+    // Only a request sent on the entry gives back: the requests that were in flight when the
+    // answer came are taken to end first (tst_attack_prequal_s13: three older requests ending
+    // took back the increments of three newer ones still in flight, and the entry read RIF 0).
+    if (replica < 0 || static_cast<std::size_t>(replica) >= replicas_.size())
+        return;
+    uint32_t& older = sent_before_entry_[static_cast<std::size_t>(replica)];
+    if (older > 0) {
+        --older;
+        return;
+    }
     for (ProbeEntry& e : pool_) {
         if (e.replica == replica && e.added > 0) {
             --e.added;
@@ -340,6 +351,7 @@ void Prequal::onProbeResult(int replica, const ProbeResult& result, uint64_t now
     // At most one probe per replica: the newer answer supersedes the older one, which would
     // only be a staler copy (and would miss the RIF increments of requests sent on the new one).
     eraseReplica(replica);
+    sent_before_entry_[static_cast<std::size_t>(replica)] = replicas_[static_cast<std::size_t>(replica)].in_flight;
     if (pool_.size() >= params_.pool_size) // pool full: evict the oldest (the paper's first rule)
         pool_.erase(pool_.begin() + static_cast<std::ptrdiff_t>(oldestIndex()));
     pool_.push_back(

@@ -218,6 +218,9 @@ private:
     uint64_t explore_picks_ = 0;
     // Per replica: when this worker last sent it a request (exploreIndex()).
     std::vector<uint64_t> last_sent_ns_;
+    // Per replica: this worker's requests to it that were in flight when its current entry was
+    // answered, less those that have ended since (their ends take nothing back from that entry).
+    std::vector<uint32_t> sent_before_entry_;
 
     RifWindow rif_window_;
     double hot_threshold_;
