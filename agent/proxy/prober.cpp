@@ -294,8 +294,23 @@ void Prober::closed(Conn* c)
     delete c;
 }
 
+static_assert(kLateTickNs >= 2 * kTickMs * 1'000'000ULL, "a tick one interval late is not a stall");
+
 void Prober::tick(uint64_t now_ns)
 {
+    // A tick that comes late follows a loop that did not run (the process stopped or
+    // descheduled, a long iteration): answers that arrived meanwhile sit unread in their
+    // sockets, and libuv runs timers before the poll that would read them. Such a tick judges
+    // nothing; the next one does, after a poll. Never two ticks in a row, so a loop that is late
+    // every time still times its probes out. (tst_attack_s13: an agent stopped for 100 ms six
+    // times timed out 3 probes answered in 35 ms and judged their endpoint hung.)
+    const bool late = last_tick_ns_ != 0 && now_ns > last_tick_ns_ && now_ns - last_tick_ns_ > kLateTickNs;
+    last_tick_ns_ = now_ns;
+    if (late && !deferred_tick_) {
+        deferred_tick_ = true;
+        return;
+    }
+    deferred_tick_ = false;
     const uint64_t timeout_ns = uint64_t{pool_.spec().config.probe.timeout_ms} * 1'000'000ULL;
     for (auto& list : conns_) {
         for (Conn* c : list) {

@@ -46,6 +46,9 @@ inline constexpr uint64_t kNoProbeEndpointRetryNs = 30'000'000'000ULL;
 // answers on one probe connection is 150 ms of a probe path not answering; what a false verdict
 // costs is 10 s of the worker's own measurements, not traffic.
 inline constexpr uint32_t kProbeTimeoutsForHungVerdict = 3;
+// A worker's tick (kTickMs, 10 ms) this much later than the one before came after a loop that
+// did not run: it times no probe out (Prober::tick).
+inline constexpr uint64_t kLateTickNs = 20'000'000ULL;
 inline constexpr uint64_t kHungProbeEndpointRetryS = 10;
 inline constexpr uint64_t kHungProbeEndpointRetryNs = kHungProbeEndpointRetryS * 1'000'000'000ULL;
 
@@ -95,6 +98,9 @@ private:
     // answers, a refused connection, a 404): 0 for the next verdict's full log line, then the
     // renewal's number.
     std::vector<uint32_t> hung_verdicts_;
+    // tick(): the last tick's time, and whether the one before this judged nothing (it came late).
+    uint64_t last_tick_ns_ = 0;
+    bool deferred_tick_ = false;
 };
 
 } // namespace dlb::agent::proxy

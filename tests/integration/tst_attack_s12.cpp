@@ -8,6 +8,7 @@
 
 #include "control_fixture.hpp"
 #include "harness.hpp"
+#include "hung_probe_fixture.hpp"
 #include "scripted_replica.hpp"
 
 #include <QElapsedTimer>
@@ -26,19 +27,6 @@ const QString kPool = QStringLiteral("0");
 // How long a test waits for its verdicts, and for what follows a retry (10 s after a verdict).
 constexpr int kVerdictWaitMs = 20000;
 constexpr int kRetryWaitMs = 25000;
-
-// Prequal probing /ping, a probe timed out after 50 ms; the probe cost is not looked at
-// (probe_cost_budget 0) and idle probes go out at 200/s per worker, so probes flow whether or
-// not requests do and a hung endpoint's verdict (kHungVerdictTimeouts) takes a fraction of a second.
-void prequalProbingFast(QJsonObject& cfg)
-{
-    setJson(cfg, {QStringLiteral("pools"), kPool, QStringLiteral("algorithm")},
-            QJsonObject{{QStringLiteral("name"), QStringLiteral("prequal")},
-                        {QStringLiteral("probe_cost_budget"), 0},
-                        {QStringLiteral("idle_probe_rate"), 200}});
-    setJson(cfg, {QStringLiteral("pools"), kPool, QStringLiteral("probe")},
-            QJsonObject{{QStringLiteral("path"), QStringLiteral("/ping")}, {QStringLiteral("timeout_ms"), 50}});
-}
 
 // What a scripted replica's /ping does. The test switches it while the replica is under the
 // verdict (no probe reaches it then), so `sinceSwitch` counts the probes from the retry on.
@@ -87,16 +75,7 @@ ScriptedReplica::Script scripted(const QByteArray& name, std::shared_ptr<PingScr
     };
 }
 
-// The hung-endpoint line for the replica on `port`, of any worker or of worker `worker`, and the
-// line of a renewal (logged at the 1st, 2nd, 4th ... renewal).
-QByteArray verdictOf(quint16 port)
-{
-    return "replica 127.0.0.1:" + QByteArray::number(port) + ": " + hungVerdictLine();
-}
-QByteArray renewalOf(quint16 port)
-{
-    return "replica 127.0.0.1:" + QByteArray::number(port) + ": its probe path still hangs";
-}
+// The hung-endpoint line (verdictOf, renewalOf: hung_probe_fixture.hpp) of worker `worker`.
 QByteArray ofWorker(int worker, const QByteArray& line)
 {
     return "worker " + QByteArray::number(worker) + ", pool web, " + line;
@@ -128,67 +107,6 @@ struct HungAndAnswering {
     ScriptedReplica b{scripted("b", pb)};
     Cluster c;
 };
-
-// The agent's log so far: what its stderr holds is read first (QProcess reads only when waited
-// on, and the loops here wait on sockets).
-QByteArray freshLog(Cluster& c)
-{
-    c.agent().waitForLog("\x01", 0, 1);
-    return c.agentLog();
-}
-
-// Requests one after another on a keep-alive connection (opened again when lost): every answer
-// must be a 200, since every replica here accepts connections and serves requests.
-struct Traffic {
-    explicit Traffic(quint16 agentPort) : port(agentPort) {}
-    void send(int n)
-    {
-        for (int i = 0; i < n; ++i) {
-            if (!client || !client->connected()) {
-                client = std::make_unique<HttpClient>();
-                if (!client->connectTo(port)) {
-                    ++lost;
-                    continue;
-                }
-            }
-            const auto r = client->send(getRequest("/work")) ? client->read() : std::nullopt;
-            if (!r) {
-                ++lost;
-                client.reset();
-                continue;
-            }
-            if (r->status == 200) {
-                ++answered;
-            } else if (failed++ == 0) {
-                firstFailure = QByteArray::number(r->status) + " " + r->body;
-            }
-        }
-    }
-    QByteArray summary() const
-    {
-        return QByteArray::number(answered) + " answered 200, " + QByteArray::number(failed) + " other (first: " +
-               firstFailure + "), " + QByteArray::number(lost) + " without an answer";
-    }
-
-    quint16 port;
-    std::unique_ptr<HttpClient> client;
-    int answered = 0;
-    int failed = 0;
-    int lost = 0;
-    QByteArray firstFailure;
-};
-
-// Sends requests, 20 at a time, until `done` holds; false when `deadlineMs` passed first.
-bool pumpUntil(Traffic& traffic, const std::function<bool()>& done, int deadlineMs)
-{
-    QDeadlineTimer deadline(deadlineMs);
-    while (!done()) {
-        if (deadline.hasExpired())
-            return false;
-        traffic.send(20);
-    }
-    return true;
-}
 
 // The agent's count of probes sent to the replica on `port` (GET /v1/stats, a sample taken once
 // a second), or -1.
