@@ -175,7 +175,11 @@ meta = {
         "no answer). `probes per request (agent)`: probes sent over requests, as each dlb-agent worker "
         "reports when it stops (Prequal only). `pings per request (replicas)`: `/ping` answers over request "
         "answers counted by the asyncio replicas, i.e. what the probes cost them (a killed replica's counts "
-        "before its kill are lost; peers send none).",
+        "before its kill are lost; peers send none). `CPU µs / 2xx`: user + system CPU time from "
+        "`/proc/PID/stat` (nginx: master and workers; the replicas: all of them, so probes included), read "
+        "just before the case's processes stop, over the requests answered 2xx. On this 2-core box the "
+        "front end, the replicas and the load generators share the CPU, so in the closed-loop cells, where "
+        "the Python replicas' CPU is the limit, a front end that costs them more serves fewer requests.",
     ],
     "commands": [
         "# a cell, e.g. A8-8x-60: 8 replicas, r8 8x slower, 2 front ends, 60% of 1425 req/s",

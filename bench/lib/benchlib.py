@@ -573,6 +573,15 @@ def matrix_verdict(cell):
     return not missed, klass, missed, []
 
 
+def _cpu_per_ok(case, key):
+    # CPU time over 2xx answers, in µs: what a front end (or the replicas, probes included) spent
+    # per answered request. Runs from before this column have no figure.
+    ok = case["result"]["ok"]
+    if key not in case or not ok:
+        return "-"
+    return "%.0f" % (case[key] * 1e6 / ok)
+
+
 _AGENT_PROBES = re.compile(r"worker \d+, pool \S+: (\d+) requests, (\d+) probes sent")
 
 
@@ -651,7 +660,8 @@ def cmd_matrix_report(args):
     md.append("")
     # per cell
     headers = ["front end", "p50 ms", "p99 ms", "errors", "2xx / sent", "p99 / best peer", "p99 / RR",
-               "probes per request (agent)", "pings per request (replicas)"]
+               "probes per request (agent)", "pings per request (replicas)", "front end CPU µs / 2xx",
+               "replicas' CPU µs / 2xx"]
     for cell in cells:
         plan = cell["plan"]
         by = {c["name"]: c for c in cell["cases"] if c.get("result")}
@@ -666,7 +676,7 @@ def cmd_matrix_report(args):
         for c in cell["cases"]:
             res = c.get("result")
             if not res:
-                rows.append([c["label"], "-", "-", c.get("failure", "did not run"), "-", "-", "-", "-", "-"])
+                rows.append([c["label"], "-", "-", c.get("failure", "did not run"), "-", "-", "-", "-", "-", "-", "-"])
                 continue
             lat, cen = res["latency_ms"], res.get("censored", {})
             n = _nerr(res)
@@ -682,8 +692,9 @@ def cmd_matrix_report(args):
                          ("≥" if cen.get("p99") else "") + fmt_ms(lat["p99"]), err,
                          "%d / %d" % (res["ok"], res["requests"]),
                          fmt_ratio(lat["p99"] / _p99(best)) if best and _p99(best) else "-",
-                         fmt_ratio(lat["p99"] / _p99(rr)) if rr and _p99(rr) else "-", apr, ppr])
-        md.append(md_table(headers, rows, ["l", "r", "r", "l", "r", "r", "r", "r", "r"]))
+                         fmt_ratio(lat["p99"] / _p99(rr)) if rr and _p99(rr) else "-", apr, ppr,
+                         _cpu_per_ok(c, "front_cpu_s"), _cpu_per_ok(c, "replica_cpu_s")])
+        md.append(md_table(headers, rows, ["l", "r", "r", "l", "r", "r", "r", "r", "r", "r", "r"]))
         md.append("")
         ok, klass, missed, _ = matrix_verdict(cell)
         md.append("Verdict (%s): %s" % (klass, "-" if ok is None else "met." if ok else "**missed**: " + "; ".join(missed) + "."))

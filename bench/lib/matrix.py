@@ -276,6 +276,27 @@ def start_pool(plan, d, bin_dir):
     return t0
 
 
+def cpu_seconds(pid):
+    """User + system CPU of a process and its children (nginx's workers), from /proc; 0 once it
+    is gone. Threads (dlb-agent's workers, HAProxy's nbthread) are in the process's own count."""
+    total, seen, todo = 0, set(), [pid]
+    while todo:
+        p = todo.pop()
+        if p in seen:
+            continue
+        seen.add(p)
+        try:
+            with open("/proc/%d/stat" % p) as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            total += int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15)
+            for task in os.listdir("/proc/%d/task" % p):
+                with open("/proc/%d/task/%s/children" % (p, task)) as f:
+                    todo.extend(int(c) for c in f.read().split())
+        except (OSError, ValueError, IndexError):
+            continue
+    return total / float(os.sysconf("SC_CLK_TCK"))
+
+
 def restart_replica(plan, r, bin_dir):
     r.proc = PROCS.spawn(r.log, replica_cmd(plan, r, r.port, bin_dir, r.seed + 500))
 
@@ -417,9 +438,13 @@ def run_case(case, plan, d, bin_dir, tmp, warmup, duration):
     for r in reps:
         if r.proc.poll() is not None:
             problems.append("replica %s died (status %s)" % (r.name, r.proc.returncode))
+    # Read before the stop: what the front ends and the replicas spent, start to end (a killed
+    # replica's CPU before its kill is lost, as its counts are).
+    front_cpu = sum(cpu_seconds(p.pid) for p in fronts)
+    replica_cpu = sum(cpu_seconds(r.proc.pid) for r in reps if r.proc.poll() is None)
     PROCS.stop(fronts)
     PROCS.stop([r.proc for r in reps])
-    result = {"name": case, "label": dict(CASES)[case]}
+    result = {"name": case, "label": dict(CASES)[case], "front_cpu_s": front_cpu, "replica_cpu_s": replica_cpu}
     if paths:
         results = [json.load(open(p)) for p in paths]
         result["result"] = benchlib.merge_loadgen(results)
