@@ -208,7 +208,12 @@ void Prober::finished(Conn* c, Outcome outcome, const balance::ProbeResult& resu
         if (timeouts_over_answers_[i] == 0)
             hung_verdicts_[i] = 0; // answered its way off probation
         pool_.reportedRif(replica, result.rif, now);
-        if (now > c->sent_ns)
+        // A round trip that spans a stall of this worker measures the stall, not the replica:
+        // an agent stopped for 100 ms with a probe out read its answer 100 ms late, a sample of
+        // 100 requests' worth at 1 ms requests, and the cost it left cut the probe rate to a
+        // hundredth for as long as the few probes it still allowed took to wash it out
+        // (tst_attack_s13::agentFrozenWithAProbeOutKeepsItsProbeRate). The answer itself is news.
+        if (now > c->sent_ns && !stalledSince(c->sent_ns, now))
             pool_.balancer().onProbeRoundTrip(replica, static_cast<double>(now - c->sent_ns) / 1e6, false, now);
         pool_.balancer().onProbeResult(replica, result, now);
         return;
@@ -305,6 +310,8 @@ void Prober::tick(uint64_t now_ns)
     // every time still times its probes out. (tst_attack_s13: an agent stopped for 100 ms six
     // times timed out 3 probes answered in 35 ms and judged their endpoint hung.)
     const bool late = last_tick_ns_ != 0 && now_ns > last_tick_ns_ && now_ns - last_tick_ns_ > kLateTickNs;
+    if (late)
+        stall_ended_ns_ = now_ns;
     last_tick_ns_ = now_ns;
     if (late && !deferred_tick_) {
         deferred_tick_ = true;
@@ -329,6 +336,14 @@ void Prober::tick(uint64_t now_ns)
             }
         }
     }
+}
+
+bool Prober::stalledSince(uint64_t sent_ns, uint64_t now_ns) const
+{
+    // A stall seen by a late tick after the probe left, or one the ticks have not seen yet: the
+    // loop reads the answers that came in meanwhile before it runs the next timers.
+    return stall_ended_ns_ > sent_ns
+        || (last_tick_ns_ != 0 && now_ns > last_tick_ns_ && now_ns - last_tick_ns_ > kLateTickNs);
 }
 
 void Prober::closeAll()

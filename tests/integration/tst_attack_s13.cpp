@@ -11,6 +11,8 @@
 #include "scripted_replica.hpp"
 
 #include <QElapsedTimer>
+#include <QRegularExpression>
+#include <QSemaphore>
 #include <QtTest>
 
 #include <algorithm>
@@ -122,6 +124,7 @@ private slots:
     void probeEndpointAnsweringSomeProbes();
     void agentFrozenWhileProbesAreAnswered();
     void everyProbeEndpointHungBeforeTraffic();
+    void agentFrozenWithAProbeOutKeepsItsProbeRate();
 };
 
 // Guard (a6a38b7, "the increments must still count while requests are in flight"): 12 closed-
@@ -425,6 +428,64 @@ void TestAttackS13::everyProbeEndpointHungBeforeTraffic()
     for (const char* name : {"r0", "r1", "r2"})
         QVERIFY2(t.by.value(name) >= 1, t.summary().constData());
     QCOMPARE(c.stopAgent(), 0);
+}
+
+// Finding (session 14, what e53eb23 left alone): a probe whose answer came while this worker was
+// stopped had the stop in its round trip, and the round trip is what the probe cost is measured
+// from (its ratio to the request latency). One probe caught by a 100 ms stop, with requests of a
+// fraction of a millisecond, is a sample of hundreds of requests' worth: the cost it left cut
+// the probe rate far below probe_rate, and the few probes still allowed took seconds to wash it
+// out. Here a's next probe is held until the agent is stopped (SIGSTOP), answered during the
+// stop, and read after SIGCONT; four times, each followed by 100 requests. The budget (16
+// requests' worth per request) leaves the rate at probe_rate (3) for these probes, which cost
+// about a request each, so any cut is the stalls'. On e53eb23 (4 runs): probe cost 8.3-87.5
+// requests' worth, rate 0.18-1.93 per request; with the fix 0.6-0.7 requests' worth, 3.000.
+void TestAttackS13::agentFrozenWithAProbeOutKeepsItsProbeRate()
+{
+    constexpr int kStops = 4;
+    auto armed = std::make_shared<std::atomic<bool>>(false);
+    auto caught = std::make_shared<QSemaphore>();
+    auto released = std::make_shared<QSemaphore>();
+    ScriptedReplica a([armed, caught, released](const QByteArray& path) {
+        if (path == "/ping") {
+            if (armed->exchange(false)) {
+                caught->release();
+                released->tryAcquire(1, 5000); // until the agent is stopped
+            }
+            return probeAnswer();
+        }
+        return ok("a", "X-Replica: a\r\n");
+    });
+    ScriptedReplica b(answeringProbes("b"));
+    Cluster c;
+    QJsonObject cfg = c.config({a.port(), b.port()});
+    setJson(cfg, {QStringLiteral("pools"), kPool, QStringLiteral("algorithm")},
+            QJsonObject{{QStringLiteral("name"), QStringLiteral("prequal")}, {QStringLiteral("probe_cost_budget"), 16}});
+    setJson(cfg, {QStringLiteral("pools"), kPool, QStringLiteral("probe")},
+            QJsonObject{{QStringLiteral("path"), QStringLiteral("/ping")}, {QStringLiteral("timeout_ms"), 50}});
+    QVERIFY2(c.startAgent(cfg), qPrintable(c.error()));
+    Load load(c.port(), 2, -1);
+    QVERIFY(QTest::qWaitFor([&] { return load.completed() >= 200; }, 10000));
+    for (int i = 0; i < kStops; ++i) {
+        armed->store(true);
+        QVERIFY2(caught->tryAcquire(1, 10000), "no probe reached a in 10 s");
+        c.agent().signal(SIGSTOP);
+        released->release();
+        QThread::msleep(100); // the stop itself
+        c.agent().signal(SIGCONT);
+        const int mark = load.completed();
+        QVERIFY(QTest::qWaitFor([&] { return load.completed() >= mark + 100; }, 10000));
+    }
+    load.stop();
+    QVERIFY(load.wait(10000));
+    QVERIFY2(load.failures().isEmpty(), qPrintable(load.failures().join(QLatin1Char('\n'))));
+    QCOMPARE(c.stopAgent(), 0);
+    const QString log = QString::fromUtf8(c.agentLog());
+    const auto m = QRegularExpression(QStringLiteral("probe cost ([^,]+), \\d+% answered in time, rate ([0-9.]+) per request"))
+                       .match(log);
+    QVERIFY2(m.hasMatch(), qPrintable(log));
+    qInfo().noquote() << load.completed() << "requests; probe cost" << m.captured(1) << "; rate" << m.captured(2);
+    QVERIFY2(m.captured(2).toDouble() >= 2.99, qPrintable(log));
 }
 
 QTEST_GUILESS_MAIN(TestAttackS13)
