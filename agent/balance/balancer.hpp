@@ -16,6 +16,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <functional>
+#include <limits>
 #include <memory>
 #include <span>
 #include <string>
@@ -24,6 +25,8 @@
 namespace dlb::agent::balance {
 
 inline constexpr int kNoReplica = -1;
+// Balancer::onProbeRoundTrip's round trip for a probe answered while its time was the worker's.
+inline constexpr double kRoundTripUnknown = std::numeric_limits<double>::quiet_NaN();
 
 // What the worker knows of one replica, live. Indexes into this array are the replica ids
 // balancers deal in.
@@ -79,8 +82,10 @@ public:
     virtual void onProbeResult(int /*replica*/, const ProbeResult& /*result*/, uint64_t /*now_ns*/) {}
     virtual void onProbeFailed(int /*replica*/, uint64_t /*now_ns*/) {}
     // How long a probe to `replica` took, from sending it to its answer, or to its timeout
-    // (`timed_out`: then a lower bound). Load reports and the worker's own measurements are not
-    // probes and do not come here. Prequal reads what a probe costs the replicas from it.
+    // (`timed_out`: then a lower bound); kRoundTripUnknown for an answer whose round trip is not
+    // the replica's (the worker stalled meanwhile): it was answered, its time says nothing. Load
+    // reports and the worker's own measurements are not probes and do not come here. Prequal
+    // reads what a probe costs the replicas from it.
     virtual void onProbeRoundTrip(int /*replica*/, double /*round_trip_ms*/, bool /*timed_out*/,
                                   uint64_t /*now_ns*/)
     {

@@ -18,10 +18,13 @@ void ProbeCost::onRoundTrip(double round_trip_ms, bool timed_out)
     // Each probe is weighed against the request latency of its time; averaging round trips and
     // latencies apart made the timeout's cut of the round trips (requests have no such cut)
     // read a probe that waits like a request as a quarter of one.
-    if (!std::isfinite(round_trip_ms) || round_trip_ms < 0)
+    if (round_trip_ms < 0 || (timed_out && !std::isfinite(round_trip_ms)))
         return;
     answered_ewma_ += kEwmaAlpha * ((timed_out ? 0.0 : 1.0) - answered_ewma_);
-    if (latency_ewma_ms_ <= 0)
+    // An answer whose round trip is unknown (NaN: the worker stalled while it was out) counts as
+    // answered and is no cost sample: leaving it out of the share while the timeouts still
+    // counted drove the share down under a loop that stalled every tick (tst_attack_s14).
+    if (!std::isfinite(round_trip_ms) || latency_ewma_ms_ <= 0)
         return;
     // A probe still unanswered at the timeout waited in a queue, or the replica is overloaded or
     // its probe endpoint hangs: it costs a request's worth. Not its round trip over the request

@@ -20,7 +20,8 @@ public:
 
     // A request ended; `ok` false when it failed.
     void onRequest(bool ok, double latency_ms);
-    // A probe came back after `round_trip_ms`, or timed out then.
+    // A probe came back after `round_trip_ms`, or timed out then. A NaN round trip
+    // (kRoundTripUnknown) is an answer that counts in the answered share and not in the cost.
     void onRoundTrip(double round_trip_ms, bool timed_out);
     // Back to "unknown" (the paper's rate until the next answers measure it again): the probes
     // that set the cost went to a replica that gets none any more. The request latency stays.

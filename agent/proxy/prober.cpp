@@ -213,8 +213,12 @@ void Prober::finished(Conn* c, Outcome outcome, const balance::ProbeResult& resu
         // 100 requests' worth at 1 ms requests, and the cost it left cut the probe rate to a
         // hundredth for as long as the few probes it still allowed took to wash it out
         // (tst_attack_s13::agentFrozenWithAProbeOutKeepsItsProbeRate). The answer itself is news.
-        if (now > c->sent_ns && !stalledSince(c->sent_ns, now))
-            pool_.balancer().onProbeRoundTrip(replica, static_cast<double>(now - c->sent_ns) / 1e6, false, now);
+        if (now > c->sent_ns)
+            pool_.balancer().onProbeRoundTrip(replica,
+                                             stalledSince(c->sent_ns, now)
+                                                 ? balance::kRoundTripUnknown
+                                                 : static_cast<double>(now - c->sent_ns) / 1e6,
+                                             false, now);
         pool_.balancer().onProbeResult(replica, result, now);
         return;
     case Outcome::NoEndpoint:
@@ -310,8 +314,12 @@ void Prober::tick(uint64_t now_ns)
     // every time still times its probes out. (tst_attack_s13: an agent stopped for 100 ms six
     // times timed out 3 probes answered in 35 ms and judged their endpoint hung.)
     const bool late = last_tick_ns_ != 0 && now_ns > last_tick_ns_ && now_ns - last_tick_ns_ > kLateTickNs;
-    if (late)
+    // A stall is a late tick after one on time. A loop late on every tick is a slow worker, not
+    // a stalled one: its probes' round trips are all it has to measure their cost by (skipping
+    // them all left the cost unknown and the rate at probe_rate, tst_attack_s14).
+    if (late && !last_tick_late_)
         stall_ended_ns_ = now_ns;
+    last_tick_late_ = late;
     last_tick_ns_ = now_ns;
     if (late && !deferred_tick_) {
         deferred_tick_ = true;
@@ -343,7 +351,7 @@ bool Prober::stalledSince(uint64_t sent_ns, uint64_t now_ns) const
     // A stall seen by a late tick after the probe left, or one the ticks have not seen yet: the
     // loop reads the answers that came in meanwhile before it runs the next timers.
     return stall_ended_ns_ > sent_ns
-        || (last_tick_ns_ != 0 && now_ns > last_tick_ns_ && now_ns - last_tick_ns_ > kLateTickNs);
+        || (!last_tick_late_ && last_tick_ns_ != 0 && now_ns > last_tick_ns_ && now_ns - last_tick_ns_ > kLateTickNs);
 }
 
 void Prober::closeAll()

@@ -84,7 +84,8 @@ private:
     void onTimedOut(int replica, uint64_t now_ns);
     // Back to a fresh count: the next hung verdict is a first one (its full log line).
     void endProbation(size_t i);
-    // Whether this worker's loop stalled (a tick kLateTickNs late) between sent_ns and now_ns.
+    // Whether this worker's loop stalled (a tick kLateTickNs late after one on time) between
+    // sent_ns and now_ns.
     bool stalledSince(uint64_t sent_ns, uint64_t now_ns) const;
 
     uv_loop_t* loop_;
@@ -103,8 +104,9 @@ private:
     // tick(): the last tick's time, and whether the one before this judged nothing (it came late).
     uint64_t last_tick_ns_ = 0;
     bool deferred_tick_ = false;
-    // When the last late tick came (the end of the last stall seen); 0: none yet.
+    // When the last stall seen ended (a late tick after one on time); 0: none yet.
     uint64_t stall_ended_ns_ = 0;
+    bool last_tick_late_ = false;
 };
 
 } // namespace dlb::agent::proxy

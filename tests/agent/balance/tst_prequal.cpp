@@ -45,6 +45,7 @@ private slots:
     void probeRateFollowsProbeCost_data();
     void probeRateFollowsProbeCost();
     void timedOutProbeCostsAtLeastARequest();
+    void answerOfUnknownRoundTripCountsAsAnswered();
     void timedOutProbesCutTheRate();
     void hungVerdictForgetsTheProbeCost();
     void dearProbeAnswersSteerOnePick();
@@ -437,6 +438,29 @@ void TestPrequal::timedOutProbeCostsAtLeastARequest()
     // request's worth (a timeout over 1 ms requests read 50, attack-s9).
     h.lb->onProbeRoundTrip(1, 300, true, 0);
     QCOMPARE(h.lb->probeCost(), 1.0);
+}
+
+// An answer read after the worker stalled (kRoundTripUnknown, Prober) is answered and no cost
+// sample: the share comes back, the cost stays (tst_attack_s14: the share had counted only the
+// timeouts of a loop that stalled every tick).
+void TestPrequal::answerOfUnknownRoundTripCountsAsAnswered()
+{
+    PrequalParams p = quiet();
+    p.probe_rate = 3;
+    Harness h(3, p);
+    h.lb->onComplete(0, true, 20, 0);
+    h.lb->onProbeRoundTrip(0, 10, false, 0);
+    QCOMPARE(h.lb->probeCost(), 0.5);
+    for (int i = 0; i < 20; ++i)
+        h.lb->onProbeRoundTrip(0, 20, true, 0);
+    const double cost = h.lb->probeCost();
+    const double cut = h.lb->effectiveProbeRate();
+    for (int i = 0; i < 200; ++i)
+        h.lb->onProbeRoundTrip(0, kRoundTripUnknown, false, 0);
+    QCOMPARE(h.lb->probeCost(), cost);
+    QVERIFY2(h.lb->effectiveProbeRate() > 2 * cut, qPrintable(QString::number(h.lb->effectiveProbeRate())));
+    h.lb->onProbeRoundTrip(0, kRoundTripUnknown, true, 0); // not a timeout's measure either
+    QCOMPARE(h.lb->probeCost(), cost);
 }
 
 // A probe that times out brings no answer for its request's worth: the rate is cut by the share
