@@ -313,7 +313,7 @@ void Prober::tick(uint64_t now_ns)
     // nothing; the next one does, after a poll. Never two ticks in a row, so a loop that is late
     // every time still times its probes out. (tst_attack_s13: an agent stopped for 100 ms six
     // times timed out 3 probes answered in 35 ms and judged their endpoint hung.)
-    const bool late = last_tick_ns_ != 0 && now_ns > last_tick_ns_ && now_ns - last_tick_ns_ > kLateTickNs;
+    const bool late = lateSinceLastTick(now_ns);
     // A stall is a late tick after one on time. A loop late on every tick is a slow worker, not
     // a stalled one: its probes' round trips are all it has to measure their cost by (skipping
     // them all left the cost unknown and the rate at probe_rate, tst_attack_s14).
@@ -350,8 +350,12 @@ bool Prober::stalledSince(uint64_t sent_ns, uint64_t now_ns) const
 {
     // A stall seen by a late tick after the probe left, or one the ticks have not seen yet: the
     // loop reads the answers that came in meanwhile before it runs the next timers.
-    return stall_ended_ns_ > sent_ns
-        || (!last_tick_late_ && last_tick_ns_ != 0 && now_ns > last_tick_ns_ && now_ns - last_tick_ns_ > kLateTickNs);
+    return stall_ended_ns_ > sent_ns || (!last_tick_late_ && lateSinceLastTick(now_ns));
+}
+
+bool Prober::lateSinceLastTick(uint64_t now_ns) const
+{
+    return last_tick_ns_ != 0 && now_ns > last_tick_ns_ && now_ns - last_tick_ns_ > kLateTickNs;
 }
 
 void Prober::closeAll()

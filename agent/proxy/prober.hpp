@@ -87,6 +87,8 @@ private:
     // Whether this worker's loop stalled (a tick kLateTickNs late after one on time) between
     // sent_ns and now_ns.
     bool stalledSince(uint64_t sent_ns, uint64_t now_ns) const;
+    // Whether now_ns is more than kLateTickNs after the last tick: a tick now would be late.
+    bool lateSinceLastTick(uint64_t now_ns) const;
 
     uv_loop_t* loop_;
     PoolRuntime& pool_;

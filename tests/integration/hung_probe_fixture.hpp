@@ -1,7 +1,7 @@
 #pragma once
-// What the tests of hung probe endpoints share (tst_attack_s12, tst_attack_s13): a Prequal pool
-// that probes fast, the agent's verdict and renewal lines, its log read so far, and requests sent
-// one after another while a test waits for a line.
+// What the tests of hung probe endpoints share (tst_attack_s12, tst_attack_s13, tst_attack_s14): a
+// Prequal pool on its defaults or probing fast, the agent's verdict and renewal lines, its log read
+// so far, and requests sent one after another while a test waits for a line.
 
 #include "harness.hpp"
 #include "prequal_load.hpp"
@@ -14,6 +14,17 @@
 #include <memory>
 
 namespace dlb::test {
+
+// Pool "0" on Prequal probing /ping with its defaults (probe_cost_budget 0.02, idle probes 10/s),
+// a probe timed out after 50 ms (the default of probe.timeout_ms).
+inline void prequalDefaults(QJsonObject& cfg)
+{
+    const QString pool = QStringLiteral("0");
+    setJson(cfg, {QStringLiteral("pools"), pool, QStringLiteral("algorithm")},
+            QJsonObject{{QStringLiteral("name"), QStringLiteral("prequal")}});
+    setJson(cfg, {QStringLiteral("pools"), pool, QStringLiteral("probe")},
+            QJsonObject{{QStringLiteral("path"), QStringLiteral("/ping")}, {QStringLiteral("timeout_ms"), 50}});
+}
 
 // Pool "0" on Prequal probing /ping, a probe timed out after 50 ms; the probe cost is not looked
 // at (probe_cost_budget 0) and idle probes go out at 200/s per worker, so probes flow whether or

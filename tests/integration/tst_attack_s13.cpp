@@ -28,15 +28,6 @@ namespace {
 const QString kPool = QStringLiteral("0");
 constexpr int kVerdictWaitMs = 20000;
 
-// Prequal probing /ping with its defaults (probe_cost_budget 0.02, idle probes 10/s), a probe
-// timed out after 50 ms (the default of probe.timeout_ms).
-void prequalDefaults(QJsonObject& cfg)
-{
-    setJson(cfg, {QStringLiteral("pools"), kPool, QStringLiteral("algorithm")},
-            QJsonObject{{QStringLiteral("name"), QStringLiteral("prequal")}});
-    setJson(cfg, {QStringLiteral("pools"), kPool, QStringLiteral("probe")},
-            QJsonObject{{QStringLiteral("path"), QStringLiteral("/ping")}, {QStringLiteral("timeout_ms"), 50}});
-}
 
 const Answer& probeAnswer()
 {

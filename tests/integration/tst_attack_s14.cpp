@@ -22,16 +22,6 @@ namespace {
 
 const QString kPool = QStringLiteral("0");
 
-// Prequal with its default probe rate (3), probe_cost_budget (0.02) and probe.timeout_ms (50),
-// probing /ping.
-void prequalDefaults(QJsonObject& cfg)
-{
-    setJson(cfg, {QStringLiteral("pools"), kPool, QStringLiteral("algorithm")},
-            QJsonObject{{QStringLiteral("name"), QStringLiteral("prequal")}});
-    setJson(cfg, {QStringLiteral("pools"), kPool, QStringLiteral("probe")},
-            QJsonObject{{QStringLiteral("path"), QStringLiteral("/ping")}, {QStringLiteral("timeout_ms"), 50}});
-}
-
 // A replica that serves one thing at a time (ScriptedReplica's one thread), `serviceMs` each,
 // probes as requests: a probe waits behind the requests before it and costs one.
 ScriptedReplica::Script probeCostsARequest(const QByteArray& name, int serviceMs)
