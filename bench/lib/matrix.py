@@ -277,24 +277,12 @@ def start_pool(plan, d, bin_dir):
 
 
 def cpu_seconds(pid):
-    """User + system CPU of a process and its children (nginx's workers), from /proc; 0 once it
-    is gone. Threads (dlb-agent's workers, HAProxy's nbthread) are in the process's own count."""
-    total, seen, todo = 0, set(), [pid]
-    while todo:
-        p = todo.pop()
-        if p in seen:
-            continue
-        seen.add(p)
-        try:
-            with open("/proc/%d/stat" % p) as f:
-                fields = f.read().rsplit(")", 1)[1].split()
-            total += int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15)
-            for task in os.listdir("/proc/%d/task" % p):
-                with open("/proc/%d/task/%s/children" % (p, task)) as f:
-                    todo.extend(int(c) for c in f.read().split())
-        except (OSError, ValueError, IndexError):
-            continue
-    return total / float(os.sysconf("SC_CLK_TCK"))
+    """User + system CPU of a process (all its threads) and its children (nginx's workers), in
+    seconds; 0 once it is gone. Read by common.sh's bench_cpu_ticks, which proxy.sh uses too."""
+    out = subprocess.run(["bash", "-c", '. "$0" && bench_cpu_ticks "$1"',
+                          os.path.join(BENCH_DIR, "lib", "common.sh"), str(pid)],
+                         capture_output=True, text=True, check=False).stdout.strip()
+    return (int(out) if out.isdigit() else 0) / float(os.sysconf("SC_CLK_TCK"))
 
 
 def restart_replica(plan, r, bin_dir):
