@@ -213,12 +213,16 @@ void Prober::finished(Conn* c, Outcome outcome, const balance::ProbeResult& resu
         // 100 requests' worth at 1 ms requests, and the cost it left cut the probe rate to a
         // hundredth for as long as the few probes it still allowed took to wash it out
         // (tst_attack_s13::agentFrozenWithAProbeOutKeepsItsProbeRate). The answer itself is news.
-        if (now > c->sent_ns)
-            pool_.balancer().onProbeRoundTrip(replica,
-                                             stalledSince(c->sent_ns, now)
-                                                 ? balance::kRoundTripUnknown
-                                                 : static_cast<double>(now - c->sent_ns) / 1e6,
-                                             false, now);
+        // Never two in a row, as for timeouts: a loop that stalls between every probe's send and
+        // its answer (stopped 25 ms, running 12) marked every answer, and the cost of probes that
+        // took a request's slot, even 40 ms ones, went unmeasured (tst_attack_s14b). Every other
+        // answer then measures the stall with the replica: a cost too high, the safe side.
+        if (now > c->sent_ns) {
+            const bool skip = !skipped_last_round_trip_ && stalledSince(c->sent_ns, now);
+            skipped_last_round_trip_ = skip;
+            pool_.balancer().onProbeRoundTrip(
+                replica, skip ? balance::kRoundTripUnknown : static_cast<double>(now - c->sent_ns) / 1e6, false, now);
+        }
         pool_.balancer().onProbeResult(replica, result, now);
         return;
     case Outcome::NoEndpoint:
@@ -337,6 +341,7 @@ void Prober::tick(uint64_t now_ns)
                 // requests serves it all the same. Its cost is at least this long.
                 pool_.balancer().onProbeRoundTrip(c->replica, static_cast<double>(now_ns - c->sent_ns) / 1e6, true,
                                                  now_ns);
+                skipped_last_round_trip_ = false;
                 const int replica = c->replica;
                 c->done(Outcome::Failed);
                 c->tcp.close(); // a late answer must not be read as the next probe's

@@ -109,6 +109,8 @@ private:
     // When the last stall seen ended (a late tick after one on time); 0: none yet.
     uint64_t stall_ended_ns_ = 0;
     bool last_tick_late_ = false;
+    // Whether the last probe answer's round trip was left out for a stall (never two in a row).
+    bool skipped_last_round_trip_ = false;
 };
 
 } // namespace dlb::agent::proxy
