@@ -213,13 +213,17 @@ void Prober::finished(Conn* c, Outcome outcome, const balance::ProbeResult& resu
         // 100 requests' worth at 1 ms requests, and the cost it left cut the probe rate to a
         // hundredth for as long as the few probes it still allowed took to wash it out
         // (tst_attack_s13::agentFrozenWithAProbeOutKeepsItsProbeRate). The answer itself is news.
-        // Never two in a row, as for timeouts: a loop that stalls between every probe's send and
-        // its answer (stopped 25 ms, running 12) marked every answer, and the cost of probes that
-        // took a request's slot, even 40 ms ones, went unmeasured (tst_attack_s14b). Every other
-        // answer then measures the stall with the replica: a cost too high, the safe side.
+        // Every answer one stall held is left out (tst_attack_s15: one 100 ms stop with probes
+        // out to 2-4 replicas, the second answer counted, cut the rate from 3 to 0.07-0.5). But
+        // never the answers of two stalls in a row, as for timeouts: a loop that stalls between
+        // every probe's send and its answer (stopped 25 ms, running 12) marked every answer, and
+        // the cost of probes that took a request's slot, even 40 ms ones, went unmeasured
+        // (tst_attack_s14b). The first answer after each such stall then measures the stall with
+        // the replica: a cost too high, the safe side.
         if (now > c->sent_ns) {
-            const bool skip = !skipped_last_round_trip_ && stalledSince(c->sent_ns, now);
-            skipped_last_round_trip_ = skip;
+            const uint64_t stall = stallSince(c->sent_ns, now);
+            const bool skip = stall != 0 && (skipped_for_stall_ == 0 || skipped_for_stall_ == stall);
+            skipped_for_stall_ = skip ? stall : 0;
             pool_.balancer().onProbeRoundTrip(
                 replica, skip ? balance::kRoundTripUnknown : static_cast<double>(now - c->sent_ns) / 1e6, false, now);
         }
@@ -321,8 +325,10 @@ void Prober::tick(uint64_t now_ns)
     // A stall is a late tick after one on time. A loop late on every tick is a slow worker, not
     // a stalled one: its probes' round trips are all it has to measure their cost by (skipping
     // them all left the cost unknown and the rate at probe_rate, tst_attack_s14).
-    if (late && !last_tick_late_)
+    if (late && !last_tick_late_) {
         stall_ended_ns_ = now_ns;
+        stall_began_ns_ = last_tick_ns_;
+    }
     last_tick_late_ = late;
     last_tick_ns_ = now_ns;
     if (late && !deferred_tick_) {
@@ -341,7 +347,7 @@ void Prober::tick(uint64_t now_ns)
                 // requests serves it all the same. Its cost is at least this long.
                 pool_.balancer().onProbeRoundTrip(c->replica, static_cast<double>(now_ns - c->sent_ns) / 1e6, true,
                                                  now_ns);
-                skipped_last_round_trip_ = false;
+                skipped_for_stall_ = 0;
                 const int replica = c->replica;
                 c->done(Outcome::Failed);
                 c->tcp.close(); // a late answer must not be read as the next probe's
@@ -351,11 +357,15 @@ void Prober::tick(uint64_t now_ns)
     }
 }
 
-bool Prober::stalledSince(uint64_t sent_ns, uint64_t now_ns) const
+uint64_t Prober::stallSince(uint64_t sent_ns, uint64_t now_ns) const
 {
-    // A stall seen by a late tick after the probe left, or one the ticks have not seen yet: the
-    // loop reads the answers that came in meanwhile before it runs the next timers.
-    return stall_ended_ns_ > sent_ns || (!last_tick_late_ && lateSinceLastTick(now_ns));
+    // One the ticks have not seen yet (the loop reads the answers that came in meanwhile before
+    // it runs the next timers), or one seen by a late tick after the probe left. Both name it
+    // by the last on-time tick before it, so the answers read before and after its late tick
+    // are one stall's.
+    if (!last_tick_late_ && lateSinceLastTick(now_ns))
+        return last_tick_ns_;
+    return stall_ended_ns_ > sent_ns ? stall_began_ns_ : 0;
 }
 
 bool Prober::lateSinceLastTick(uint64_t now_ns) const

@@ -84,9 +84,10 @@ private:
     void onTimedOut(int replica, uint64_t now_ns);
     // Back to a fresh count: the next hung verdict is a first one (its full log line).
     void endProbation(size_t i);
-    // Whether this worker's loop stalled (a tick kLateTickNs late after one on time) between
-    // sent_ns and now_ns.
-    bool stalledSince(uint64_t sent_ns, uint64_t now_ns) const;
+    // The stall of this worker's loop (a tick kLateTickNs late after one on time) that an answer
+    // to a probe sent at sent_ns, read at now_ns, sat through, named by the last on-time tick
+    // before it (the latest such stall if several); 0: none.
+    uint64_t stallSince(uint64_t sent_ns, uint64_t now_ns) const;
     // Whether now_ns is more than kLateTickNs after the last tick: a tick now would be late.
     bool lateSinceLastTick(uint64_t now_ns) const;
 
@@ -106,11 +107,15 @@ private:
     // tick(): the last tick's time, and whether the one before this judged nothing (it came late).
     uint64_t last_tick_ns_ = 0;
     bool deferred_tick_ = false;
-    // When the last stall seen ended (a late tick after one on time); 0: none yet.
+    // When the last stall seen ended (a late tick after one on time), and the on-time tick
+    // before it (the stall's name, stallSince()); 0: none yet.
     uint64_t stall_ended_ns_ = 0;
+    uint64_t stall_began_ns_ = 0;
     bool last_tick_late_ = false;
-    // Whether the last probe answer's round trip was left out for a stall (never two in a row).
-    bool skipped_last_round_trip_ = false;
+    // The stall the last probe answer's round trip was left out for; 0: it was not left out
+    // (or a timeout came since). All of one stall's answers are left out, never two stalls' in
+    // a row.
+    uint64_t skipped_for_stall_ = 0;
 };
 
 } // namespace dlb::agent::proxy
