@@ -1,15 +1,20 @@
 #pragma once
-// What the tests of hung probe endpoints share (tst_attack_s12, tst_attack_s13, tst_attack_s14): a
+// What the tests of hung probe endpoints and worker stalls share (tst_attack_s12 to s15): a
 // Prequal pool on its defaults or probing fast, the agent's verdict and renewal lines, its log read
-// so far, and requests sent one after another while a test waits for a line.
+// so far, requests sent one after another while a test waits for a line, the workers' Prequal stop
+// lines, and whether every thread of a stopped agent has stopped.
 
 #include "harness.hpp"
 #include "prequal_load.hpp"
 
 #include <QDeadlineTimer>
+#include <QDir>
+#include <QFile>
 #include <QJsonObject>
 #include <QMap>
+#include <QRegularExpression>
 
+#include <algorithm>
 #include <functional>
 #include <memory>
 
@@ -113,6 +118,79 @@ inline bool pumpUntil(Traffic& traffic, const std::function<bool()>& done, int d
         if (deadline.hasExpired())
             return false;
         traffic.send(20);
+    }
+    return true;
+}
+
+// A worker's Prequal stop line: its picks (HCL, fallback and exploring together), probe cost, share
+// of probes answered in time and probe rate; all of them in the order the workers logged them.
+struct StopLine {
+    qlonglong picks = 0;
+    QString cost;
+    int answeredPct = -1;
+    double rate = -1;
+};
+
+inline QList<StopLine> stopLines(const QByteArray& log)
+{
+    QList<StopLine> out;
+    auto it = QRegularExpression(QStringLiteral("prequal: (\\d+) picks by HCL, (\\d+) by fallback, (\\d+) exploring; "
+                                                  "probe cost ([^,]+), (\\d+)% answered in time, rate ([0-9.]+) per request"))
+                  .globalMatch(QString::fromUtf8(log));
+    while (it.hasNext()) {
+        const auto m = it.next();
+        out.append({m.captured(1).toLongLong() + m.captured(2).toLongLong() + m.captured(3).toLongLong(), m.captured(4),
+                    m.captured(5).toInt(), m.captured(6).toDouble()});
+    }
+    return out;
+}
+
+// The stop line of the worker that balanced the most requests (with 2 workers, one connection of
+// load goes to one of them).
+inline StopLine busiestWorker(const QByteArray& log, int* workers)
+{
+    const QList<StopLine> lines = stopLines(log);
+    *workers = static_cast<int>(lines.size());
+    StopLine best;
+    for (const StopLine& l : lines)
+        if (l.picks >= best.picks)
+            best = l;
+    return best;
+}
+
+// The most probes per request any worker that balanced requests sent (its own count in its stop
+// lines: "worker N, pool P: R requests, S probes sent"); idle probes of a worker without
+// requests are left out.
+inline double mostProbesPerRequest(const QByteArray& log)
+{
+    double most = 0;
+    auto it = QRegularExpression(QStringLiteral("worker \\d+, pool \\S+: (\\d+) requests, (\\d+) probes sent"))
+                  .globalMatch(QString::fromUtf8(log));
+    while (it.hasNext()) {
+        const auto m = it.next();
+        const double requests = m.captured(1).toDouble();
+        if (requests > 0)
+            most = std::max(most, m.captured(2).toDouble() / requests);
+    }
+    return most;
+}
+
+// Whether every thread of `pid` is stopped (state T in /proc/<pid>/task/<tid>/stat): kill()
+// returns before a stop has reached the threads of a process running on another core.
+inline bool allThreadsStopped(qint64 pid)
+{
+    const QDir tasks(QStringLiteral("/proc/%1/task").arg(pid));
+    const QStringList tids = tasks.entryList(QDir::Dirs | QDir::NoDotAndDotDot);
+    if (tids.isEmpty())
+        return false;
+    for (const QString& tid : tids) {
+        QFile f(tasks.filePath(tid + QStringLiteral("/stat")));
+        if (!f.open(QIODevice::ReadOnly))
+            return false;
+        const QByteArray stat = f.readAll();
+        const qsizetype paren = stat.lastIndexOf(')');
+        if (paren < 0 || paren + 2 >= stat.size() || stat.at(paren + 2) != 'T')
+            return false;
     }
     return true;
 }

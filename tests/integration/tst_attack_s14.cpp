@@ -8,7 +8,6 @@
 #include "prequal_load.hpp"
 #include "scripted_replica.hpp"
 
-#include <QRegularExpression>
 #include <QtTest>
 
 #include <algorithm>
@@ -32,57 +31,6 @@ ScriptedReplica::Script probeCostsARequest(const QByteArray& name, int serviceMs
             return ok(R"({"rif": 0, "latency_ms": 1})");
         return ok(name, "X-Replica: " + name + "\r\n");
     };
-}
-
-struct StopLine {
-    qlonglong picks = 0;
-    QString cost;
-    int answeredPct = -1;
-    double rate = -1;
-};
-
-QList<StopLine> stopLines(const QByteArray& log)
-{
-    QList<StopLine> out;
-    auto it = QRegularExpression(QStringLiteral("prequal: (\\d+) picks by HCL, (\\d+) by fallback, (\\d+) exploring; "
-                                                  "probe cost ([^,]+), (\\d+)% answered in time, rate ([0-9.]+) per request"))
-                  .globalMatch(QString::fromUtf8(log));
-    while (it.hasNext()) {
-        const auto m = it.next();
-        out.append({m.captured(1).toLongLong() + m.captured(2).toLongLong() + m.captured(3).toLongLong(), m.captured(4),
-                    m.captured(5).toInt(), m.captured(6).toDouble()});
-    }
-    return out;
-}
-
-// The stop line of the worker that balanced the most requests (with 2 workers, one connection of
-// load goes to one of them).
-StopLine busiestWorker(const QByteArray& log, int* workers)
-{
-    const QList<StopLine> lines = stopLines(log);
-    *workers = static_cast<int>(lines.size());
-    StopLine best;
-    for (const StopLine& l : lines)
-        if (l.picks >= best.picks)
-            best = l;
-    return best;
-}
-
-// The most probes per request any worker that balanced requests sent (its own count in its stop
-// lines: "worker N, pool P: R requests, S probes sent"); idle probes of a worker without
-// requests are left out.
-double mostProbesPerRequest(const QByteArray& log)
-{
-    double most = 0;
-    auto it = QRegularExpression(QStringLiteral("worker \\d+, pool \\S+: (\\d+) requests, (\\d+) probes sent"))
-                  .globalMatch(QString::fromUtf8(log));
-    while (it.hasNext()) {
-        const auto m = it.next();
-        const double requests = m.captured(1).toDouble();
-        if (requests > 0)
-            most = std::max(most, m.captured(2).toDouble() / requests);
-    }
-    return most;
 }
 
 // `requests` GETs of /work on one closed-loop connection, all answered; with stopMs > 0 the agent

@@ -8,10 +8,7 @@
 #include "prequal_load.hpp"
 #include "scripted_replica.hpp"
 
-#include <QDir>
 #include <QElapsedTimer>
-#include <QFile>
-#include <QRegularExpression>
 #include <QSemaphore>
 #include <QtTest>
 
@@ -76,26 +73,6 @@ void prequalWideBudget(QJsonObject& cfg)
                         {QStringLiteral("idle_probe_rate"), 1000}});
     setJson(cfg, {QStringLiteral("pools"), kPool, QStringLiteral("probe")},
             QJsonObject{{QStringLiteral("path"), QStringLiteral("/ping")}, {QStringLiteral("timeout_ms"), 50}});
-}
-
-// Whether every thread of `pid` is stopped (state T in /proc/<pid>/task/<tid>/stat): kill()
-// returns before a stop has reached the threads of a process running on another core.
-bool allThreadsStopped(qint64 pid)
-{
-    const QDir tasks(QStringLiteral("/proc/%1/task").arg(pid));
-    const QStringList tids = tasks.entryList(QDir::Dirs | QDir::NoDotAndDotDot);
-    if (tids.isEmpty())
-        return false;
-    for (const QString& tid : tids) {
-        QFile f(tasks.filePath(tid + QStringLiteral("/stat")));
-        if (!f.open(QIODevice::ReadOnly))
-            return false;
-        const QByteArray stat = f.readAll();
-        const qsizetype paren = stat.lastIndexOf(')');
-        if (paren < 0 || paren + 2 >= stat.size() || stat.at(paren + 2) != 'T')
-            return false;
-    }
-    return true;
 }
 
 } // namespace
@@ -210,19 +187,19 @@ void TestAttackS15::agentFrozenWithProbesOutToSeveralReplicas()
     after.send(1);
     QVERIFY2(after.answered == 1, after.summary().constData());
     QCOMPARE(c.stopAgent(), 0);
-    const QString log = QString::fromUtf8(c.agentLog());
-    const auto m = QRegularExpression(QStringLiteral("probe cost ([^,]+), (\\d+)% answered in time, rate ([0-9.]+) per request"))
-                       .match(log);
-    QVERIFY2(m.hasMatch(), qPrintable(log));
+    const QByteArray log = c.agentLog();
+    const QList<StopLine> lines = stopLines(log);
+    QVERIFY2(lines.size() == 1, log.constData());
+    const StopLine& s = lines.front();
     const QString what = QStringLiteral("%1 probes held (all caught %2 ms after arming, attempt %7); %3 requests; probe cost %4, "
                                         "%5% answered, rate %6")
                              .arg(held)
                              .arg(caughtMs)
                              .arg(300 + after.answered)
-                             .arg(m.captured(1), m.captured(2), m.captured(3))
+                             .arg(s.cost, QString::number(s.answeredPct), QString::number(s.rate, 'f', 3))
                              .arg(attempts);
     qInfo().noquote() << what;
-    QVERIFY2(m.captured(3).toDouble() >= 2.99, qPrintable(what));
+    QVERIFY2(s.rate >= 2.99, qPrintable(what));
 }
 
 // Guard (rule 1 and two stops in quick succession): replica a answers probes at once and holds
@@ -289,18 +266,18 @@ void TestAttackS15::secondStopRightAfterTheFirst()
     after.send(1);
     QVERIFY2(after.answered == 1, after.summary().constData());
     QCOMPARE(c.stopAgent(), 0);
-    const QString log = QString::fromUtf8(c.agentLog());
-    const auto m = QRegularExpression(QStringLiteral("probe cost ([^,]+), (\\d+)% answered in time, rate ([0-9.]+) per request"))
-                       .match(log);
-    QVERIFY2(m.hasMatch(), qPrintable(log));
+    const QByteArray log = c.agentLog();
+    const QList<StopLine> lines = stopLines(log);
+    QVERIFY2(lines.size() == 1, log.constData());
+    const StopLine& s = lines.front();
     QStringList g;
     for (qint64 ms : gaps)
         g.append(QString::number(ms));
     const QString what = QStringLiteral("%1 double stops, each next stop reached %2 ms after the last one ended; probe cost %3, %4% answered, rate %5")
                              .arg(kCycles)
-                             .arg(g.join(QLatin1Char('/')), m.captured(1), m.captured(2), m.captured(3));
+                             .arg(g.join(QLatin1Char('/')), s.cost, QString::number(s.answeredPct), QString::number(s.rate, 'f', 3));
     qInfo().noquote() << what;
-    QVERIFY2(m.captured(3).toDouble() >= 2.99, qPrintable(what));
+    QVERIFY2(s.rate >= 2.99, qPrintable(what));
 }
 
 QTEST_GUILESS_MAIN(TestAttackS15)
