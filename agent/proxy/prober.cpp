@@ -219,11 +219,20 @@ void Prober::finished(Conn* c, Outcome outcome, const balance::ProbeResult& resu
         // every probe's send and its answer (stopped 25 ms, running 12) marked every answer, and
         // the cost of probes that took a request's slot, even 40 ms ones, went unmeasured
         // (tst_attack_s14b). The first answer after each such stall then measures the stall with
-        // the replica: a cost too high, the safe side.
+        // the replica: a cost too high, the safe side. "In a row" is within a probe timeout and a
+        // tick: a stall after that left the probes sent since time to be answered or timed out,
+        // so they measured the cost (tst_attack_s16: two stops 300 ms apart, every probe between
+        // them failed, and the second stop's 100 ms passed as the cost, rate 3 to 0.01).
         if (now > c->sent_ns) {
             const uint64_t stall = stallSince(c->sent_ns, now);
-            const bool skip = stall != 0 && (skipped_for_stall_ == 0 || skipped_for_stall_ == stall);
+            const uint64_t in_a_row_ns =
+                (uint64_t{pool_.spec().config.probe.timeout_ms} + kTickMs) * 1'000'000ULL;
+            const bool follows_skipped_stall = skipped_for_stall_ != 0 && skipped_for_stall_ != stall &&
+                                               stall < skipped_at_ns_ + in_a_row_ns;
+            const bool skip = stall != 0 && !follows_skipped_stall;
             skipped_for_stall_ = skip ? stall : 0;
+            if (skip)
+                skipped_at_ns_ = now;
             pool_.balancer().onProbeRoundTrip(
                 replica, skip ? balance::kRoundTripUnknown : static_cast<double>(now - c->sent_ns) / 1e6, false, now);
         }

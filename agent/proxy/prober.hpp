@@ -112,10 +112,11 @@ private:
     uint64_t stall_ended_ns_ = 0;
     uint64_t stall_began_ns_ = 0;
     bool last_tick_late_ = false;
-    // The stall the last probe answer's round trip was left out for; 0: it was not left out
-    // (or a timeout came since). All of one stall's answers are left out, never two stalls' in
-    // a row.
+    // The stall the last probe answer's round trip was left out for, and when; 0: it was not
+    // left out (or a timeout came since). All of one stall's answers are left out, never two
+    // stalls' in a row (the next beginning within a probe timeout and a tick of that answer).
     uint64_t skipped_for_stall_ = 0;
+    uint64_t skipped_at_ns_ = 0;
 };
 
 } // namespace dlb::agent::proxy
