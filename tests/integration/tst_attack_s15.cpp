@@ -2,6 +2,14 @@
 // worker passes kRoundTripUnknown, never two in a row), against a real dlb-agent. Each test says
 // whether it is a guard (what must hold, and held) or a finding (fails on the code it was
 // written against), and what it observed.
+//
+// Its guard for a second stop right after the first (stopped 100 ms, running 0-10 ms, stopped
+// 100 ms again; the rate had to stay 3) was removed. It held in 5 of 5 runs here only because
+// libuv ran the next timer before the poll, which timed the held probe out before reading it.
+// Under ThreadSanitizer the answer was read first and counted the second stop as cost
+// (cost 8.3, rate 1.79). A stop that begins within a tick of the late tick that ended another
+// is no stall by design: that is what keeps s14b's loop (stopped 25 ms, running 12) measuring its
+// probes. tst_attack_s16.cpp says why, and docs/load-reports.md says it for users.
 
 #include "harness.hpp"
 #include "hung_probe_fixture.hpp"
@@ -27,8 +35,6 @@ class TestAttackS15 : public QObject {
 private slots:
     void agentFrozenWithProbesOutToSeveralReplicas_data();
     void agentFrozenWithProbesOutToSeveralReplicas();
-    void secondStopRightAfterTheFirst_data();
-    void secondStopRightAfterTheFirst();
 };
 
 void TestAttackS15::agentFrozenWithProbesOutToSeveralReplicas_data()
@@ -136,80 +142,6 @@ void TestAttackS15::agentFrozenWithProbesOutToSeveralReplicas()
                              .arg(301)
                              .arg(s.cost, QString::number(s.answeredPct), QString::number(s.rate, 'f', 3))
                              .arg(attempts);
-    qInfo().noquote() << what;
-    QVERIFY2(s.rate >= 2.99, qPrintable(what));
-}
-
-// Guard (rule 1 and two stops in quick succession): replica a answers probes at once and holds
-// one probe when armed; replica b has no probe path (404), so a's probe is the only one out. One
-// worker, probe_cost_budget 16, idle probes at 1000/s (one to a every tick). Each cycle: the agent
-// stops 100 ms (stop 1); a is armed just before it runs again, so it holds the first probe sent
-// after stop 1 (by the late tick T1, Prequal::onTick running before Prober::tick); the agent is
-// stopped again at once for 100 ms (stop 2, begun 0-10 ms after stop 1 ended, within a tick of
-// T1), then a answers. T1 was "a late tick after one on time" and set last_tick_late_, so stop 2
-// is no stall by rule 1, and the answer read after it would be a 100 ms cost sample. What must
-// hold: after kCycles such cycles the rate is still probe_rate (3).
-// Held on 8c2aa35 (5 runs): rate 3.000, cost 0.8-1.3. Why: libuv's poll returns EINTR after the
-// stop, and the loop runs its timers before it polls again, so T2 comes first; T1 deferred, T2
-// judges and times the held probe out (its answer unread in the socket) instead of reading it:
-// no cost sample, but a false timeout per double stop ("93% answered" in every run, 6 cycles,
-// where a answered every probe in microseconds; each counts toward the hung verdict, and an
-// answer between takes it back). That is Prober::tick's documented trade-off ("never two ticks
-// in a row"), so it is reported, not asserted.
-void TestAttackS15::secondStopRightAfterTheFirst_data()
-{
-    QTest::addColumn<int>("chain"); // stops in a row, each begun as soon as a probe reached a
-    QTest::newRow("2 stops in a row") << 2;
-}
-
-void TestAttackS15::secondStopRightAfterTheFirst()
-{
-    QFETCH(int, chain);
-    constexpr int kCycles = 6;
-    auto hold = std::make_shared<Hold>();
-    ScriptedReplica a(holdingProbes("a", hold));
-    ScriptedReplica b(withoutProbes("b"));
-    Cluster c;
-    QJsonObject cfg = c.config({a.port(), b.port()});
-    prequalWideBudget(cfg);
-    QVERIFY2(c.startAgent(cfg), qPrintable(c.error()));
-    {
-        Load load(c.port(), 2, 300);
-        QVERIFY(load.wait(10000));
-        QVERIFY2(load.failures().isEmpty(), qPrintable(load.failures().join(QLatin1Char('\n'))));
-    }
-    const qint64 pid = c.agent().process().processId();
-    QList<qint64> gaps; // ms from the end of stop 1 to the agent stopped again
-    for (int i = 0; i < kCycles; ++i) {
-        const int pings = a.count("/ping");
-        QVERIFY(QTest::qWaitFor([&] { return a.count("/ping") >= pings + 20; }, 10000)); // on-time ticks between cycles
-        c.agent().signal(SIGSTOP);
-        QVERIFY2(QTest::qWaitFor([&] { return allThreadsStopped(pid); }, 5000), "the agent did not stop");
-        QThread::msleep(100); // stop 1
-        for (int k = 1; k < chain; ++k) {
-            hold->armed.store(true);
-            QElapsedTimer t;
-            t.start();
-            c.agent().signal(SIGCONT);
-            QVERIFY2(hold->caught.tryAcquire(1, 5000), "no probe reached a after a stop");
-            c.agent().signal(SIGSTOP);
-            QVERIFY2(QTest::qWaitFor([&] { return allThreadsStopped(pid); }, 5000), "the agent did not stop");
-            gaps.append(t.elapsed());
-            hold->released.release();
-            QThread::msleep(100); // the next stop
-        }
-        c.agent().signal(SIGCONT);
-    }
-    StopLine s;
-    stopAfterOneRequest(c, &s);
-    if (QTest::currentTestFailed())
-        return;
-    QStringList g;
-    for (qint64 ms : gaps)
-        g.append(QString::number(ms));
-    const QString what = QStringLiteral("%1 double stops, each next stop reached %2 ms after the last one ended; probe cost %3, %4% answered, rate %5")
-                             .arg(kCycles)
-                             .arg(g.join(QLatin1Char('/')), s.cost, QString::number(s.answeredPct), QString::number(s.rate, 'f', 3));
     qInfo().noquote() << what;
     QVERIFY2(s.rate >= 2.99, qPrintable(what));
 }
