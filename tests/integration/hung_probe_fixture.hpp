@@ -13,8 +13,10 @@
 #include <QJsonObject>
 #include <QMap>
 #include <QRegularExpression>
+#include <QtTest>
 
 #include <algorithm>
+#include <csignal>
 #include <functional>
 #include <memory>
 
@@ -193,6 +195,28 @@ inline bool allThreadsStopped(qint64 pid)
             return false;
     }
     return true;
+}
+
+// `requests` GETs of /work on one closed-loop connection, all answered; with stopMs > 0 the agent
+// is stopped (SIGSTOP) stopMs, then runs runMs, until the last answer. *cycles: the stops.
+inline void loadWithStalls(Cluster& c, int requests, int stopMs, int runMs, int* cycles)
+{
+    *cycles = 0;
+    Load load(c.port(), 1, requests, "/work");
+    while (load.completed() < requests) {
+        if (stopMs > 0) {
+            c.agent().signal(SIGSTOP);
+            QThread::msleep(static_cast<unsigned long>(stopMs)); // the stall itself
+            c.agent().signal(SIGCONT);
+            QThread::msleep(static_cast<unsigned long>(runMs)); // the agent runs: part of the stall pattern
+            ++*cycles;
+        } else {
+            QVERIFY(QTest::qWaitFor([&] { return load.completed() >= requests; }, 30000));
+        }
+        QVERIFY(*cycles < 5000);
+    }
+    QVERIFY(load.wait(10000));
+    QVERIFY2(load.failures().isEmpty(), qPrintable(load.failures().join(QLatin1Char('\n'))));
 }
 
 } // namespace dlb::test

@@ -33,28 +33,6 @@ ScriptedReplica::Script probeCostsARequest(const QByteArray& name, int serviceMs
     };
 }
 
-// `requests` GETs of /work on one closed-loop connection, all answered; with stopMs > 0 the agent
-// is stopped (SIGSTOP) stopMs of every stopMs + 5 ms until the last answer. *cycles: the stops.
-void loadWithStalls(Cluster& c, int requests, int stopMs, int* cycles)
-{
-    *cycles = 0;
-    Load load(c.port(), 1, requests, "/work");
-    while (load.completed() < requests) {
-        if (stopMs > 0) {
-            c.agent().signal(SIGSTOP);
-            QThread::msleep(static_cast<unsigned long>(stopMs)); // the stall itself
-            c.agent().signal(SIGCONT);
-            QThread::msleep(5); // the agent runs
-            ++*cycles;
-        } else {
-            QVERIFY(QTest::qWaitFor([&] { return load.completed() >= requests; }, 30000));
-        }
-        QVERIFY(*cycles < 5000);
-    }
-    QVERIFY(load.wait(10000));
-    QVERIFY2(load.failures().isEmpty(), qPrintable(load.failures().join(QLatin1Char('\n'))));
-}
-
 } // namespace
 
 class TestAttackS14 : public QObject {
@@ -115,7 +93,7 @@ void TestAttackS14::loopLateOnEveryTickStillMeasuresTheProbeCost()
     prequalDefaults(cfg);
     QVERIFY2(c.startAgent(cfg), qPrintable(c.error()));
     int cycles = 0;
-    loadWithStalls(c, kRequests, stalled ? stopMs : 0, &cycles);
+    loadWithStalls(c, kRequests, stalled ? stopMs : 0, 5, &cycles);
     if (QTest::currentTestFailed())
         return;
     const int pings = a.count("/ping") + b.count("/ping");
@@ -189,7 +167,7 @@ void TestAttackS14::loopLateOnEveryTickStillCountsAnsweredProbes()
     setJson(cfg, {QStringLiteral("pools"), kPool, QStringLiteral("algorithm"), QStringLiteral("probe_cost_budget")}, 16);
     QVERIFY2(c.startAgent(cfg), qPrintable(c.error()));
     int cycles = 0;
-    loadWithStalls(c, kRequests, stalled ? 35 : 0, &cycles);
+    loadWithStalls(c, kRequests, stalled ? 35 : 0, 5, &cycles);
     if (QTest::currentTestFailed())
         return;
     const int pingsA = a.count("/ping");
